@@ -1,0 +1,499 @@
+"""The configuration model: one YAML file → frozen, typed dataclasses.
+
+Every field has a default, so a file that names only the provider and model is
+valid. Validation is written for people editing over SSH: every problem in the
+file is reported at once as ``PATH:LINE: dotted.key: reason``, and no value that
+looks like a secret is ever echoed back.
+
+The schema is the dataclasses themselves: field types drive the checks, and a
+field's ``metadata`` carries its range (``lo``/``hi``) and choices. Adding a key
+means adding a field; the loader, the error messages and the tests follow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+DEFAULT_PATH = "/etc/edged/edged.yaml"
+
+
+def default_path() -> str:
+    """``$EDGED_CONFIG`` if set, else the system path the unit uses."""
+    return os.environ.get("EDGED_CONFIG") or DEFAULT_PATH
+
+
+def _f(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi})
+
+
+# --------------------------------------------------------------------------- model
+
+Provider = Literal["openai", "azure", "custom"]
+Dialect = Literal["ga", "beta", "auto"]
+AuthHeader = Literal["auto", "bearer", "api-key"]
+TurnDetectionType = Literal["server_vad", "semantic_vad", "none"]
+Eagerness = Literal["low", "medium", "high", "auto"]
+NoiseReduction = Literal["near_field", "far_field", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    input_device: str | None = None
+    output_device: str | None = None
+    input_rate: int | Literal["auto"] = _f("auto", 8000, 192000)
+    output_rate: int | Literal["auto"] = _f("auto", 8000, 192000)
+    frame_ms: int = _f(20, 10, 100)
+    preroll_ms: int = _f(300, 0, 2000)
+    uplink_batch_ms: int = _f(100, 10, 500)
+    playback_prebuffer_ms: int = _f(60, 0, 1000)
+    playback_max_s: float = _f(120.0, 1, 600)
+    volume: float = _f(1.0, 0.0, 4.0)
+    half_duplex: bool = False
+    sounds: bool = True
+    sounds_volume: float = _f(0.3, 0.0, 1.0)
+    noise_suppression: int = _f(0, 0, 4)
+    auto_gain_dbfs: int = _f(0, 0, 31)
+    stall_timeout_s: float = _f(2.0, 0.2, 30)
+    reopen_backoff_cap_s: float = _f(10.0, 0.5, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlsConfig:
+    enabled: bool = True
+    required: bool = True
+    ptt_pin: int | None = _f(17, 0, 53)
+    wake_pin: int | None = _f(27, 0, 53)
+    led_pin: int | None = _f(None, 0, 53)
+    led_pwm: bool = True
+    pull_up: bool = True
+    bounce_ms: int = _f(30, 0, 1000)
+    min_press_ms: int = _f(150, 0, 5000)
+    mute_hold_s: float = _f(2.0, 0.5, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDetectionConfig:
+    type: TurnDetectionType = "semantic_vad"
+    threshold: float = _f(0.5, 0.0, 1.0)
+    prefix_padding_ms: int = _f(300, 0, 5000)
+    silence_duration_ms: int = _f(500, 0, 10000)
+    eagerness: Eagerness = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionConfig:
+    enabled: bool = False
+    model: str = "gpt-4o-mini-transcribe"
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeConfig:
+    provider: Provider = "openai"
+    model: str = "gpt-realtime"
+    deployment: str | None = None
+    azure_resource: str | None = None
+    api_version: str | None = None
+    url: str | None = None
+    dialect: Dialect = "auto"
+    auth_header: AuthHeader = "auto"
+    voice: str = "alloy"
+    instructions: str = (
+        "You are a helpful voice assistant on a smart speaker. Answer briefly and clearly."
+    )
+    language: str | None = None
+    speed: float = _f(1.0, 0.25, 1.5)
+    turn_detection: TurnDetectionConfig = field(default_factory=TurnDetectionConfig)
+    transcription: TranscriptionConfig = field(default_factory=TranscriptionConfig)
+    noise_reduction: NoiseReduction = "far_field"
+    max_output_tokens: int | Literal["inf"] = _f("inf", 1, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    open_timeout_s: float = _f(10.0, 0.5, 120)
+    ping_interval_s: float = _f(15.0, 1, 300)
+    ping_timeout_s: float = _f(10.0, 1, 300)
+    backoff_base_s: float = _f(0.5, 0.01, 60)
+    backoff_cap_s: float = _f(30.0, 0.1, 3600)
+    healthy_after_s: float = _f(30.0, 1, 3600)
+    circuit_threshold: int = _f(8, 1, 1000)
+    circuit_reset_s: float = _f(60.0, 1, 3600)
+    auth_retry_s: float = _f(900.0, 10, 86400)
+    session_renew_min: float = _f(55.0, 1, 59)
+    max_message_mb: float = _f(10.0, 1, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsConfig:
+    credential: str | None = "openai-api-key"
+    key_file: str | None = "/etc/edged/api-key"
+    env: str | None = "OPENAI_API_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    interval_s: float = _f(60.0, 1, 86400)
+    memory_warning_mb: float = _f(80.0, 1, 4096)
+    memory_critical_mb: float = _f(100.0, 1, 4096)
+    cpu_warning_pct: float = _f(20.0, 0.1, 400)
+    cpu_critical_pct: float = _f(30.0, 0.1, 400)
+    latency_warning_ms: float = _f(300.0, 1, 60000)
+    latency_critical_ms: float = _f(500.0, 1, 60000)
+    uptime_warning_pct: float = _f(99.0, 0, 100)
+    uptime_critical_pct: float = _f(95.0, 0, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationConfig:
+    follow_up_s: float = _f(8.0, 0, 600)
+    max_utterance_s: float = _f(30.0, 1, 600)
+    min_utterance_ms: int = _f(100, 100, 5000)
+    hold_offline_s: float = _f(30.0, 0, 600)
+    responses_per_minute: int = _f(10, 1, 600)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    source: str = field(default="<defaults>", compare=False)
+
+    def summary(self) -> str:
+        rt = self.realtime
+        target = {
+            "openai": rt.model,
+            "azure": f"{rt.azure_resource or '?'}/{rt.deployment or rt.model}",
+            "custom": rt.url or "?",
+        }[rt.provider]
+        gpio = "gpio on" if self.controls.enabled else "gpio off"
+        return (
+            f"{self.source}: ok — {rt.provider} {target}, voice {rt.voice}, "
+            f"turn detection {rt.turn_detection.type}, {gpio}"
+        )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    line: int  # 1-based; 0 when the problem is not tied to a line
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        loc = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{loc}: {self.key}: {self.reason}" if self.key else f"{loc}: {self.reason}"
+
+
+class ConfigError(Exception):
+    """All the problems of one file; ``str()`` is one line per problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+# --------------------------------------------------------------------------- loading
+
+_SECRET_RE = re.compile(r"^(sk-[A-Za-z0-9_\-]{16,}|[A-Fa-f0-9]{32}|eyJ[A-Za-z0-9_\-]{20,}\..+)$")
+_SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "api-key", "bearer"}
+_SECRET_HINT = (
+    "API keys do not belong in the config file; use a systemd credential "
+    "(credentials.credential), a root-only key file (credentials.key_file) "
+    "or an environment variable (credentials.env)"
+)
+
+
+def _looks_secret(value: object) -> bool:
+    return isinstance(value, str) and bool(_SECRET_RE.match(value.strip()))
+
+
+def _show(value: object) -> str:
+    """A value as it may appear in a message: short, and never a secret."""
+    if _looks_secret(value):
+        return "<redacted>"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+class _Loader:
+    """Builds dataclasses from a composed YAML node tree, collecting problems."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+        self.problems: list[Problem] = []
+        self._yaml = yaml.SafeLoader(text)
+
+    def problem(self, node: yaml.Node | None, key: str, reason: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 0
+        self.problems.append(Problem(self.path, line, key, reason))
+
+    def load(self) -> Config:
+        try:
+            root = self._yaml.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else 0
+            what = exc.problem or exc.context or "invalid YAML"
+            problem = Problem(self.path, line, "", f"YAML syntax error: {what}")
+            raise ConfigError([problem]) from None
+        except yaml.YAMLError as exc:  # e.g. a reader error on a control character
+            raise ConfigError([Problem(self.path, 0, "", f"YAML error: {exc}")]) from None
+        finally:
+            self._yaml.dispose()
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.value.strip() == ""):
+            reason = "the file is empty; it needs at least a 'realtime:' section"
+            raise ConfigError([Problem(self.path, 1, "", reason)])
+        config: Config = self.build(Config, root, "")
+        if self.problems:
+            raise ConfigError(sorted(self.problems, key=lambda p: p.line))
+        return dataclasses.replace(config, source=self.path)
+
+    # -- mapping → dataclass
+
+    def build(self, cls: type[Any], node: yaml.Node, prefix: str) -> Any:
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+        if not isinstance(node, yaml.MappingNode):
+            where = prefix or "the file"
+            self.problem(node, prefix, f"{where} must be a mapping of keys to values, "
+                         f"not {self._node_kind(node)}")
+            return cls()
+        values: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        for knode, vnode in node.value:
+            key = self.scalar(knode)
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if not isinstance(key, str):
+                self.problem(knode, dotted, "keys must be names (strings)")
+                continue
+            line = knode.start_mark.line + 1
+            if key in seen:
+                self.problem(knode, dotted, f"duplicate key (first set on line {seen[key]}); "
+                             "YAML would silently keep only the last one")
+                continue
+            seen[key] = line
+            if key not in fields:
+                self.unknown(knode, vnode, dotted, key, list(fields))
+                continue
+            f = fields[key]
+            values[key] = self.value(hints[key], f, vnode, dotted)
+        try:
+            obj = cls(**{k: v for k, v in values.items() if v is not _INVALID})
+        except TypeError:  # pragma: no cover - guarded by field checks above
+            return cls()
+        self.cross_check(obj, node, prefix, seen)
+        return obj
+
+    def unknown(self, knode: yaml.Node, vnode: yaml.Node, dotted: str, key: str,
+                known: list[str]) -> None:
+        if key.lower() in _SECRET_KEYS:
+            self.problem(knode, dotted, _SECRET_HINT)
+            return
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{near[0]}'?" if near else f"; known keys: {', '.join(known)}"
+        self.problem(knode, dotted, f"unknown key{hint}")
+
+    # -- one value
+
+    def value(self, tp: Any, f: dataclasses.Field[Any], node: yaml.Node, dotted: str) -> Any:
+        if dataclasses.is_dataclass(tp):
+            return self.build(typing.cast(type[Any], tp), node, dotted)
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem(node, dotted, f"expected {self.describe(tp)}, got "
+                         f"{self._node_kind(node)}")
+            return _INVALID
+        raw = self.scalar(node)
+        if _looks_secret(raw):
+            self.problem(node, dotted, "this looks like an API key. " + _SECRET_HINT)
+            return _INVALID
+        ok, val = self.coerce(tp, raw)
+        if not ok:
+            got = f"{_kind(raw)} {_show(raw)}" if raw is not None else "nothing (null)"
+            self.problem(node, dotted, f"expected {self.describe(tp)}, got {got}")
+            return _INVALID
+        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+        if isinstance(val, int | float) and not isinstance(val, bool):
+            if not math.isfinite(val):
+                self.problem(node, dotted, f"must be a finite number, got {_show(raw)}")
+                return _INVALID
+            if (lo is not None and val < lo) or (hi is not None and val > hi):
+                self.problem(node, dotted, f"{_show(val)} is out of range ({lo:g} to {hi:g})"
+                             if lo is not None and hi is not None else "out of range")
+                return _INVALID
+        if isinstance(val, str) and tp is str and not val.strip():
+            self.problem(node, dotted, "must not be empty")
+            return _INVALID
+        return val
+
+    def coerce(self, tp: Any, raw: object) -> tuple[bool, Any]:
+        origin = get_origin(tp)
+        if origin is Literal:
+            return (raw in get_args(tp) and isinstance(raw, str)), raw
+        if origin in (Union, types.UnionType):
+            for arg in get_args(tp):
+                ok, val = self.coerce(arg, raw)
+                if ok:
+                    return True, val
+            return False, None
+        if tp is type(None):
+            return raw is None, None
+        if tp is bool:
+            return isinstance(raw, bool), raw
+        if tp is int:
+            return (isinstance(raw, int) and not isinstance(raw, bool)), raw
+        if tp is float:
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                return False, None
+            return True, float(raw)
+        if tp is str:
+            # Numbers are accepted where text is expected (an api_version such as
+            # 2024-10-01 is read by YAML as a date): keep what the person wrote.
+            if isinstance(raw, str):
+                return True, raw
+            return False, None
+        return False, None  # pragma: no cover - schema uses only the types above
+
+    def describe(self, tp: Any) -> str:
+        origin = get_origin(tp)
+        if origin is Literal:
+            return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        if origin in (Union, types.UnionType):
+            parts = [self.describe(a) for a in get_args(tp)]
+            return " or ".join(parts)
+        return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:timestamp":  # keep dates as written
+                return node.value
+            try:
+                return self._yaml.construct_object(node, deep=True)
+            except yaml.YAMLError:
+                return node.value
+        return _INVALID
+
+    @staticmethod
+    def _node_kind(node: yaml.Node) -> str:
+        if isinstance(node, yaml.MappingNode):
+            return "a mapping"
+        if isinstance(node, yaml.SequenceNode):
+            return "a list"
+        return "a single value"
+
+    # -- rules across fields
+
+    def cross_check(self, obj: Any, node: yaml.MappingNode, prefix: str,
+                    seen: Mapping[str, int]) -> None:
+        def line_of(key: str) -> int:
+            return seen.get(key, node.start_mark.line + 1)
+
+        def add(key: str, reason: str) -> None:
+            dotted = f"{prefix}.{key}" if prefix else key
+            self.problems.append(Problem(self.path, line_of(key), dotted, reason))
+
+        if isinstance(obj, RealtimeConfig):
+            if obj.provider == "azure":
+                if not obj.azure_resource:
+                    add("azure_resource", "required when provider is 'azure' (the NAME in "
+                        "NAME.openai.azure.com)")
+                elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-]{0,62}", obj.azure_resource):
+                    add("azure_resource", "must be the resource name only (letters, digits, "
+                        "dashes), not a URL")
+            if obj.provider == "custom" and not obj.url:
+                add("url", "required when provider is 'custom' (a ws:// or wss:// URL)")
+            if obj.url is not None and not re.match(r"^wss?://[^/\s]+", obj.url):
+                add("url", "must start with ws:// or wss:// and name a host")
+            if obj.dialect == "beta" and obj.provider == "openai":
+                add("dialect", "OpenAI has retired the beta dialect; use 'ga' or 'auto'")
+        elif isinstance(obj, HealthConfig):
+            for warn, crit in (("memory_warning_mb", "memory_critical_mb"),
+                               ("cpu_warning_pct", "cpu_critical_pct"),
+                               ("latency_warning_ms", "latency_critical_ms")):
+                if getattr(obj, warn) > getattr(obj, crit):
+                    add(warn, f"must not be above {crit} ({getattr(obj, crit):g})")
+            if obj.uptime_warning_pct < obj.uptime_critical_pct:
+                add("uptime_warning_pct", "must not be below uptime_critical_pct (a lower "
+                    "up-time is worse)")
+        elif isinstance(obj, LinkConfig):
+            if obj.backoff_base_s > obj.backoff_cap_s:
+                add("backoff_base_s", f"must not be above backoff_cap_s ({obj.backoff_cap_s:g})")
+        elif isinstance(obj, ControlsConfig):
+            pins = [(n, getattr(obj, n)) for n in ("ptt_pin", "wake_pin", "led_pin")]
+            used: dict[int, str] = {}
+            for name, pin in pins:
+                if pin is None:
+                    continue
+                if pin in used:
+                    add(name, f"pin {pin} is already used by {used[pin]}")
+                used[pin] = name
+        elif isinstance(obj, CredentialsConfig) and not (obj.credential or obj.key_file or obj.env):
+            add("credential", "at least one of credential, key_file or env must be set")
+
+
+class _Invalid:
+    """Marks a value that failed validation (the field keeps its default)."""
+
+
+_INVALID: Any = _Invalid()
+
+
+def parse(text: str, path: str = "<string>") -> Config:
+    """Validate YAML text; raise ConfigError listing every problem."""
+    return _Loader(path, text).load()
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError (never OSError)."""
+    p = Path(path) if path is not None else Path(default_path())
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(p), 0, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(str(p), 0, "", "is a directory, not a file")]) from None
+    except PermissionError:
+        raise ConfigError([Problem(str(p), 0, "", "permission denied (is it readable by "
+                                   "the user edged runs as?)")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(p), 0, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(str(p), line, "", "not valid UTF-8 text")]) from None
+    return parse(text, str(p))
