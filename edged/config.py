@@ -255,7 +255,7 @@ class _Loader:
         self.path = path
         self.text = text
         self.problems: list[Problem] = []
-        self._yaml = yaml.SafeLoader(text)
+        self._yaml: yaml.SafeLoader | None = None
 
     def problem(self, node: yaml.Node | None, key: str, reason: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 0
@@ -263,6 +263,7 @@ class _Loader:
 
     def load(self) -> Config:
         try:
+            self._yaml = yaml.SafeLoader(self.text)
             root = self._yaml.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -270,10 +271,16 @@ class _Loader:
             what = exc.problem or exc.context or "invalid YAML"
             problem = Problem(self.path, line, "", f"YAML syntax error: {what}")
             raise ConfigError([problem]) from None
-        except yaml.YAMLError as exc:  # e.g. a reader error on a control character
+        except yaml.reader.ReaderError as exc:  # a control character, for example
+            line = self.text[: max(exc.position, 0)].count("\n") + 1
+            problem = Problem(self.path, line, "", f"character {exc.character!r} is not "
+                              "allowed in YAML (a control character?)")
+            raise ConfigError([problem]) from None
+        except yaml.YAMLError as exc:
             raise ConfigError([Problem(self.path, 0, "", f"YAML error: {exc}")]) from None
         finally:
-            self._yaml.dispose()
+            if self._yaml is not None:
+                self._yaml.dispose()
         if root is None or (isinstance(root, yaml.ScalarNode) and root.value.strip() == ""):
             reason = "the file is empty; it needs at least a 'realtime:' section"
             raise ConfigError([Problem(self.path, 1, "", reason)])
@@ -401,6 +408,7 @@ class _Loader:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == "tag:yaml.org,2002:timestamp":  # keep dates as written
                 return node.value
+            assert self._yaml is not None
             try:
                 return self._yaml.construct_object(node, deep=True)
             except yaml.YAMLError:
@@ -422,20 +430,23 @@ class _Loader:
         def line_of(key: str) -> int:
             return seen.get(key, node.start_mark.line + 1)
 
-        def add(key: str, reason: str) -> None:
+        def add(key: str, reason: str, at: str | None = None) -> None:
+            """``at``: the key whose line to cite when ``key`` itself is missing."""
             dotted = f"{prefix}.{key}" if prefix else key
-            self.problems.append(Problem(self.path, line_of(key), dotted, reason))
+            line = line_of(key) if key in seen or at is None else line_of(at)
+            self.problems.append(Problem(self.path, line, dotted, reason))
 
         if isinstance(obj, RealtimeConfig):
             if obj.provider == "azure":
                 if not obj.azure_resource:
                     add("azure_resource", "required when provider is 'azure' (the NAME in "
-                        "NAME.openai.azure.com)")
+                        "NAME.openai.azure.com)", at="provider")
                 elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-]{0,62}", obj.azure_resource):
                     add("azure_resource", "must be the resource name only (letters, digits, "
                         "dashes), not a URL")
             if obj.provider == "custom" and not obj.url:
-                add("url", "required when provider is 'custom' (a ws:// or wss:// URL)")
+                add("url", "required when provider is 'custom' (a ws:// or wss:// URL)",
+                    at="provider")
             if obj.url is not None and not re.match(r"^wss?://[^/\s]+", obj.url):
                 add("url", "must start with ws:// or wss:// and name a host")
             if obj.dialect == "beta" and obj.provider == "openai":
