@@ -1,0 +1,498 @@
+"""The simulator's shell: a websockets server running one SessionCore per connection.
+
+Each connection has one writer task that drains an ordered queue of outputs
+(event batches, raw frames, and the fault actions close/abort/silence), so the
+paced answer stream, replies to client events and injected faults can never
+overtake each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import socket
+import ssl
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from edged.simulator import protocol
+from edged.simulator.audio import ANSWER_KINDS, AnswerKind, speech_like_tone
+from edged.simulator.faults import Fault, FaultQueue
+from edged.simulator.protocol import Dialect, Event
+from edged.simulator.session import Answer, SessionCore
+
+MAX_MESSAGE = 16 * 2**20  # the API accepts appends up to 15 MiB
+CLOSE_TIMEOUT = 2.0
+
+# websockets logs handshake headers (Authorization included) at DEBUG: never let
+# the simulator's server do that, whatever level a test or the demo sets.
+_LOG = logging.getLogger("edged.simulator.server")
+_LOG.setLevel(logging.INFO)
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """One handshake attempt as the server saw it (the key itself is never kept)."""
+
+    time: float  # time.monotonic()
+    status: int
+    path: str
+    dialect: Dialect
+    auth: str | None  # "bearer", "api-key", "other" or None: which credential was presented
+    fault: Fault | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class _Abort:
+    pass
+
+
+class _Silence:
+    pass
+
+
+_Output = list[Event] | str | _Close | _Abort | _Silence
+
+
+@dataclass(eq=False)
+class _Conn:
+    number: int
+    ws: ServerConnection
+    core: SessionCore
+    fault: Fault | None
+    out: asyncio.Queue[_Output] = field(default_factory=asyncio.Queue)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    pumping: Answer | None = None
+    ending: bool = False  # a close, drop or silence is queued: produce nothing more
+    silent: bool = False
+    dropped: bool = False
+
+    def put(self, item: _Output) -> None:
+        if not self.ending:
+            self.out.put_nowait(item)
+            if isinstance(item, _Close | _Abort | _Silence):
+                self.ending = True
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def cancel_tasks(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+
+
+def auth_kind(headers: Headers) -> str | None:
+    value = headers.get("Authorization")
+    if value is not None:
+        return "bearer" if value.lower().startswith("bearer ") else "other"
+    return "api-key" if headers.get("api-key") is not None else None
+
+
+def presented_key(headers: Headers) -> str | None:
+    value = headers.get("Authorization")
+    if value is not None and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return headers.get("api-key")
+
+
+def all_loopback(addresses: Iterable[str]) -> bool:
+    """True when every address (of a resolved bind host) is a loopback address."""
+    found = False
+    for address in addresses:
+        found = True
+        try:
+            if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return found
+
+
+def _parse(message: str | bytes) -> dict[str, Any] | str:
+    """A client event, or why the frame is not one."""
+    if isinstance(message, bytes):
+        return "binary frames are not part of the protocol"
+    try:
+        event = json.loads(message)
+    except ValueError:
+        return "invalid JSON"
+    return event if isinstance(event, dict) else "an event must be a JSON object"
+
+
+def redact_query(path: str) -> str:
+    """The request path for a log line, with any key-like query value hidden."""
+    url = urlsplit(path)
+    if not url.query:
+        return path
+    pairs = [(k, "<redacted>" if any(w in k.lower() for w in ("key", "token", "secret")) else v)
+             for k, v in parse_qsl(url.query, keep_blank_values=True)]
+    return url._replace(query=urlencode(pairs, safe="<>")).geturl()
+
+
+class Simulator:
+    """A loopback realtime server with scriptable faults.
+
+    Records, in arrival order: ``events`` (connection number, client event),
+    ``handshakes`` (monotonic time, HTTP status) and ``requests`` (the same with
+    path, dialect, credential kind and fault), ``connections`` (accepted so far;
+    connection numbers count from 1), and ``answers`` with the audio sent.
+    ``pace`` is the streaming speed as a multiple of real time (``math.inf``:
+    unpaced); ``record=False`` keeps no client events (long benchmark runs).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, answer: AnswerKind = "echo",
+                 pace: float = 1.0, ssl_context: ssl.SSLContext | None = None, *,
+                 chunk_ms: int = 100, require_key: str | None = None,
+                 model: str = "gpt-realtime", record: bool = True, allow_remote: bool = False,
+                 tone_s: float = 1.5, log: Callable[[str], None] | None = None) -> None:
+        if answer not in ANSWER_KINDS:
+            raise ValueError(f"answer must be one of {', '.join(ANSWER_KINDS)}, got {answer!r}")
+        if not (pace > 0):
+            raise ValueError(f"pace must be a positive number (or inf), got {pace!r}")
+        if not 10 <= chunk_ms <= 1000:
+            raise ValueError(f"chunk_ms must be 10–1000, got {chunk_ms}")
+        if not 0.1 <= tone_s <= 600:
+            raise ValueError(f"tone_s must be 0.1–600 s, got {tone_s}")
+        self.host, self.port, self.answer, self.pace = host, port, answer, pace
+        self.ssl_context, self.chunk_ms, self.model = ssl_context, chunk_ms, model
+        self.require_key, self.record, self.allow_remote = require_key, record, allow_remote
+        self._log = log
+        self._tone = speech_like_tone(tone_s)
+        self._faults = FaultQueue()
+        self._pending: dict[ServerConnection, Fault | None] = {}
+        self._server: Server | None = None
+        self._live: dict[int, _Conn] = {}
+        self._cores: dict[int, SessionCore] = {}
+        self._changed = asyncio.Event()
+        self.url = ""
+        self.events: list[tuple[int, dict[str, Any]]] = []
+        self.handshakes: list[tuple[float, int]] = []
+        self.requests: list[Handshake] = []
+        self.connections = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        if not self.allow_remote:
+            await self._check_loopback()
+        self._server = await serve(
+            self._handler, self.host, self.port, ssl=self.ssl_context, compression=None,
+            process_request=self._process_request, process_response=self._process_response,
+            ping_interval=None, close_timeout=CLOSE_TIMEOUT, max_size=MAX_MESSAGE,
+            server_header="edged-simulator", logger=_LOG,
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        host = sockname[0]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"{'wss' if self.ssl_context else 'ws'}://{shown}:{self.port}"
+
+    async def _check_loopback(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(self.host or None, self.port, type=socket.SOCK_STREAM,
+                                           flags=socket.AI_PASSIVE)
+        except OSError as exc:
+            raise ValueError(f"cannot resolve {self.host!r}: {exc.strerror or exc}") from None
+        if not self.host or not all_loopback(str(info[4][0]) for info in infos):
+            raise ValueError(f"refusing to listen on {self.host or 'all interfaces'!r}: not a "
+                             "loopback address (the simulator has no authentication worth the "
+                             "name; pass allow_remote / --allow-remote to do it anyway)")
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        for conn in list(self._live.values()):
+            conn.cancel_tasks()
+            if conn.silent:
+                conn.ws.transport.abort()
+        server.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT + 3):
+                await server.wait_closed()
+        except TimeoutError:
+            for conn in list(self._live.values()):
+                conn.ws.transport.abort()
+            await server.wait_closed()
+        self._notify()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ scripting
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` handshake attempts (after those queued)."""
+        self._faults.push(fault, times)
+
+    def pending_faults(self) -> list[tuple[Fault, int]]:
+        return self._faults.pending()
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    async def drop_all(self) -> None:
+        """Abort every open connection at the TCP level: no close frame."""
+        for conn in list(self._live.values()):
+            conn.ending = conn.dropped = True
+            conn.ws.transport.abort()
+        await self.wait_until(lambda: not self._live, 5.0, "dropped connections to end")
+
+    @property
+    def live_connections(self) -> list[int]:
+        return sorted(self._live)
+
+    @property
+    def answers(self) -> list[Answer]:
+        """Every answer started, by connection then order; ``.sent_audio`` is what went out."""
+        return [a for n in sorted(self._cores) for a in self._cores[n].answers]
+
+    def answer_audio(self, connection: int) -> list[bytes]:
+        """The PCM each answer on ``connection`` actually streamed, in order."""
+        core = self._cores.get(connection)
+        return [a.sent_audio for a in core.answers] if core else []
+
+    def session(self, connection: int) -> dict[str, Any] | None:
+        """The effective session of a connection (as last sent in session.updated)."""
+        core = self._cores.get(connection)
+        return core.session if core else None
+
+    # ------------------------------------------------------------------ waiting
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_until(self, predicate: Callable[[], object], timeout: float = 10.0,
+                         what: str = "condition") -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"simulator: no {what} within {timeout:g} s") from None
+
+    async def wait_for_event(self, type: str, timeout: float = 10.0, *,
+                             connection: int | None = None, start: int = 0) -> dict[str, Any]:
+        """The first client event of ``type`` at index ≥ ``start`` of ``events``."""
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            for n, event in self.events[start:]:
+                if event.get("type") == type and connection in (None, n):
+                    found.append(event)
+                    return True
+            return False
+
+        where = "" if connection is None else f" on connection {connection}"
+        await self.wait_until(seen, timeout, f"client event {type!r}{where}")
+        return found[0]
+
+    async def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
+        await self.wait_until(lambda: self.connections >= count, timeout,
+                              f"{count} accepted connection(s)")
+
+    async def wait_for_handshakes(self, count: int, timeout: float = 10.0) -> None:
+        await self.wait_until(lambda: len(self.handshakes) >= count, timeout,
+                              f"{count} handshake attempt(s)")
+
+    # ------------------------------------------------------------------ handshake
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        fault = self._faults.take()
+        self._pending[connection] = fault
+        if fault is not None and fault.kind == "refuse":
+            response = connection.respond(fault.status, f"simulated refusal: {fault.status}\n")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return response
+        if self.require_key is not None:
+            key = presented_key(request.headers)
+            if key is None or not hmac.compare_digest(key.encode(), self.require_key.encode()):
+                return connection.respond(401, "invalid or missing API key\n")
+        return None
+
+    def _process_response(self, connection: ServerConnection, request: Request,
+                          response: Response) -> None:
+        status = response.status_code
+        fault = self._pending.get(connection) if status == 101 else \
+            self._pending.pop(connection, None)
+        now = time.monotonic()
+        dialect = protocol.detect_dialect(request.path, request.headers)
+        self.handshakes.append((now, status))
+        self.requests.append(Handshake(now, status, redact_query(request.path), dialect,
+                                       auth_kind(request.headers), fault))
+        self._say(f"handshake {redact_query(request.path)} → {status} ({dialect}"
+                  f"{', fault ' + fault.describe() if fault else ''})")
+        self._notify()
+
+    # ------------------------------------------------------------------ connection
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        fault = self._pending.pop(ws, None)
+        request = ws.request
+        assert request is not None
+        self.connections += 1
+        number = self.connections
+        core = SessionCore(protocol.detect_dialect(request.path, request.headers), self.answer,
+                           tone=self._tone, connection=number, chunk_ms=self.chunk_ms,
+                           model=protocol.model_from_path(request.path, self.model))
+        conn = _Conn(number, ws, core, fault)
+        self._cores[number] = core
+        self._live[number] = conn
+        self._notify()
+        conn.spawn(self._writer(conn))
+        try:
+            conn.put(core.open())
+            self._start_fault(conn)
+            async for message in ws:
+                if conn.silent:
+                    break
+                self._on_message(conn, message)
+            if conn.silent:  # reading is paused: only stop() or drop_all() ends it
+                await ws.wait_closed()
+        except ConnectionClosed:
+            pass
+        finally:
+            conn.cancel_tasks()
+            del self._live[number]
+            if conn.silent or conn.dropped:
+                ws.transport.abort()
+            self._say(f"connection {number} ended")
+            self._notify()
+
+    def _start_fault(self, conn: _Conn) -> None:
+        fault = conn.fault
+        if fault is None:
+            return
+        if fault.kind == "close":
+            conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: [
+                _Close(fault.code, "simulated close")]))
+        elif fault.kind == "expired":
+            conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: [
+                [conn.core.error("session_expired", "Your session hit the maximum duration of "
+                                 "60 minutes.", type_="invalid_request_error")],
+                _Close(1001, "session expired")]))
+        elif fault.kind == "silent" and fault.after_s is not None:
+            conn.spawn(self._later(fault.after_s, conn, lambda: [_Silence()]))
+        elif fault.kind == "malformed":
+            conn.put('{"type": "session.updated", "session": {')
+            conn.put("[1, 2, 3]")
+            conn.put([{"type": "simulator.unknown_event", "event_id": "event_sim_unknown",
+                       "note": "an event type no client knows"}])
+
+    async def _later(self, delay: float, conn: _Conn,
+                     outputs: Callable[[], list[_Output]]) -> None:
+        await asyncio.sleep(delay)
+        for item in outputs():
+            conn.put(item)
+
+    def _on_message(self, conn: _Conn, message: str | bytes) -> None:
+        core = conn.core
+        event = _parse(message)
+        if isinstance(event, str):
+            events = core.not_json(event)
+        else:
+            if self.record:
+                self.events.append((conn.number, event))
+            if self._log is not None and event.get("type") != "input_audio_buffer.append":
+                self._say(f"connection {conn.number}: {event.get('type')}")
+            try:
+                events = core.receive(event)
+            except Exception:  # a simulator bug must not look like a network fault
+                _LOG.exception("simulator: event %r failed", event.get("type"))
+                events = [core.error("server_error", "The simulator failed on this event.",
+                                     type_="server_error")]
+        conn.put(events)
+        if (conn.fault is not None and conn.fault.kind == "silent" and conn.fault.after_s is None
+                and any(e["type"] == "session.updated" for e in events)):
+            conn.put(_Silence())
+        answer = core.response
+        if answer is not None and conn.pumping is not answer and not conn.ending:
+            conn.pumping = answer
+            conn.spawn(self._pump(conn, answer))
+        self._notify()
+
+    async def _pump(self, conn: _Conn, answer: Answer) -> None:
+        """Stream ``answer`` in chunks at ``pace`` × real time until done or cancelled."""
+        core, fault = conn.core, conn.fault
+        if fault is not None and fault.kind == "delay" and fault.seconds > 0:
+            await asyncio.sleep(fault.seconds)
+        if core.response is not answer or conn.ending:
+            return
+        conn.put(core.begin_output())
+        if fault is not None and fault.kind == "malformed" and fault.bad_audio:
+            bad = core.bad_audio_delta()
+            if bad is not None:
+                conn.put([bad])
+        loop = asyncio.get_running_loop()
+        period = 0.0 if math.isinf(self.pace) else self.chunk_ms / 1000 / self.pace
+        started, sent = loop.time(), 0
+        while core.response is answer and not conn.ending:
+            if fault is not None and fault.kind == "drop" and (
+                    sent >= fault.after_chunks or core.chunks_left() <= 1):
+                conn.dropped = True
+                conn.put(_Abort())
+                return
+            events, done = core.step()
+            conn.put(events)
+            sent += 1
+            self._notify()
+            if done:
+                return
+            await asyncio.sleep(max(0.0, started + sent * period - loop.time()))
+
+    async def _writer(self, conn: _Conn) -> None:
+        ws = conn.ws
+        try:
+            while True:
+                item = await conn.out.get()
+                if isinstance(item, list):
+                    for event in item:
+                        await ws.send(json.dumps(event, separators=(",", ":")))
+                elif isinstance(item, str):
+                    await ws.send(item)
+                elif isinstance(item, _Close):
+                    await ws.close(item.code, item.reason)
+                    return
+                elif isinstance(item, _Abort):
+                    ws.transport.abort()
+                    return
+                else:
+                    conn.silent = True
+                    ws.transport.pause_reading()
+                    self._say(f"connection {conn.number}: silent")
+                    return
+        except ConnectionClosed:
+            return
+
+    def _say(self, line: str) -> None:
+        if self._log is not None:
+            self._log(line)

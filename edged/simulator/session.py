@@ -1,0 +1,412 @@
+"""One simulated realtime session, sans I/O: client events in, server events out.
+
+The shell feeds it parsed client events and, while an answer is active, asks
+for one chunk at a time (``begin_output`` then ``step``) at the pace it
+chooses. No clock here: voice activity is measured in audio time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edged.simulator import protocol
+from edged.simulator.audio import BYTES_PER_MS, AnswerKind, EnergyVad, rms_threshold
+from edged.simulator.protocol import ClientError, Dialect, Event
+
+MIN_COMMIT_MS = 100
+CancelReason = Literal["client_cancelled", "turn_detected"]
+
+_TRANSCRIPTS: dict[str, str] = {
+    "tone": "This is the edged simulator answering with a speech-like tone.",
+    "silence": "(silence)",
+}
+
+
+@dataclass(slots=True)
+class Answer:
+    """One response: its audio, how much of it went out, and how it ended."""
+
+    connection: int
+    response_id: str
+    item_id: str
+    audio: bytes
+    transcript: str
+    sent: int = 0  # bytes of audio sent as deltas
+    status: str = "in_progress"  # → completed | cancelled
+    reason: str | None = None
+    output_started: bool = False
+    truncated_ms: int | None = None
+    _words_sent: int = field(default=0, repr=False)
+
+    @property
+    def sent_audio(self) -> bytes:
+        return self.audio[: self.sent]
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.audio) // BYTES_PER_MS
+
+
+class SessionCore:
+    """Protocol state of one connection: session, input buffer, VAD, the active answer."""
+
+    def __init__(self, dialect: Dialect, answer: AnswerKind, *, tone: bytes,
+                 connection: int = 1, chunk_ms: int = 100, model: str = "gpt-realtime") -> None:
+        if not 10 <= chunk_ms <= 1000:
+            raise ValueError(f"chunk_ms must be 10–1000, got {chunk_ms}")
+        self.dialect = dialect
+        self.names = protocol.NAMES[dialect]
+        self.answer_kind = answer
+        self.chunk_bytes = chunk_ms * BYTES_PER_MS
+        self.connection = connection
+        self._tone = tone
+        self._serial = itertools.count(1)
+        self._event_ids = itertools.count(1)
+        self.session = protocol.default_session(dialect, self._id("sess"), model)
+        self.buffer = bytearray()
+        self.buffer_start = 0  # absolute input offset of buffer[0]
+        self.input_total = 0  # bytes of input audio appended in this session
+        self.vad: EnergyVad | None = None
+        self.vad_settings: protocol.VadSettings | None = None
+        self._speech_item: str | None = None
+        self.last_item: str | None = None
+        self.last_utterance = b""
+        self.response: Answer | None = None
+        self.answers: list[Answer] = []
+        self.items: dict[str, Answer] = {}
+        self.user_items: set[str] = set()
+        self.responses_done = 0
+        self._apply_turn_detection()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_sim{self.connection}x{next(self._serial):04d}"
+
+    def _ev(self, type_: str, **fields: Any) -> Event:
+        return {"type": type_, "event_id": f"event_sim{next(self._event_ids)}", **fields}
+
+    def error(self, code: str, message: str, param: str | None = None,
+              event_id: str | None = None, type_: str = "invalid_request_error") -> Event:
+        return self._ev("error", error={"type": type_, "code": code, "message": message,
+                                        "param": param, "event_id": event_id})
+
+    def _apply_turn_detection(self) -> None:
+        settings = protocol.vad_settings(protocol.turn_detection_of(self.dialect, self.session))
+        self.vad_settings = settings
+        if settings is None:
+            self.vad = None
+            return
+        level = rms_threshold(settings.threshold)
+        if self.vad is None:
+            self.vad = EnergyVad(level, settings.silence_duration_ms, position=self.input_total)
+        else:
+            self.vad.level, self.vad.silence_ms = level, settings.silence_duration_ms
+
+    # ------------------------------------------------------------------ events in
+
+    def open(self) -> list[Event]:
+        return [self._ev("session.created", session=self.session)]
+
+    def not_json(self, detail: str) -> list[Event]:
+        return [self.error("invalid_json", f"The server could not parse the event: {detail}.")]
+
+    def receive(self, event: Mapping[str, Any]) -> list[Event]:
+        """Handle one client event; errors become ``error`` events, never exceptions."""
+        event_id = event.get("event_id")
+        event_id = event_id if isinstance(event_id, str) else None
+        kind = event.get("type")
+        try:
+            if not isinstance(kind, str):
+                raise ClientError("missing_required_parameter",
+                                  "Missing required parameter: 'type'.", "type")
+            handler = {
+                "session.update": self._session_update,
+                "input_audio_buffer.append": self._append,
+                "input_audio_buffer.commit": self._commit,
+                "input_audio_buffer.clear": self._clear,
+                "response.create": self._response_create,
+                "response.cancel": self._response_cancel,
+                "conversation.item.truncate": self._truncate,
+            }.get(kind)
+            if handler is None:
+                if kind in protocol.UNSUPPORTED_EVENTS:
+                    raise ClientError("unsupported_by_simulator",
+                                      f"The simulator does not implement '{kind}'.", "type")
+                raise ClientError("invalid_value", f"Invalid value: '{kind}'. Supported values "
+                                  "are the realtime client event types.", "type")
+            return handler(event)
+        except ClientError as exc:
+            return [self.error(exc.code, exc.message, exc.param, event_id)]
+
+    def _session_update(self, event: Mapping[str, Any]) -> list[Event]:
+        voice_locked = any(a.sent for a in self.answers)
+        self.session = protocol.merge_session(self.dialect, self.session, event.get("session"),
+                                              voice_locked)
+        self._apply_turn_detection()
+        return [self._ev("session.updated", session=self.session)]
+
+    def _append(self, event: Mapping[str, Any]) -> list[Event]:
+        audio = event.get("audio")
+        if not isinstance(audio, str):
+            raise ClientError("missing_required_parameter",
+                              "Missing required parameter: 'audio'.", "audio")
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise ClientError("invalid_value", "Invalid 'audio': not valid base64.",
+                              "audio") from None
+        if len(pcm) % 2:
+            raise ClientError("invalid_value", "Invalid 'audio': PCM16 needs an even number "
+                              "of bytes.", "audio")
+        self.buffer += pcm
+        self.input_total += len(pcm)
+        out: list[Event] = []
+        if self.vad is not None:
+            for edge in self.vad.feed(pcm):
+                out += self._speech_started(edge.offset) if edge.kind == "start" \
+                    else self._speech_stopped(edge.offset)
+        return out
+
+    def _speech_started(self, offset: int) -> list[Event]:
+        assert self.vad_settings is not None
+        keep_from = max(self.buffer_start, offset - self.vad_settings.prefix_padding_ms
+                        * BYTES_PER_MS)
+        del self.buffer[: keep_from - self.buffer_start]
+        self.buffer_start = keep_from
+        self._speech_item = self._id("item")
+        out = [self._ev("input_audio_buffer.speech_started",
+                        audio_start_ms=offset // BYTES_PER_MS, item_id=self._speech_item)]
+        if self.response is not None and self.vad_settings.interrupt_response:
+            out += self.cancel("turn_detected")
+        return out
+
+    def _speech_stopped(self, offset: int) -> list[Event]:
+        assert self.vad_settings is not None
+        item = self._speech_item or self._id("item")
+        out = [self._ev("input_audio_buffer.speech_stopped", audio_end_ms=offset // BYTES_PER_MS,
+                        item_id=item)]
+        detected_at = offset + self.vad_settings.silence_duration_ms * BYTES_PER_MS
+        out += self._commit_buffer(item, upto=detected_at)
+        if self.vad_settings.create_response and self.response is None:
+            out += self._start_response()
+        return out
+
+    def _commit(self, event: Mapping[str, Any]) -> list[Event]:
+        have_ms = len(self.buffer) // BYTES_PER_MS
+        if have_ms < MIN_COMMIT_MS:
+            raise ClientError("input_audio_buffer_commit_empty",
+                              "Error committing input audio buffer: buffer too small. Expected "
+                              f"at least {MIN_COMMIT_MS}ms of audio, but buffer only has "
+                              f"{have_ms:.2f}ms of audio.")
+        item = self._speech_item or self._id("item")
+        if self.vad is not None:
+            self.vad.reset()
+        return self._commit_buffer(item)
+
+    def _commit_buffer(self, item: str, upto: int | None = None) -> list[Event]:
+        """Commit the buffer, or (VAD) its part before absolute offset ``upto``."""
+        cut = len(self.buffer) if upto is None else max(0, upto - self.buffer_start)
+        self.last_utterance = bytes(self.buffer[:cut])
+        del self.buffer[:cut]
+        self.buffer_start += cut
+        self._speech_item = None
+        previous, self.last_item = self.last_item, item
+        self.user_items.add(item)
+        user_item = {"id": item, "object": "realtime.item", "type": "message", "role": "user",
+                     "status": "completed", "content": [{"type": "input_audio",
+                                                         "transcript": None}]}
+        out = [self._ev("input_audio_buffer.committed", previous_item_id=previous, item_id=item),
+               self._ev(self.names.item_added, previous_item_id=previous, item=user_item)]
+        if protocol.transcription_on(self.dialect, self.session):
+            ms = len(self.last_utterance) // BYTES_PER_MS
+            out.append(self._ev("conversation.item.input_audio_transcription.completed",
+                                item_id=item, content_index=0,
+                                transcript=f"({ms} ms of audio)"))
+        return out
+
+    def _clear(self, event: Mapping[str, Any]) -> list[Event]:
+        self.buffer.clear()
+        self.buffer_start = self.input_total
+        self._speech_item = None
+        if self.vad is not None:
+            self.vad.reset()
+        return [self._ev("input_audio_buffer.cleared")]
+
+    def _response_create(self, event: Mapping[str, Any]) -> list[Event]:
+        if self.response is not None:
+            raise ClientError("conversation_already_has_active_response",
+                              "Conversation already has an active response in progress: "
+                              f"{self.response.response_id}. Wait until the response is "
+                              "finished before creating a new one.")
+        return self._start_response()
+
+    def _start_response(self) -> list[Event]:
+        if self.answer_kind == "echo" and self.last_utterance:
+            audio = self.last_utterance
+            text = f"(echo of {len(audio) // BYTES_PER_MS} ms of your audio)"
+        elif self.answer_kind == "silence":
+            audio, text = bytes(len(self._tone)), _TRANSCRIPTS["silence"]
+        else:  # tone, or echo with nothing said yet
+            audio, text = self._tone, _TRANSCRIPTS["tone"]
+        answer = Answer(self.connection, self._id("resp"), self._id("item"), audio, text)
+        self.response = answer
+        self.answers.append(answer)
+        self.items[answer.item_id] = answer
+        return [self._ev("response.created", response=self._response_body(answer))]
+
+    def _response_cancel(self, event: Mapping[str, Any]) -> list[Event]:
+        if self.response is None:
+            raise ClientError("response_cancel_not_active",
+                              "Cancellation failed: no active response found.")
+        return self.cancel("client_cancelled")
+
+    def _truncate(self, event: Mapping[str, Any]) -> list[Event]:
+        item_id = event.get("item_id")
+        end_ms = event.get("audio_end_ms")
+        if not isinstance(item_id, str):
+            raise ClientError("missing_required_parameter",
+                              "Missing required parameter: 'item_id'.", "item_id")
+        if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
+            raise ClientError("invalid_value", "'audio_end_ms' must be an integer ≥ 0.",
+                              "audio_end_ms")
+        if event.get("content_index", 0) != 0:
+            raise ClientError("invalid_value", "'content_index' must be 0.", "content_index")
+        answer = self.items.get(item_id)
+        if answer is None:
+            if item_id in self.user_items:
+                raise ClientError("invalid_value", "Only assistant messages can be truncated.",
+                                  "item_id")
+            raise ClientError("item_truncate_invalid_item_id",
+                              f"Item with item_id not found: {item_id}.", "item_id")
+        sent_ms = -(-answer.sent // BYTES_PER_MS)  # round up: a partial ms was still sent
+        if end_ms > sent_ms:
+            raise ClientError("invalid_value", f"audio_end_ms {end_ms} is beyond the audio "
+                              f"sent for this item ({sent_ms} ms).", "audio_end_ms")
+        answer.truncated_ms = end_ms
+        return [self._ev("conversation.item.truncated", item_id=item_id, content_index=0,
+                         audio_end_ms=end_ms)]
+
+    # ------------------------------------------------------------------ answer out
+
+    def _response_body(self, answer: Answer, output: list[Event] | None = None,
+                       details: Event | None = None) -> Event:
+        body: Event = {"object": "realtime.response", "id": answer.response_id,
+                       "status": answer.status, "status_details": details,
+                       "output": output or [], "usage": None}
+        if self.dialect == "ga":
+            body["output_modalities"] = ["audio"]
+        else:
+            body["modalities"] = ["audio", "text"]
+        if answer.status != "in_progress":
+            out_tokens = answer.sent // BYTES_PER_MS // 50 + 1
+            body["usage"] = {"total_tokens": out_tokens + 10, "input_tokens": 10,
+                             "output_tokens": out_tokens}
+        return body
+
+    def _item(self, answer: Answer, status: str) -> Event:
+        content = [{"type": self.names.part_type, "transcript": answer.transcript}] \
+            if status != "in_progress" else []
+        return {"id": answer.item_id, "object": "realtime.item", "type": "message",
+                "role": "assistant", "status": status, "content": content}
+
+    def _where(self, answer: Answer) -> Event:
+        return {"response_id": answer.response_id, "item_id": answer.item_id,
+                "output_index": 0, "content_index": 0}
+
+    def begin_output(self) -> list[Event]:
+        """The assistant item and its audio part (sent before the first delta)."""
+        answer = self.response
+        if answer is None or answer.output_started:
+            return []
+        answer.output_started = True
+        previous, self.last_item = self.last_item, answer.item_id
+        return [
+            self._ev("response.output_item.added", response_id=answer.response_id,
+                     output_index=0, item=self._item(answer, "in_progress")),
+            self._ev(self.names.item_added, previous_item_id=previous,
+                     item=self._item(answer, "in_progress")),
+            self._ev("response.content_part.added", **self._where(answer),
+                     part={"type": self.names.part_type, "transcript": ""}),
+        ]
+
+    def chunks_left(self) -> int:
+        answer = self.response
+        if answer is None:
+            return 0
+        return -(-(len(answer.audio) - answer.sent) // self.chunk_bytes)
+
+    def step(self) -> tuple[list[Event], bool]:
+        """The next audio chunk (and its share of the transcript); True once finished."""
+        answer = self.response
+        if answer is None:
+            return [], True
+        out = self.begin_output()
+        chunk = answer.audio[answer.sent : answer.sent + self.chunk_bytes]
+        if chunk:
+            answer.sent += len(chunk)
+            out.append(self._ev(self.names.audio_delta, **self._where(answer),
+                                delta=base64.b64encode(chunk).decode("ascii")))
+        words = answer.transcript.split(" ")
+        last = answer.sent >= len(answer.audio)
+        upto = len(words) if last else min(len(words), answer._words_sent + 1)
+        if upto > answer._words_sent:
+            text = " ".join(words[answer._words_sent : upto])
+            prefix = " " if answer._words_sent else ""
+            answer._words_sent = upto
+            out.append(self._ev(self.names.transcript_delta, **self._where(answer),
+                                delta=prefix + text))
+        if not last:
+            return out, False
+        answer.status = "completed"
+        ids = self._where(answer)
+        part = {"type": self.names.part_type, "transcript": answer.transcript}
+        out += [
+            self._ev(self.names.audio_done, **ids),
+            self._ev(self.names.transcript_done, **ids, transcript=answer.transcript),
+            self._ev("response.content_part.done", **ids, part=part),
+            self._ev("response.output_item.done", response_id=answer.response_id,
+                     output_index=0, item=self._item(answer, "completed")),
+        ]
+        out += self._finish(answer, [self._item(answer, "completed")], None)
+        return out, True
+
+    def cancel(self, reason: CancelReason) -> list[Event]:
+        """Stop the active answer where it is: response.done status cancelled."""
+        answer = self.response
+        if answer is None:
+            return []
+        answer.status, answer.reason = "cancelled", reason
+        out: list[Event] = []
+        output: list[Event] = []
+        if answer.output_started:
+            item = self._item(answer, "incomplete")
+            out.append(self._ev("response.output_item.done", response_id=answer.response_id,
+                                output_index=0, item=item))
+            output.append(item)
+        return out + self._finish(answer, output, {"type": "cancelled", "reason": reason})
+
+    def _finish(self, answer: Answer, output: list[Event], details: Event | None) -> list[Event]:
+        self.response = None
+        self.responses_done += 1
+        left = max(0, 1000 - self.responses_done)
+        return [
+            self._ev("response.done", response=self._response_body(answer, output, details)),
+            self._ev("rate_limits.updated", rate_limits=[
+                {"name": "requests", "limit": 1000, "remaining": left, "reset_seconds": 60.0},
+                {"name": "tokens", "limit": 50000, "remaining": 50000 - 10 * self.responses_done,
+                 "reset_seconds": 60.0},
+            ]),
+        ]
+
+    def bad_audio_delta(self) -> Event | None:
+        """An audio delta whose payload is not base64 (the malformed fault)."""
+        if self.response is None:
+            return None
+        return self._ev(self.names.audio_delta, **self._where(self.response),
+                        delta="*** not base64 ***")

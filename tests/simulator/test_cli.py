@@ -1,0 +1,126 @@
+"""``edged simulator`` as a user runs it: a real process, real signals, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+
+@contextmanager
+def simulator(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen([sys.executable, "-m", "edged", "simulator", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(30)
+        assert line and line[0].strip(), f"no URL printed; stderr: {proc.stderr.read()}"  # type: ignore[union-attr]
+        yield proc, line[0].strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edged", "simulator", *args],
+                          check=False, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_starts_prints_its_url_serves_faults_and_stops_on_sigterm() -> None:
+    with simulator("--port", "0", "--answer", "tone", "--answer-s", "0.5", "--pace", "inf",
+                   "--chunk-ms", "50", "--fault", "refuse:503:1") as (proc, url):
+        assert url.startswith("ws://127.0.0.1:")
+        with pytest.raises(InvalidStatus) as info:
+            connect(url, open_timeout=10).close()
+        assert info.value.response.status_code == 503
+        assert info.value.response.headers["Retry-After"] == "1"
+        with connect(url + "/v1/realtime?model=m", open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "session.created"
+            ws.send(json.dumps({"type": "response.create"}))
+            deltas = 0
+            while (event := json.loads(ws.recv(10)))["type"] != "response.done":
+                deltas += event["type"] == "response.output_audio.delta"
+            assert event["response"]["status"] == "completed"
+            assert deltas == 10  # 0.5 s in 50 ms chunks
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert "stopped after 1 connection(s), 2 handshake(s)" in err
+        assert "Traceback" not in err
+
+
+def test_sigint_stops_it_too() -> None:
+    with simulator("--port", "0") as (proc, _url):
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--host", "0.0.0.0"], "not a loopback address"),
+    (["--fault", "refuse:99"], "from 200 to 599"),
+    (["--fault", "nonsense"], "unknown fault kind"),
+    (["--pace", "0"], "must be above 0"),
+    (["--port", "70000"], "must be 0–65535"),
+    (["--answer-s", "0"], "must be 0.1–600 seconds"),
+    (["--chunk-ms", "5"], "must be 10–1000"),
+    (["--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key go together"),
+    (["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"],
+     "cannot load the TLS certificate"),
+    (["--require-key-env", "EDGED_TEST_UNSET_VAR"], "is not set"),
+])
+def test_bad_arguments_get_a_clear_message_and_exit_2(args: list[str], message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EDGED_TEST_UNSET_VAR"}
+    result = run(*args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_busy_port_is_reported_without_a_traceback() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_require_key_env_refuses_other_keys_and_never_prints_the_key() -> None:
+    env = {**os.environ, "EDGED_SIM_KEY": "sk-simulated-secret-123"}
+    proc = subprocess.Popen([sys.executable, "-m", "edged", "simulator", "--port", "0", "-v",
+                             "--require-key-env", "EDGED_SIM_KEY"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        with pytest.raises(InvalidStatus) as info:
+            connect(url, additional_headers={"Authorization": "Bearer wrong"},
+                    open_timeout=10).close()
+        assert info.value.response.status_code == 401
+        with connect(url, additional_headers={"api-key": "sk-simulated-secret-123"},
+                     open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "session.created"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert "→ 401" in err and "→ 101" in err  # verbose handshake log
+        assert "sk-simulated-secret-123" not in err and "wrong" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

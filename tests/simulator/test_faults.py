@@ -1,0 +1,65 @@
+"""Fault values, the CLI spelling and the per-connection queue (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edged.simulator.faults import Fault, FaultQueue, FaultSpecError, parse_spec
+
+
+def test_queue_hands_faults_to_the_next_connections_in_order() -> None:
+    q = FaultQueue()
+    q.push(Fault.refuse(503), times=2)
+    q.push(Fault.silent())
+    assert [q.take(), q.take(), q.take(), q.take()] == [
+        Fault.refuse(503), Fault.refuse(503), Fault.silent(), None]
+
+
+def test_queue_reports_what_is_pending_and_rejects_zero_times() -> None:
+    q = FaultQueue()
+    q.push(Fault.delay_answers(1.5), times=3)
+    q.take()
+    assert q.pending() == [(Fault.delay_answers(1.5), 2)]
+    with pytest.raises(FaultSpecError, match="at least 1"):
+        q.push(Fault.malformed(), times=0)
+
+
+@pytest.mark.parametrize(("spec", "fault", "times"), [
+    ("refuse:503", Fault.refuse(503), 1),
+    ("refuse:429:2.5x3", Fault.refuse(429, 2.5), 3),
+    ("close:1011", Fault.close_after_open(1011), 1),
+    ("close:4000:0.5", Fault.close_after_open(4000, 0.5), 1),
+    ("drop", Fault.drop_mid_answer(), 1),
+    ("drop:3x2", Fault.drop_mid_answer(3), 2),
+    ("silent", Fault.silent(), 1),
+    ("silent:2", Fault.silent(2.0), 1),
+    ("malformed", Fault.malformed(), 1),
+    ("malformed:audio", Fault.malformed(bad_audio=True), 1),
+    ("expired", Fault.session_expired(), 1),
+    ("expiredx4", Fault.session_expired(), 4),
+    ("expired:1.5", Fault.session_expired(1.5), 1),
+    ("delay:0.25", Fault.delay_answers(0.25), 1),
+])
+def test_cli_spellings_parse_to_faults(spec: str, fault: Fault, times: int) -> None:
+    assert parse_spec(spec) == (fault, times)
+    # describe() is the canonical spelling and reads back to the same fault
+    assert parse_spec(fault.describe()) == (fault, 1)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("bogus", "unknown fault kind 'bogus'"),
+    ("refuse", "wrong number of arguments"),
+    ("refuse:abc", "status must be a number"),
+    ("refuse:101", "from 200 to 599"),
+    ("refuse:503:-1", "≥ 0"),
+    ("close:1006", "cannot be sent"),
+    ("close:1011:1:2", "wrong number of arguments"),
+    ("drop:0", "at least 1"),
+    ("delay", "wrong number of arguments"),
+    ("malformed:json", "only option"),
+    ("refuse:503x0", "at least 1"),
+    ("", "cannot read fault"),
+])
+def test_bad_spellings_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(FaultSpecError, match=message):
+        parse_spec(spec)
