@@ -1,0 +1,664 @@
+"""JSON ⇄ typed events for the GA and beta dialects, with no I/O.
+
+The encoder writes exactly what the protocol reference lists for each dialect.
+The decoder never raises: a server that adds event types, or sends garbage, gets
+its unknown events counted and its malformed ones logged and dropped, because a
+smart speaker must not fall over on one bad message.
+
+The audio paths run fifty times a second, so they avoid ``json`` on the way out
+(base64 needs no JSON escaping) and use ``binascii`` directly.
+
+``encode_server``/``decode_client`` are the mirror image, for loopback servers
+and tests: a round trip through both halves must be lossless.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, cast
+
+from edged.realtime.events import (
+    PCM_RATE,
+    AudioCleared,
+    AudioCommitted,
+    AudioDelta,
+    AudioDone,
+    AudioFormat,
+    ClientEvent,
+    ErrorEvent,
+    InputAudioAppend,
+    InputAudioClear,
+    InputAudioCommit,
+    InputTranscriptCompleted,
+    InputTranscriptFailed,
+    ItemCreateText,
+    ItemTruncate,
+    Modality,
+    OutputItemAdded,
+    RateLimit,
+    RateLimits,
+    ResponseCancel,
+    ResponseCreate,
+    ResponseCreated,
+    ResponseDone,
+    SemanticVad,
+    ServerEvent,
+    ServerVad,
+    Session,
+    SessionCreated,
+    SessionUpdate,
+    SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptDelta,
+    TranscriptDone,
+    Transcription,
+    TurnDetection,
+)
+
+Wire = Literal["ga", "beta"]
+log = logging.getLogger("edged.realtime")
+
+
+class ProtocolError(ValueError):
+    """A message that does not have the shape the protocol gives it."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+_GA_FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": PCM_RATE},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+_GA_FORMAT_NAMES = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+def _dumps(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _b64(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False)
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError(f"bad base64 ({exc})") from None
+
+
+def _map(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = d.get(key)
+    if not isinstance(value, dict):
+        raise ProtocolError(f"'{key}' must be an object")
+    return value
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{key}' must be a string")
+    return value
+
+
+def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{key}' must be a string or null")
+    return value
+
+
+def _text(d: Mapping[str, Any], key: str) -> str | None:
+    """Lenient: error fields are shown to people, so keep whatever scalar came."""
+    value = d.get(key)
+    if value is None or isinstance(value, dict | list):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(d: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"'{key}' must be a number")
+    return int(value)
+
+
+def _num(d: Mapping[str, Any], key: str) -> float:
+    value = d.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"'{key}' must be a number")
+    return float(value)
+
+
+def _bool(d: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = d.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"'{key}' must be true or false")
+    return value
+
+
+def _with_id(obj: dict[str, Any], event_id: str | None) -> dict[str, Any]:
+    if event_id is not None:
+        obj["event_id"] = event_id
+    return obj
+
+
+# --------------------------------------------------------------------------- session
+
+
+def _turn_json(td: TurnDetection) -> dict[str, Any] | None:
+    if isinstance(td, ServerVad):
+        return {"type": "server_vad", "threshold": td.threshold,
+                "prefix_padding_ms": td.prefix_padding_ms,
+                "silence_duration_ms": td.silence_duration_ms,
+                "create_response": td.create_response,
+                "interrupt_response": td.interrupt_response}
+    if isinstance(td, SemanticVad):
+        return {"type": "semantic_vad", "eagerness": td.eagerness,
+                "create_response": td.create_response,
+                "interrupt_response": td.interrupt_response}
+    return None
+
+
+def _turn_value(obj: Any) -> TurnDetection:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise ProtocolError("'turn_detection' must be an object or null")
+    kind = obj.get("type")
+    if kind == "server_vad":
+        return ServerVad(_num(obj, "threshold") if "threshold" in obj else 0.5,
+                         _int(obj, "prefix_padding_ms", 300),
+                         _int(obj, "silence_duration_ms", 500),
+                         _bool(obj, "create_response", True),
+                         _bool(obj, "interrupt_response", True))
+    if kind == "semantic_vad":
+        eagerness = obj.get("eagerness", "auto")
+        if eagerness not in ("low", "medium", "high", "auto"):
+            raise ProtocolError("'eagerness' must be low, medium, high or auto")
+        return SemanticVad(eagerness, _bool(obj, "create_response", True),
+                           _bool(obj, "interrupt_response", True))
+    raise ProtocolError("'turn_detection.type' must be server_vad or semantic_vad")
+
+
+def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    out: dict[str, Any] = {"model": t.model}
+    if t.language is not None:
+        out["language"] = t.language
+    return out
+
+
+def _transcription_value(obj: Any) -> Transcription | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise ProtocolError("'transcription' must be an object or null")
+    return Transcription(_str(obj, "model"), _opt_str(obj, "language"))
+
+
+def _noise_value(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict) or obj.get("type") not in ("near_field", "far_field"):
+        raise ProtocolError("'noise_reduction' must be {type: near_field|far_field} or null")
+    return obj["type"]
+
+
+def _modalities(obj: Any, key: str) -> tuple[Modality, ...]:
+    if not isinstance(obj, list) or not obj or any(m not in ("audio", "text") for m in obj):
+        raise ProtocolError(f"'{key}' must be a list of 'audio'/'text'")
+    return ("audio",) if "audio" in obj else ("text",)
+
+
+def _tokens(obj: Any) -> int | Literal["inf"]:
+    if obj == "inf" or (isinstance(obj, int) and not isinstance(obj, bool)):
+        return cast("int | Literal['inf']", obj)
+    raise ProtocolError("max output tokens must be an integer or 'inf'")
+
+
+def session_json(s: Session, dialect: Wire) -> dict[str, Any]:
+    """The ``session`` object of a session.update, in the dialect's shape."""
+    output = "audio" if "audio" in s.modalities else "text"
+    noise = {"type": s.noise_reduction} if s.noise_reduction else None
+    if dialect == "ga":
+        return {
+            "type": "realtime",
+            "output_modalities": [output],
+            "instructions": s.instructions,
+            "audio": {
+                "input": {
+                    "format": _GA_FORMATS[s.input_format],
+                    "noise_reduction": noise,
+                    "transcription": _transcription_json(s.transcription),
+                    "turn_detection": _turn_json(s.turn_detection),
+                },
+                "output": {
+                    "format": _GA_FORMATS[s.output_format],
+                    "voice": s.voice,
+                    "speed": s.speed,
+                },
+            },
+            "max_output_tokens": s.max_output_tokens,
+        }
+    return {
+        # The beta API only accepts ["text"] or ["audio", "text"].
+        "modalities": ["audio", "text"] if output == "audio" else ["text"],
+        "instructions": s.instructions,
+        "voice": s.voice,
+        "input_audio_format": s.input_format,
+        "output_audio_format": s.output_format,
+        "input_audio_transcription": _transcription_json(s.transcription),
+        "input_audio_noise_reduction": noise,
+        "turn_detection": _turn_json(s.turn_detection),
+        "max_response_output_tokens": s.max_output_tokens,
+    }
+
+
+def _ga_format(obj: Any) -> AudioFormat:
+    if not isinstance(obj, dict) or obj.get("type") not in _GA_FORMAT_NAMES:
+        raise ProtocolError("audio format must be {type: audio/pcm|audio/pcmu|audio/pcma}")
+    if obj["type"] == "audio/pcm" and obj.get("rate", PCM_RATE) != PCM_RATE:
+        raise ProtocolError(f"audio/pcm rate must be {PCM_RATE}")
+    return cast(AudioFormat, _GA_FORMAT_NAMES[obj["type"]])
+
+
+def _beta_format(obj: Any) -> AudioFormat:
+    if obj not in ("pcm16", "g711_ulaw", "g711_alaw"):
+        raise ProtocolError("audio format must be pcm16, g711_ulaw or g711_alaw")
+    return cast(AudioFormat, obj)
+
+
+def session_value(obj: Mapping[str, Any], dialect: Wire) -> Session:
+    """Parse a full ``session`` object as :func:`session_json` writes it."""
+    if dialect == "ga":
+        audio = _map(obj, "audio")
+        ain, aout = _map(audio, "input"), _map(audio, "output")
+        return Session(
+            voice=_str(aout, "voice"),
+            instructions=_str(obj, "instructions"),
+            modalities=_modalities(obj.get("output_modalities"), "output_modalities"),
+            input_format=_ga_format(ain.get("format")),
+            output_format=_ga_format(aout.get("format")),
+            turn_detection=_turn_value(ain.get("turn_detection")),
+            transcription=_transcription_value(ain.get("transcription")),
+            noise_reduction=_noise_value(ain.get("noise_reduction")),
+            max_output_tokens=_tokens(obj.get("max_output_tokens")),
+            speed=_num(aout, "speed"),
+        )
+    return Session(
+        voice=_str(obj, "voice"),
+        instructions=_str(obj, "instructions"),
+        modalities=_modalities(obj.get("modalities"), "modalities"),
+        input_format=_beta_format(obj.get("input_audio_format")),
+        output_format=_beta_format(obj.get("output_audio_format")),
+        turn_detection=_turn_value(obj.get("turn_detection")),
+        transcription=_transcription_value(obj.get("input_audio_transcription")),
+        noise_reduction=_noise_value(obj.get("input_audio_noise_reduction")),
+        max_output_tokens=_tokens(obj.get("max_response_output_tokens")),
+    )
+
+
+# --------------------------------------------------------------------------- client → JSON
+
+_APPEND_HEAD = b'{"type":"input_audio_buffer.append","audio":"'
+
+
+def encode_bytes(event: ClientEvent, dialect: Wire) -> bytes:
+    """UTF-8 JSON, ready for a text frame (the link sends this without re-encoding)."""
+    if isinstance(event, InputAudioAppend):
+        tail = b'"}' if event.event_id is None else (
+            b'","event_id":' + json.dumps(event.event_id).encode() + b"}")
+        return b"".join((_APPEND_HEAD, _b64(event.audio), tail))
+    return _dumps(_client_json(event, dialect)).encode()
+
+
+def encode(event: ClientEvent, dialect: Wire) -> str:
+    """The JSON text of a client event in the given dialect."""
+    if isinstance(event, InputAudioAppend):
+        return encode_bytes(event, dialect).decode("ascii")
+    return _dumps(_client_json(event, dialect))
+
+
+def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:
+    if isinstance(event, SessionUpdate):
+        obj = _with_id({"type": "session.update"}, event.event_id)
+        obj["session"] = session_json(event.session, dialect)
+        return obj
+    if isinstance(event, InputAudioAppend):
+        obj = _with_id({"type": "input_audio_buffer.append"}, event.event_id)
+        obj["audio"] = _b64(event.audio).decode("ascii")
+        return obj
+    if isinstance(event, InputAudioCommit):
+        return _with_id({"type": "input_audio_buffer.commit"}, event.event_id)
+    if isinstance(event, InputAudioClear):
+        return _with_id({"type": "input_audio_buffer.clear"}, event.event_id)
+    if isinstance(event, ResponseCreate):
+        return _with_id({"type": "response.create"}, event.event_id)
+    if isinstance(event, ResponseCancel):
+        obj = _with_id({"type": "response.cancel"}, event.event_id)
+        if event.response_id is not None:
+            obj["response_id"] = event.response_id
+        return obj
+    if isinstance(event, ItemCreateText):
+        obj = _with_id({"type": "conversation.item.create"}, event.event_id)
+        obj["item"] = {"type": "message", "role": "user",
+                       "content": [{"type": "input_text", "text": event.text}]}
+        return obj
+    obj = _with_id({"type": "conversation.item.truncate"}, event.event_id)
+    obj.update(item_id=event.item_id, content_index=event.content_index,
+               audio_end_ms=event.audio_end_ms)
+    return obj
+
+
+def decode_client(text: str | bytes, dialect: Wire) -> ClientEvent:
+    """Parse a client event (for servers and tests); raises ProtocolError."""
+    obj = _loads(text)
+    kind = obj.get("type")
+    eid = _opt_str(obj, "event_id")
+    if kind == "session.update":
+        return SessionUpdate(session_value(_map(obj, "session"), dialect), eid)
+    if kind == "input_audio_buffer.append":
+        return InputAudioAppend(_unb64(_str(obj, "audio")), eid)
+    if kind == "input_audio_buffer.commit":
+        return InputAudioCommit(eid)
+    if kind == "input_audio_buffer.clear":
+        return InputAudioClear(eid)
+    if kind == "response.create":
+        return ResponseCreate(eid)
+    if kind == "response.cancel":
+        return ResponseCancel(_opt_str(obj, "response_id"), eid)
+    if kind == "conversation.item.truncate":
+        return ItemTruncate(_str(obj, "item_id"), _int(obj, "content_index"),
+                            _int(obj, "audio_end_ms"), eid)
+    if kind == "conversation.item.create":
+        item = _map(obj, "item")
+        content = item.get("content")
+        if (item.get("type") != "message" or item.get("role") != "user"
+                or not isinstance(content, list) or len(content) != 1
+                or not isinstance(content[0], dict) or content[0].get("type") != "input_text"):
+            raise ProtocolError("only a user message with one input_text part is understood")
+        return ItemCreateText(_str(content[0], "text"), eid)
+    raise ProtocolError(f"unknown client event type {str(kind)[:60]!r}")
+
+
+def _loads(text: str | bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
+        raise ProtocolError(f"invalid JSON ({type(exc).__name__})") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("an event must be a JSON object")
+    return obj
+
+
+# --------------------------------------------------------------------------- JSON → server
+
+_Parser = Callable[[Mapping[str, Any], int], ServerEvent]
+
+
+def _p_session_created(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    s = _map(d, "session")
+    return SessionCreated(_opt_str(s, "id"), dict(s))
+
+
+def _p_session_updated(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    s = _map(d, "session")
+    return SessionUpdated(_opt_str(s, "id"), dict(s))
+
+
+def _p_error(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    e = _map(d, "error")
+    return ErrorEvent(_text(e, "type") or "error", _text(e, "code"), _text(e, "message") or "",
+                      _text(e, "param"), _text(e, "event_id"))
+
+
+def _p_speech_started(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return SpeechStarted(_int(d, "audio_start_ms", 0), _opt_str(d, "item_id"))
+
+
+def _p_speech_stopped(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return SpeechStopped(_int(d, "audio_end_ms", 0), _opt_str(d, "item_id"))
+
+
+def _p_committed(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return AudioCommitted(_opt_str(d, "item_id"))
+
+
+def _p_cleared(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return AudioCleared()
+
+
+def _p_response_created(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return ResponseCreated(_str(_map(d, "response"), "id"))
+
+
+def _p_item_added(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return OutputItemAdded(_str(_map(d, "item"), "id"), _opt_str(d, "response_id"))
+
+
+def _p_audio_delta(d: Mapping[str, Any], width: int) -> ServerEvent:
+    pcm = _unb64(_str(d, "delta"))
+    if len(pcm) % width:
+        raise ProtocolError(f"audio delta of {len(pcm)} bytes is not whole samples")
+    return AudioDelta(_str(d, "response_id"), _str(d, "item_id"), pcm,
+                      _int(d, "content_index", 0))
+
+
+def _p_audio_done(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return AudioDone(_str(d, "response_id"), _str(d, "item_id"))
+
+
+def _p_transcript_delta(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return TranscriptDelta(_str(d, "response_id"), _str(d, "item_id"), _str(d, "delta"))
+
+
+def _p_transcript_done(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return TranscriptDone(_str(d, "response_id"), _str(d, "item_id"), _str(d, "transcript"))
+
+
+def _p_input_done(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return InputTranscriptCompleted(_str(d, "item_id"), _str(d, "transcript"))
+
+
+def _p_input_failed(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    err = d.get("error")
+    message = _text(err, "message") if isinstance(err, dict) else None
+    return InputTranscriptFailed(_str(d, "item_id"), message or "")
+
+
+def _p_rate_limits(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    items = d.get("rate_limits")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ProtocolError("'rate_limits' must be a list of objects")
+    return RateLimits(tuple(RateLimit(_str(i, "name"), _num(i, "limit"), _num(i, "remaining"),
+                                      _num(i, "reset_seconds")) for i in items))
+
+
+def _p_response_done(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    r = _map(d, "response")
+    details = r.get("status_details")
+    reason = None
+    if isinstance(details, dict):
+        reason = _text(details, "reason")
+        err = details.get("error")
+        if reason is None and isinstance(err, dict):
+            reason = _text(err, "code") or _text(err, "type")
+    return ResponseDone(_str(r, "id"), _str(r, "status"), reason)
+
+
+_PARSERS: dict[str, _Parser] = {
+    "session.created": _p_session_created,
+    "session.updated": _p_session_updated,
+    "error": _p_error,
+    "input_audio_buffer.speech_started": _p_speech_started,
+    "input_audio_buffer.speech_stopped": _p_speech_stopped,
+    "input_audio_buffer.committed": _p_committed,
+    "input_audio_buffer.cleared": _p_cleared,
+    "response.created": _p_response_created,
+    "response.output_item.added": _p_item_added,
+    "response.output_audio.delta": _p_audio_delta,
+    "response.audio.delta": _p_audio_delta,
+    "response.output_audio.done": _p_audio_done,
+    "response.audio.done": _p_audio_done,
+    "response.output_audio_transcript.delta": _p_transcript_delta,
+    "response.audio_transcript.delta": _p_transcript_delta,
+    "response.output_audio_transcript.done": _p_transcript_done,
+    "response.audio_transcript.done": _p_transcript_done,
+    "conversation.item.input_audio_transcription.completed": _p_input_done,
+    "conversation.item.input_audio_transcription.failed": _p_input_failed,
+    "rate_limits.updated": _p_rate_limits,
+    "response.done": _p_response_done,
+}
+
+# Events that are part of the protocol but that edged has no use for: not "unknown".
+_KNOWN_IGNORED = frozenset({
+    "conversation.created", "conversation.item.created", "conversation.item.added",
+    "conversation.item.done", "conversation.item.retrieved", "conversation.item.deleted",
+    "conversation.item.truncated", "conversation.item.input_audio_transcription.delta",
+    "conversation.item.input_audio_transcription.segment",
+    "input_audio_buffer.timeout_triggered", "response.output_item.done",
+    "response.content_part.added", "response.content_part.done",
+    "response.text.delta", "response.text.done", "response.output_text.delta",
+    "response.output_text.done", "response.function_call_arguments.delta",
+    "response.function_call_arguments.done", "response.mcp_call_arguments.delta",
+    "response.mcp_call_arguments.done", "output_audio_buffer.started",
+    "output_audio_buffer.stopped", "output_audio_buffer.cleared",
+    "transcription_session.created", "transcription_session.updated",
+})
+
+_MAX_UNKNOWN_KINDS = 64  # a hostile server must not grow the counter without bound
+_LOG_FIRST = 10
+_LOG_EVERY = 100
+
+
+class Decoder:
+    """Server JSON → typed events. Never raises; counts what it could not use."""
+
+    def __init__(self, dialect: Wire = "ga", *, sample_width: int = 2) -> None:
+        self.dialect: Wire = dialect
+        self.sample_width = sample_width
+        self.decoded = 0
+        self.unknown = 0
+        self.malformed = 0
+        self.unknown_types: Counter[str] = Counter()
+
+    def decode(self, text: str | bytes) -> ServerEvent | None:
+        """The typed event, or None for an ignored, unknown or malformed message."""
+        kind: object = None
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise ProtocolError("an event must be a JSON object")
+            kind = obj.get("type")
+            parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+            if parser is None:
+                if not isinstance(kind, str):
+                    raise ProtocolError("an event needs a string 'type'")
+                self._unknown(kind)
+                return None
+            event = parser(obj, self.sample_width)
+        except ProtocolError as exc:
+            self._malformed(kind, str(exc))
+            return None
+        except (ValueError, RecursionError, TypeError) as exc:  # bad JSON or UTF-8
+            self._malformed(kind, f"invalid JSON ({type(exc).__name__})")
+            return None
+        self.decoded += 1
+        return event
+
+    def _unknown(self, kind: str) -> None:
+        if kind in _KNOWN_IGNORED:
+            return
+        self.unknown += 1
+        if kind in self.unknown_types or len(self.unknown_types) < _MAX_UNKNOWN_KINDS:
+            first = kind not in self.unknown_types
+            self.unknown_types[kind] += 1
+            if first:
+                log.debug("ignoring server events of unknown type %.60r", kind)
+
+    def _malformed(self, kind: object, reason: str) -> None:
+        self.malformed += 1
+        if self.malformed <= _LOG_FIRST or self.malformed % _LOG_EVERY == 0:
+            what = f"{kind:.60}" if isinstance(kind, str) else "server event"
+            log.warning("dropped a malformed %s: %s (%d dropped so far)",
+                        what, reason, self.malformed)
+
+
+# --------------------------------------------------------------------------- server → JSON
+
+
+def encode_server(event: ServerEvent, dialect: Wire) -> str:
+    """A server event as JSON in the given dialect (for loopback servers and tests)."""
+    ga = dialect == "ga"
+    obj: dict[str, Any]
+    if isinstance(event, SessionCreated | SessionUpdated):
+        kind = "session.created" if isinstance(event, SessionCreated) else "session.updated"
+        session = dict(event.raw)
+        if event.session_id is not None:
+            session["id"] = event.session_id
+        obj = {"type": kind, "session": session}
+    elif isinstance(event, ErrorEvent):
+        obj = {"type": "error", "error": {"type": event.type, "code": event.code,
+                                          "message": event.message, "param": event.param,
+                                          "event_id": event.event_id}}
+    elif isinstance(event, SpeechStarted):
+        obj = {"type": "input_audio_buffer.speech_started",
+               "audio_start_ms": event.audio_start_ms, "item_id": event.item_id}
+    elif isinstance(event, SpeechStopped):
+        obj = {"type": "input_audio_buffer.speech_stopped",
+               "audio_end_ms": event.audio_end_ms, "item_id": event.item_id}
+    elif isinstance(event, AudioCommitted):
+        obj = {"type": "input_audio_buffer.committed", "item_id": event.item_id}
+    elif isinstance(event, AudioCleared):
+        obj = {"type": "input_audio_buffer.cleared"}
+    elif isinstance(event, ResponseCreated):
+        obj = {"type": "response.created",
+               "response": {"id": event.response_id, "status": "in_progress"}}
+    elif isinstance(event, OutputItemAdded):
+        obj = {"type": "response.output_item.added", "response_id": event.response_id,
+               "output_index": 0, "item": {"id": event.item_id, "type": "message",
+                                           "role": "assistant"}}
+    elif isinstance(event, AudioDelta):
+        obj = {"type": "response.output_audio.delta" if ga else "response.audio.delta",
+               "response_id": event.response_id, "item_id": event.item_id,
+               "output_index": 0, "content_index": event.content_index,
+               "delta": _b64(event.pcm).decode("ascii")}
+    elif isinstance(event, AudioDone):
+        obj = {"type": "response.output_audio.done" if ga else "response.audio.done",
+               "response_id": event.response_id, "item_id": event.item_id}
+    elif isinstance(event, TranscriptDelta):
+        kind = ("response.output_audio_transcript.delta" if ga
+                else "response.audio_transcript.delta")
+        obj = {"type": kind, "response_id": event.response_id, "item_id": event.item_id,
+               "delta": event.text}
+    elif isinstance(event, TranscriptDone):
+        kind = ("response.output_audio_transcript.done" if ga
+                else "response.audio_transcript.done")
+        obj = {"type": kind, "response_id": event.response_id, "item_id": event.item_id,
+               "transcript": event.transcript}
+    elif isinstance(event, InputTranscriptCompleted):
+        obj = {"type": "conversation.item.input_audio_transcription.completed",
+               "item_id": event.item_id, "content_index": 0, "transcript": event.transcript}
+    elif isinstance(event, InputTranscriptFailed):
+        obj = {"type": "conversation.item.input_audio_transcription.failed",
+               "item_id": event.item_id, "error": {"message": event.message}}
+    elif isinstance(event, RateLimits):
+        obj = {"type": "rate_limits.updated", "rate_limits": [
+            {"name": r.name, "limit": r.limit, "remaining": r.remaining,
+             "reset_seconds": r.reset_seconds} for r in event.limits]}
+    else:
+        details = None if event.reason is None else {"type": event.status,
+                                                     "reason": event.reason}
+        obj = {"type": "response.done", "response": {
+            "id": event.response_id, "status": event.status, "status_details": details}}
+    return _dumps(obj)

@@ -1,0 +1,156 @@
+"""Where the API key comes from, and a wrapper that keeps it out of every log.
+
+Sources are tried in the order an administrator would expect on a Pi: the
+systemd credential (readable by the unit only), then a root-only key file, then
+an environment variable. Errors name the sources and why each failed, never
+the key, and a key file that others can read is refused rather than used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from edged.config import CredentialsConfig
+
+_MAX_KEY_BYTES = 16384  # an Entra ID token is a few KiB; a bigger file is not a key
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "") -> None:
+        self._value = value
+        self.source = source  # where it came from, safe to show
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(<redacted>, source={self.source!r})"
+
+    def __str__(self) -> str:
+        return "<redacted>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+class CredentialsError(Exception):
+    """No usable key. ``tried`` lists each source with the reason it failed."""
+
+    def __init__(self, message: str, tried: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.tried = tried
+
+
+def _check_key(text: str) -> str:
+    """The key without surrounding whitespace; ValueError says what is wrong with it."""
+    key = text.strip()
+    if not key:
+        raise ValueError("empty")
+    if any(c.isspace() or not c.isprintable() for c in key):
+        raise ValueError("more than one line, or spaces inside the key")
+    return key
+
+
+def _read_key(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(_MAX_KEY_BYTES + 1)
+    if len(data) > _MAX_KEY_BYTES:
+        raise ValueError("too large to be an API key")
+    try:
+        return _check_key(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not text") from None
+
+
+def load_key(cfg: CredentialsConfig, environ: Mapping[str, str] | None = None) -> Secret:
+    """The API key from the first source that has one; raises CredentialsError."""
+    env = os.environ if environ is None else environ
+    tried: list[str] = []
+
+    if cfg.credential:
+        where = f"systemd credential '{cfg.credential}'"
+        cred_dir = env.get("CREDENTIALS_DIRECTORY")
+        if not cred_dir:
+            tried.append(f"{where} ($CREDENTIALS_DIRECTORY is not set)")
+        else:
+            path = Path(cred_dir) / cfg.credential
+            try:
+                return Secret(_read_key(path), where)
+            except FileNotFoundError:
+                tried.append(f"{where} (not in {cred_dir})")
+            except (OSError, ValueError) as exc:
+                tried.append(f"{where} ({_reason(exc)})")
+
+    if cfg.key_file:
+        where = f"key file {cfg.key_file}"
+        path = Path(cfg.key_file)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            tried.append(f"{where} (no such file)")
+        except OSError as exc:
+            tried.append(f"{where} ({_reason(exc)})")
+        else:
+            mode = stat.S_IMODE(st.st_mode)
+            if not stat.S_ISREG(st.st_mode):
+                tried.append(f"{where} (not a regular file)")
+            elif mode & 0o044:
+                raise CredentialsError(
+                    f"refusing {where}: it is readable by its group or others "
+                    f"(mode {mode:04o}); run: chmod 600 {cfg.key_file}",
+                    (*tried, f"{where} (mode {mode:04o}: readable by others)"),
+                )
+            else:
+                try:
+                    return Secret(_read_key(path), where)
+                except (OSError, ValueError) as exc:
+                    tried.append(f"{where} ({_reason(exc)})")
+
+    if cfg.env:
+        where = f"environment variable {cfg.env}"
+        value = env.get(cfg.env)
+        if value is None:
+            tried.append(f"{where} (not set)")
+        else:
+            try:
+                return Secret(_check_key(value), where)
+            except ValueError as exc:
+                tried.append(f"{where} ({_reason(exc)})")
+
+    raise CredentialsError("no API key found; tried " + "; ".join(tried), tuple(tried))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
+_KEYLIKE = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-.]*|"
+    r"\b[A-Fa-f0-9]{32,}\b|(?i:bearer)\s+\S+)"
+)
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """Text safe to log: known secrets and anything that looks like a key removed."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "<redacted>")
+    return _KEYLIKE.sub("<redacted>", text)

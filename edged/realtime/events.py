@@ -1,0 +1,314 @@
+"""Typed protocol messages: what edged sends and what it understands.
+
+One frozen dataclass per event, independent of the wire dialect: the codec maps
+them to and from the GA and beta JSON shapes. The session configuration is a
+typed value too, built from the config file by a pure function, so switching
+between push-to-talk and hands-free is just building another value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edged.config import RealtimeConfig
+
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+Eagerness = Literal["low", "medium", "high", "auto"]
+NoiseReductionType = Literal["near_field", "far_field"]
+Modality = Literal["audio", "text"]
+ResponseStatus = str  # completed | cancelled | failed | incomplete (servers may add more)
+
+PCM_RATE = 24000  # the only rate the realtime API speaks for PCM16
+
+
+# --------------------------------------------------------------------------- session
+
+
+@dataclass(frozen=True, slots=True)
+class ServerVad:
+    """Silence-based turn detection on the server."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    create_response: bool = True
+    interrupt_response: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticVad:
+    """Meaning-based turn detection on the server."""
+
+    eagerness: Eagerness = "auto"
+    create_response: bool = True
+    interrupt_response: bool = True
+
+
+TurnDetection = ServerVad | SemanticVad | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    model: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The session configuration edged asks for.
+
+    Every field is always sent: ``session.update`` only changes the fields it
+    names, so a ``None`` must reach the server as ``null`` (for example to turn
+    server VAD off when going back to push-to-talk).
+    """
+
+    voice: str = "alloy"
+    instructions: str = ""
+    modalities: tuple[Modality, ...] = ("audio",)
+    input_format: AudioFormat = "pcm16"
+    output_format: AudioFormat = "pcm16"
+    turn_detection: TurnDetection = None
+    transcription: Transcription | None = None
+    noise_reduction: NoiseReductionType | None = None
+    max_output_tokens: int | Literal["inf"] = "inf"
+    speed: float = 1.0
+
+    @property
+    def handsfree(self) -> bool:
+        return self.turn_detection is not None
+
+
+def session_from_config(rt: RealtimeConfig, *, handsfree: bool) -> Session:
+    """The session for one mode: push-to-talk never lets the server end turns."""
+    td = rt.turn_detection
+    turn: TurnDetection = None
+    if handsfree and td.type == "server_vad":
+        turn = ServerVad(td.threshold, td.prefix_padding_ms, td.silence_duration_ms)
+    elif handsfree and td.type == "semantic_vad":
+        turn = SemanticVad(td.eagerness)
+    transcription = None
+    if rt.transcription.enabled:
+        transcription = Transcription(rt.transcription.model, rt.language)
+    return Session(
+        voice=rt.voice,
+        instructions=rt.instructions,
+        turn_detection=turn,
+        transcription=transcription,
+        noise_reduction=None if rt.noise_reduction == "none" else rt.noise_reduction,
+        max_output_tokens=rt.max_output_tokens,
+        speed=rt.speed,
+    )
+
+
+# --------------------------------------------------------------------------- client events
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    session: Session
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudioAppend:
+    audio: bytes = field(repr=False)
+    event_id: str | None = None
+
+    def __repr__(self) -> str:  # audio is large: show its size only
+        return f"InputAudioAppend(<{len(self.audio)} bytes>, event_id={self.event_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudioCommit:
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudioClear:
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreate:
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCancel:
+    response_id: str | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTruncate:
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCreateText:
+    """A typed user message (``conversation.item.create``), e.g. from ``edged ctl``."""
+
+    text: str
+    event_id: str | None = None
+
+
+ClientEvent = (
+    SessionUpdate
+    | InputAudioAppend
+    | InputAudioCommit
+    | InputAudioClear
+    | ResponseCreate
+    | ResponseCancel
+    | ItemTruncate
+    | ItemCreateText
+)
+
+
+# --------------------------------------------------------------------------- server events
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCreated:
+    session_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdated:
+    session_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    type: str = "error"
+    code: str | None = None
+    message: str = ""
+    param: str | None = None
+    event_id: str | None = None  # the client event it answers, when the server says
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    audio_start_ms: int
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    audio_end_ms: int
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCommitted:
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCleared:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputItemAdded:
+    item_id: str
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    response_id: str
+    item_id: str
+    pcm: bytes = field(repr=False)
+    content_index: int = 0
+
+    def __repr__(self) -> str:
+        return (f"AudioDelta(response_id={self.response_id!r}, item_id={self.item_id!r}, "
+                f"<{len(self.pcm)} bytes>)")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDone:
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta:
+    """A piece of the assistant's spoken answer, as text."""
+
+    response_id: str
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDone:
+    response_id: str
+    item_id: str
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscriptCompleted:
+    """What the person said, as the server's transcription model heard it."""
+
+    item_id: str
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscriptFailed:
+    item_id: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    name: str
+    limit: float
+    remaining: float
+    reset_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    limits: tuple[RateLimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    response_id: str
+    status: ResponseStatus
+    reason: str | None = None  # status_details.reason, e.g. turn_detected, client_cancelled
+
+
+ServerEvent = (
+    SessionCreated
+    | SessionUpdated
+    | ErrorEvent
+    | SpeechStarted
+    | SpeechStopped
+    | AudioCommitted
+    | AudioCleared
+    | ResponseCreated
+    | OutputItemAdded
+    | AudioDelta
+    | AudioDone
+    | TranscriptDelta
+    | TranscriptDone
+    | InputTranscriptCompleted
+    | InputTranscriptFailed
+    | RateLimits
+    | ResponseDone
+)

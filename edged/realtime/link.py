@@ -1,0 +1,576 @@
+"""The resilient WebSocket link: the asyncio shell around codec and policy.
+
+One task runs connect → configure → serve, and asks the pure ``Policy`` how long
+to wait after each ending. Every (re)connect sends the session and waits for
+``session.updated`` before the link reports itself up, so callers never talk to
+a half-configured session.
+
+Outgoing events go through a small queue drained by one sender task: ``send``
+is a plain function that never awaits, so the audio path can call it from its
+loop callback without creating a coroutine per frame. ``send`` returns False
+when the link is not up; the caller keeps the audio. Note that when a link
+drops, the server forgets its input buffer and the conversation: a caller that
+holds an utterance must send all of it again on the new link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.protocol import State
+
+from edged import __version__
+from edged.config import Config
+from edged.realtime.codec import Decoder, Wire, encode_bytes
+from edged.realtime.credentials import CredentialsError, Secret, scrub
+from edged.realtime.endpoint import EndpointError, build_endpoint
+from edged.realtime.events import (
+    ClientEvent,
+    ErrorEvent,
+    ServerEvent,
+    Session,
+    SessionUpdate,
+    SessionUpdated,
+    session_from_config,
+)
+from edged.realtime.policy import (
+    Cause,
+    Failure,
+    Policy,
+    Wait,
+    classify_close,
+    classify_status,
+    parse_retry_after,
+)
+
+log = logging.getLogger("edged.realtime")
+_wire_log = logging.getLogger("edged.realtime.wire")  # websockets' own debug lines
+
+OUTBOX_LIMIT_BYTES = 4 * 2**20  # about 90 s of base64 PCM16: a stalled socket, not a burst
+CLOSE_TIMEOUT_S = 2.0
+IDLE_POLL_S = 0.25  # how often a due renewal re-checks whether the conversation is idle
+
+
+class LinkState(StrEnum):
+    CONNECTING = "connecting"
+    UP = "up"
+    BACKOFF = "backoff"
+    CIRCUIT_OPEN = "circuit_open"
+    AUTH_FAILED = "auth_failed"
+    CONFIG_FAILED = "config_failed"
+    CLOSED = "closed"
+
+
+_WAIT_STATE = {
+    Wait.NONE: LinkState.CONNECTING,
+    Wait.BACKOFF: LinkState.BACKOFF,
+    Wait.RETRY_AFTER: LinkState.BACKOFF,
+    Wait.CIRCUIT_OPEN: LinkState.CIRCUIT_OPEN,
+    Wait.AUTH_FAILED: LinkState.AUTH_FAILED,
+    Wait.CONFIG_FAILED: LinkState.CONFIG_FAILED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """A snapshot for health reporting. Times are ``time.monotonic()`` seconds."""
+
+    state: LinkState
+    retry_in_s: float | None = None  # while waiting: seconds until the next attempt
+    connects: int = 0  # times the link came up
+    reconnects: int = 0  # ups after the first
+    renewals: int = 0
+    failures: Mapping[str, int] = field(default_factory=dict)  # by Cause value
+    last_error: str | None = None  # never holds a secret
+    up_since: float | None = None
+    up_time_s: float = 0.0  # cumulative, including the current stretch
+    run_time_s: float = 0.0  # since run() started
+    dialect: Wire | None = None
+    url: str | None = None  # the URL never holds the key
+    unknown_events: int = 0
+    malformed_events: int = 0
+    outbox_refused: int = 0
+
+    @property
+    def up(self) -> bool:
+        return self.state is LinkState.UP
+
+    @property
+    def critical(self) -> bool:
+        """A problem only a person can fix (the key or the config)."""
+        return self.state in (LinkState.AUTH_FAILED, LinkState.CONFIG_FAILED)
+
+    @property
+    def uptime_pct(self) -> float:
+        return 100.0 * self.up_time_s / self.run_time_s if self.run_time_s > 0 else 0.0
+
+
+class _KeyFilter(logging.Filter):
+    """Keeps keys out of websockets' debug lines (it logs handshake headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: deque[str] = deque(maxlen=8)  # every link's key, old ones too
+
+    def add(self, secret: str) -> None:
+        if secret and secret not in self.secrets:
+            self.secrets.append(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = scrub(text, *self.secrets)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+_key_filter = _KeyFilter()
+_wire_log.addFilter(_key_filter)
+
+
+def _always_idle() -> bool:
+    return True
+
+
+class Link:
+    """A realtime link that always comes back, without hammering anyone.
+
+    Every method runs on the event loop's thread; audio threads hand frames to
+    the loop first (``call_soon_threadsafe``). ``on_sent`` gets each event with
+    the ``time.monotonic()`` at which its bytes were handed to the socket.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        key_source: Callable[[], str],
+        on_event: Callable[[ServerEvent], None],
+        on_status: Callable[[LinkStatus], None],
+        is_idle: Callable[[], bool] = _always_idle,
+        *,
+        session: Session | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        on_sent: Callable[[ClientEvent, float], None] | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self._config = config
+        self._key_source = key_source
+        self._on_event = on_event
+        self._on_status = on_status
+        self._is_idle = is_idle
+        self._ssl = ssl_context
+        self._on_sent = on_sent
+        self._policy = policy or Policy(config.link)
+        self._session = session or session_from_config(config.realtime, handsfree=False)
+
+        self._state = LinkState.CLOSED
+        self._reported: tuple[LinkState, float] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._ws: ClientConnection | None = None
+        self._dialect: Wire | None = None
+        self._url: str | None = None
+        self._wake = asyncio.Event()
+        self._attempt_task: asyncio.Task[Failure] | None = None
+        self._ending: Failure | None = None  # why we are closing an up link ourselves
+
+        self._outbox: deque[tuple[bytes, ClientEvent]] = deque()
+        self._outbox_bytes = 0
+        self._outbox_wake = asyncio.Event()
+
+        self._started: float | None = None
+        self._up_since: float | None = None
+        self._up_total = 0.0
+        self._connects = 0
+        self._renewals = 0
+        self._failures: Counter[str] = Counter()
+        self._last_error: str | None = None
+        self._decoder: Decoder | None = None
+        self._unknown = 0
+        self._malformed = 0
+        self._refused = 0
+        self._session_seq = 0
+        self._secret = ""
+        self._error_code: str | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def status(self) -> LinkStatus:
+        now = time.monotonic()
+        up_time = self._up_total + (now - self._up_since if self._up_since is not None else 0.0)
+        retry = None
+        if self._state in (LinkState.BACKOFF, LinkState.CIRCUIT_OPEN, LinkState.AUTH_FAILED,
+                           LinkState.CONFIG_FAILED):
+            retry = self._policy.plan.seconds_left(now)
+        dec = self._decoder
+        return LinkStatus(
+            state=self._state,
+            retry_in_s=retry,
+            connects=self._connects,
+            reconnects=max(0, self._connects - 1),
+            renewals=self._renewals,
+            failures=MappingProxyType(dict(self._failures)),
+            last_error=self._last_error,
+            up_since=self._up_since,
+            up_time_s=up_time,
+            run_time_s=now - self._started if self._started is not None else 0.0,
+            dialect=self._dialect,
+            url=self._url,
+            unknown_events=self._unknown + (dec.unknown if dec else 0),
+            malformed_events=self._malformed + (dec.malformed if dec else 0),
+            outbox_refused=self._refused,
+        )
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    def send(self, event: ClientEvent) -> bool:
+        """Queue an event for the server; False (nothing queued) when the link is not up."""
+        if self._state is not LinkState.UP or self._dialect is None:
+            return False
+        data = encode_bytes(event, self._dialect)
+        if self._outbox_bytes + len(data) > OUTBOX_LIMIT_BYTES:
+            self._refused += 1
+            return False
+        self._outbox.append((data, event))
+        self._outbox_bytes += len(data)
+        if not self._outbox_wake.is_set():
+            self._outbox_wake.set()
+        return True
+
+    def set_session(self, session: Session) -> bool:
+        """Use this session from now on; if up, send it at once (no reconnect).
+
+        Returns whether it was sent now; if not, the next connect sends it.
+        """
+        self._session = session
+        return self.send(self._session_update())
+
+    def reconnect(self, reason: str, config: Config | None = None) -> None:
+        """Reconnect at once, forgetting waits (after a reload: new key, endpoint, limits)."""
+        if config is not None:
+            self._config = config
+            self._policy.cfg = config.link
+        log.info("realtime link: reconnecting (%s)", reason)
+        self._policy.reset(time.monotonic())
+        self._end_current(Failure(Cause.RENEWAL, reason))
+
+    def credentials_changed(self) -> None:
+        """A new key may be available: end an auth-failed wait now."""
+        self._policy.credentials_changed(time.monotonic())
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop: close the connection and let ``run()`` return."""
+        self._closing = True
+        self._end_current(None)
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until ``close()``."""
+        self._started = time.monotonic()
+        try:
+            while not self._stopping():
+                await self._wait_for_plan()
+                if self._stopping():
+                    break
+                self._attempt_task = asyncio.ensure_future(self._attempt())
+                await asyncio.wait({self._attempt_task})
+                task, self._attempt_task = self._attempt_task, None
+                if self._stopping():
+                    break
+                if task.cancelled():  # reconnect() during a handshake: start over
+                    self._ending = None
+                    continue
+                exc = task.exception()
+                if exc is not None:  # a bug or a library surprise: keep going, with backoff
+                    log.error("realtime link: unexpected %s: %s", type(exc).__name__, exc)
+                    self._after(Failure(Cause.NETWORK, f"unexpected {type(exc).__name__}"))
+                    continue
+                self._after(task.result())
+        finally:
+            if self._attempt_task is not None:
+                self._attempt_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._attempt_task
+            self._closing = True
+            self._set_state(LinkState.CLOSED)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _wait_for_plan(self) -> None:
+        while not self._closing:
+            plan = self._policy.plan
+            left = plan.seconds_left(time.monotonic())
+            if left <= 0:
+                return
+            self._set_state(_WAIT_STATE[plan.wait], plan.at)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=left)
+
+    def _after(self, failure: Failure) -> None:
+        now = time.monotonic()
+        if failure.cause is Cause.RENEWAL:
+            self._renewals += 1
+        else:
+            self._failures[failure.cause.value] += 1
+            self._last_error = scrub(failure.detail, self._secret)
+        plan = self._policy.failed(failure, now)
+        left = plan.seconds_left(now)
+        if plan.wait is Wait.NONE:
+            log.info("realtime link: %s; reconnecting at once", self._last_error
+                     if failure.cause is not Cause.RENEWAL else failure.detail)
+        elif plan.wait in (Wait.AUTH_FAILED, Wait.CONFIG_FAILED):
+            log.error("realtime link: %s; next try in %.0f s (or at once after a reload)",
+                      self._last_error, left)
+        else:
+            log.warning("realtime link: %s; next try in %.1f s (%s)",
+                        self._last_error, left, plan.wait.value)
+
+    async def _attempt(self) -> Failure:
+        """One connection from handshake to its end; returns why it ended."""
+        self._policy.attempt(time.monotonic())
+        self._set_state(LinkState.CONNECTING)
+        self._ending = None
+        try:
+            secret = Secret(self._key_source())
+        except CredentialsError as exc:
+            return Failure(Cause.CREDENTIALS, str(exc))
+        except Exception as exc:
+            return Failure(Cause.CREDENTIALS, f"cannot read the API key ({type(exc).__name__})")
+        self._secret = secret.reveal()
+        _key_filter.add(self._secret)
+        try:
+            endpoint = build_endpoint(self._config.realtime, secret)
+        except EndpointError as exc:
+            return Failure(Cause.CONFIGURATION, str(exc))
+        self._dialect, self._url = endpoint.dialect, endpoint.url
+        lc = self._config.link
+        secure = endpoint.url.startswith("wss:")
+        try:
+            ws = await connect(
+                endpoint.url,
+                additional_headers=endpoint.headers(),
+                user_agent_header=f"edged/{__version__}",
+                compression=None,
+                max_size=int(lc.max_message_mb * 2**20),
+                open_timeout=lc.open_timeout_s,
+                ping_interval=lc.ping_interval_s,
+                ping_timeout=lc.ping_timeout_s,
+                close_timeout=CLOSE_TIMEOUT_S,
+                logger=_wire_log,
+                ssl=(self._ssl or True) if secure else None,  # True: the system's CA store
+            )
+        except InvalidStatus as exc:
+            resp = exc.response
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+            return classify_status(resp.status_code, retry_after)
+        except InvalidURI as exc:
+            return Failure(Cause.CONFIGURATION, f"bad URL: {exc}")
+        except TimeoutError:
+            return Failure(Cause.NETWORK, f"no handshake within {lc.open_timeout_s:g} s")
+        except InvalidHandshake as exc:
+            return Failure(Cause.NETWORK, f"handshake failed: {exc}")
+        except ssl.SSLError as exc:
+            return Failure(Cause.NETWORK, f"TLS failed: {exc.reason or exc}")
+        except OSError as exc:
+            return Failure(Cause.NETWORK, f"cannot connect: {exc.strerror or exc}")
+        self._ws = ws
+        self._decoder = Decoder(endpoint.dialect)
+        try:
+            return await self._serve(ws)
+        finally:
+            self._ws = None
+            self._went_down()
+            if self._decoder is not None:
+                self._unknown += self._decoder.unknown
+                self._malformed += self._decoder.malformed
+                self._decoder = None
+            if ws.state is not State.CLOSED:
+                ws.transport.abort()
+
+    async def _serve(self, ws: ClientConnection) -> Failure:
+        self._error_code = None
+        try:
+            failure = await self._configure(ws)
+            if failure is not None:
+                await ws.close(1000, "session rejected")
+                return failure
+            self._went_up()
+            tasks = [asyncio.ensure_future(self._sender(ws)),
+                     asyncio.ensure_future(self._renewer(ws))]
+            try:
+                while True:
+                    event = await self._receive(ws)
+                    if event is not None:
+                        self._dispatch(event)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        except ConnectionClosed as exc:
+            if self._ending is not None:
+                return self._ending
+            return self._closed(exc, self._error_code)
+        except TimeoutError:
+            await ws.close(1000, "no session.updated")
+            return Failure(Cause.NETWORK, "the server did not confirm the session within "
+                           f"{self._config.link.open_timeout_s:g} s")
+
+    async def _configure(self, ws: ClientConnection) -> Failure | None:
+        """Send the session and wait for session.updated; a Failure if it was refused."""
+        update = self._session_update()
+        assert self._dialect is not None
+        await ws.send(encode_bytes(update, self._dialect), text=True)
+        if self._on_sent is not None:
+            self._on_sent(update, time.monotonic())
+        async with asyncio.timeout(self._config.link.open_timeout_s):
+            while True:
+                event = await self._receive(ws)
+                if event is None:
+                    continue
+                if isinstance(event, SessionUpdated):
+                    self._dispatch(event)
+                    return None
+                if isinstance(event, ErrorEvent) and (
+                        event.event_id == update.event_id
+                        or (event.event_id is None and (event.param or "").startswith("session"))):
+                    what = f"{event.code}: {event.message}" if event.code else event.message
+                    return Failure(Cause.CONFIGURATION, "the server rejected the session "
+                                   f"settings ({scrub(what, self._secret)[:200]})")
+                self._dispatch(event)
+
+    def _closed(self, exc: ConnectionClosed, error_code: str | None) -> Failure:
+        rcvd, sent = exc.rcvd, exc.sent
+        if rcvd is None and sent is not None and sent.code == 1011 and "ping" in sent.reason:
+            lc = self._config.link
+            return Failure(Cause.NETWORK, "the server stopped answering pings (no pong within "
+                           f"{lc.ping_timeout_s:g} s)")
+        if rcvd is None:
+            return classify_close(None, "", error_code)
+        return classify_close(rcvd.code, rcvd.reason, error_code)
+
+    async def _sender(self, ws: ClientConnection) -> None:
+        outbox, wake, on_sent = self._outbox, self._outbox_wake, self._on_sent
+        try:
+            while True:
+                while outbox:
+                    data, event = outbox.popleft()
+                    self._outbox_bytes -= len(data)
+                    await ws.send(data, text=True)
+                    if on_sent is not None:
+                        self._call(on_sent, event, time.monotonic())
+                wake.clear()
+                await wake.wait()
+        except ConnectionClosed:
+            return  # the receive loop sees the same close and reports it
+        except Exception as exc:  # never leave a link up that silently stopped sending
+            log.error("realtime link: sending failed: %s: %s", type(exc).__name__, exc)
+            ws.transport.abort()
+
+    async def _renewer(self, ws: ClientConnection) -> None:
+        while True:
+            due = self._policy.renew_at()
+            if due is None:
+                return
+            now = time.monotonic()
+            if now < due:
+                await asyncio.sleep(due - now)
+            elif self._policy.renewal_due(now, self._is_idle()):
+                self._end_current(Failure(Cause.RENEWAL, "session renewal"))
+                return
+            else:
+                await asyncio.sleep(IDLE_POLL_S)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _stopping(self) -> bool:  # a method, so type checkers re-read it after awaits
+        return self._closing
+
+    def _session_update(self) -> SessionUpdate:
+        self._session_seq += 1
+        return SessionUpdate(self._session, event_id=f"edged_session_{self._session_seq}")
+
+    async def _receive(self, ws: ClientConnection) -> ServerEvent | None:
+        assert self._decoder is not None
+        event = self._decoder.decode(await ws.recv())
+        if isinstance(event, ErrorEvent):
+            self._error_code = event.code  # explains a close that may follow
+            log.warning("realtime server error %s: %s", event.code or event.type,
+                        scrub(event.message, self._secret)[:200])
+        return event
+
+    def _dispatch(self, event: ServerEvent) -> None:
+        self._call(self._on_event, event)
+
+    @staticmethod
+    def _call(handler: Callable[..., None], *args: object) -> None:
+        try:
+            handler(*args)
+        except Exception as exc:  # a bug in a caller must not take the link down
+            log.error("realtime link: %s failed on %s: %s: %s",
+                      getattr(handler, "__name__", "handler"), type(args[0]).__name__,
+                      type(exc).__name__, exc)
+
+    def _end_current(self, why: Failure | None) -> None:
+        """End the current connection or wait, from outside the loop."""
+        self._wake.set()
+        ws = self._ws
+        if ws is not None and self._state is LinkState.UP:
+            if self._ending is None:
+                self._ending = why
+            task = asyncio.ensure_future(ws.close(1000, "closing" if why is None else "renewing"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        elif self._attempt_task is not None and not self._attempt_task.done():
+            self._attempt_task.cancel()
+
+    def _went_up(self) -> None:
+        now = time.monotonic()
+        self._policy.up(now)
+        self._connects += 1
+        self._up_since = now
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        log.info("realtime link up (%s dialect, %s)%s", self._dialect, self._url,
+                 f", reconnect {self._connects - 1}" if self._connects > 1 else "")
+        self._set_state(LinkState.UP)
+
+    def _went_down(self) -> None:
+        if self._up_since is not None:
+            self._up_total += time.monotonic() - self._up_since
+            self._up_since = None
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        if self._state is LinkState.UP:
+            self._state = LinkState.CONNECTING  # not up for send(); reported with the plan
+
+    def _set_state(self, state: LinkState, plan_at: float = 0.0) -> None:
+        """Enter a state; tell the caller about each new state or new wait."""
+        self._state = state
+        key = (state, plan_at)
+        if key == self._reported:
+            return
+        self._reported = key
+        try:
+            self._on_status(self.status)
+        except Exception as exc:
+            log.error("realtime link: status handler failed: %s: %s", type(exc).__name__, exc)
