@@ -1,0 +1,155 @@
+"""What the conversation machine asks for: client events, playback, sounds, LED, mic.
+
+The daemon carries these out in order, as soon as ``handle`` returns them.
+``Send*`` actions map one-to-one onto realtime client events and are only ever
+emitted while the link is up. ``Notice`` is the observable record of every
+transition and every decision worth a journal line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edged.conversation.events import audio_repr
+
+Sound = Literal["listening", "done", "error"]
+LedPattern = Literal["idle", "listening", "thinking", "speaking", "muted", "error"]
+MicMode = Literal["closed", "preroll", "stream"]
+"""closed: capture nothing, not even pre-roll (mute); preroll: keep only the
+pre-roll ring; stream: deliver every frame to the machine as ``MicAudio``."""
+
+FieldValue = str | int | float | bool | None
+
+# --------------------------------------------------------------------------- client events
+
+
+@dataclass(frozen=True, slots=True)
+class SendClear:
+    """``input_audio_buffer.clear``."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SendAppend:
+    """``input_audio_buffer.append`` (the daemon base64-encodes ``pcm``)."""
+
+    pcm: bytes
+
+    __repr__ = audio_repr
+
+
+@dataclass(frozen=True, slots=True)
+class SendCommit:
+    """``input_audio_buffer.commit``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """``conversation.item.create`` with a user ``input_text`` message."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendResponseCreate:
+    """``response.create``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResponseCancel:
+    """``response.cancel`` (the server's current response)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendTruncate:
+    """``conversation.item.truncate`` (content_index 0): forget unheard answer audio."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetHandsFree:
+    """``session.update``: server turn detection on (wake conversation) or off (push-to-talk).
+
+    A desired state: emitted again after every ``LinkUp``.
+    """
+
+    on: bool
+
+
+# --------------------------------------------------------------------------- speaker, feedback
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PlayAnswer:
+    """Queue answer audio (24 kHz mono PCM16) for playback."""
+
+    response_id: str
+    item_id: str
+    pcm: bytes
+
+    __repr__ = audio_repr
+
+
+@dataclass(frozen=True, slots=True)
+class EndAnswer:
+    """No more audio will be queued for this item: play out what is left."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPlayback:
+    """Silence the speaker now and drop queued answer audio; reply ``PlaybackFlushed``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaySound:
+    """A short local feedback sound."""
+
+    sound: Sound
+
+
+@dataclass(frozen=True, slots=True)
+class SetLed:
+    """Show a status pattern on the LED."""
+
+    pattern: LedPattern
+
+
+@dataclass(frozen=True, slots=True)
+class SetMic:
+    """What the capture engine does with the microphone (see ``MicMode``)."""
+
+    mode: MicMode
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A structured record: ``kind`` plus flat fields, for journald, health and tests.
+
+    Kinds: transition, link, turn_started, utterance_held, utterance_resumed,
+    utterance_delivered, utterance_dropped, press_ignored, stuck_button,
+    cost_guard, barge_in, truncated, truncate_skipped, answer_started,
+    answer_ended, answer_interrupted, answer_failed, answer_cut, no_answer,
+    response_ignored, late_audio_dropped, benign_error, server_error,
+    handsfree_started, handsfree_ended, speech, muted, unmuted,
+    playback_stalled, say_refused. Never holds audio or secrets.
+    """
+
+    kind: str
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+
+
+Action = (
+    SendClear | SendAppend | SendCommit | SendText | SendResponseCreate | SendResponseCancel
+    | SendTruncate | SetHandsFree | PlayAnswer | EndAnswer | FlushPlayback | PlaySound
+    | SetLed | SetMic | Notice
+)
+
+SEND_ACTIONS: tuple[type[Action], ...] = (
+    SendClear, SendAppend, SendCommit, SendText, SendResponseCreate, SendResponseCancel,
+    SendTruncate,
+)
+"""Actions that become client events on the wire (never emitted while the link is down)."""

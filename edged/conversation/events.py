@@ -1,0 +1,218 @@
+"""What the conversation machine hears: buttons, the link, the server, the speaker, time.
+
+The daemon builds these from gpiozero callbacks, the realtime codec's server
+events and the audio engine's reports. They are the machine's own vocabulary so
+that the core depends on no transport: the daemon translates at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PCM_RATE = 24_000
+"""The realtime API's only PCM rate: 24 kHz, mono, 16-bit little-endian."""
+PCM_BYTES_PER_MS = PCM_RATE * 2 // 1000
+
+
+def pcm_ms(nbytes: int) -> float:
+    """Duration of ``nbytes`` of 24 kHz mono PCM16, in milliseconds."""
+    return nbytes / PCM_BYTES_PER_MS
+
+
+def audio_repr(obj: object) -> str:
+    """A repr that shows audio as its length: logs and test reports never dump PCM."""
+    parts = []
+    for name in obj.__slots__:  # type: ignore[attr-defined]
+        value = getattr(obj, name)
+        shown = f"<{len(value)} bytes>" if isinstance(value, bytes) else repr(value)
+        parts.append(f"{name}={shown}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PttDown:
+    """The push-to-talk button went down (debounced).
+
+    ``preroll``: the audio captured just before the press (24 kHz mono PCM16),
+    taken by the daemon from its capture ring at the moment it handles this
+    event, so the first syllable is kept.
+    """
+
+    preroll: bytes = b""
+
+    __repr__ = audio_repr
+
+
+@dataclass(frozen=True, slots=True)
+class PttUp:
+    """The push-to-talk button was released."""
+
+
+@dataclass(frozen=True, slots=True)
+class WakePress:
+    """A short press of the wake button ended; ``held_ms`` is how long it was held.
+
+    Sent on release, because a press that lasts ``controls.mute_hold_s`` is a
+    mute gesture instead (``WakeHold``).
+    """
+
+    held_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WakeHold:
+    """The wake button has been held for ``controls.mute_hold_s``: toggle mute."""
+
+
+# --------------------------------------------------------------------------- local control
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Stop whatever is happening (a local control command)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Ask the assistant with a typed prompt instead of speech (local control)."""
+
+    text: str
+
+
+# --------------------------------------------------------------------------- link
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """A realtime session is open and configured (after every reconnect too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The realtime session is gone; whatever the server held is lost."""
+
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------- microphone
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class MicAudio:
+    """Live microphone audio (24 kHz mono PCM16): one frame or an uplink batch.
+
+    The daemon sends these only while the machine asked for ``SetMic("stream")``,
+    starting with the first frame captured after the pre-roll it passed.
+    """
+
+    pcm: bytes
+
+    __repr__ = audio_repr
+
+    @property
+    def ms(self) -> float:
+        return pcm_ms(len(self.pcm))
+
+
+# --------------------------------------------------------------------------- server
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """Server turn detection heard the person start speaking (hands-free only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    """Server turn detection heard the person stop speaking."""
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The server committed the input audio buffer as a user turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """``response.created``."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AnswerAudio:
+    """A decoded answer audio delta (24 kHz mono PCM16)."""
+
+    response_id: str
+    item_id: str
+    pcm: bytes
+
+    __repr__ = audio_repr
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAudioDone:
+    """No more audio will come for this item."""
+
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    """``response.done``: ``status`` is completed, cancelled, failed or incomplete."""
+
+    response_id: str
+    status: str = "completed"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """An ``error`` event; most leave the session usable."""
+
+    code: str | None
+    message: str = ""
+
+
+# --------------------------------------------------------------------------- speaker
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackIdle:
+    """The speaker played everything it was given and every item was ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFlushed:
+    """Answer playback was flushed; ``played`` maps item id → milliseconds really heard.
+
+    Covers every item the player was given since the previous flush; an item it
+    does not name counts as 0 ms heard.
+    """
+
+    played: dict[str, int] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- time
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed. Send one at ``Conversation.next_deadline()`` (or periodically)."""
+
+
+Event = (
+    PttDown | PttUp | WakePress | WakeHold | Cancel | Say | LinkUp | LinkDown | MicAudio
+    | SpeechStarted | SpeechStopped | Committed | ResponseStarted | AnswerAudio
+    | AnswerAudioDone | ResponseDone | ServerError | PlaybackIdle | PlaybackFlushed | Tick
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    PttDown, PttUp, WakePress, WakeHold, Cancel, Say, LinkUp, LinkDown, MicAudio,
+    SpeechStarted, SpeechStopped, Committed, ResponseStarted, AnswerAudio, AnswerAudioDone,
+    ResponseDone, ServerError, PlaybackIdle, PlaybackFlushed, Tick,
+)

@@ -1,0 +1,1028 @@
+"""The conversation state machine: events in, actions out, time passed in.
+
+One ``Conversation`` owns the whole dialogue policy of the speaker: when to
+clear, append and commit audio, when to ask for an answer, when an answer is
+interrupted and how much of it was heard, what to do while the link is down,
+and when to refuse. It does no I/O, starts no threads and reads no clock: the
+daemon calls ``handle(event, now)`` on its event loop and carries out the
+returned actions in order. Its state is plain data (``Conversation.state``), so
+tests drive it with plain values.
+
+Turns are numbered: every push-to-talk or typed turn gets a ``turn_started``
+notice and, in the end, at least one outcome notice (``answer_started``,
+``utterance_dropped``, ``press_ignored``, ``cost_guard``, ``no_answer`` or
+``answer_failed``). Whatever is lost without the person asking for it comes
+with the error sound: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from edged.conversation.actions import (
+    Action,
+    EndAnswer,
+    FieldValue,
+    FlushPlayback,
+    LedPattern,
+    MicMode,
+    Notice,
+    PlayAnswer,
+    PlaySound,
+    SendAppend,
+    SendClear,
+    SendCommit,
+    SendResponseCancel,
+    SendResponseCreate,
+    SendText,
+    SendTruncate,
+    SetHandsFree,
+    SetLed,
+    SetMic,
+    Sound,
+)
+from edged.conversation.bucket import TokenBucket
+from edged.conversation.events import (
+    PCM_BYTES_PER_MS,
+    AnswerAudio,
+    AnswerAudioDone,
+    Cancel,
+    Committed,
+    Event,
+    LinkDown,
+    LinkUp,
+    MicAudio,
+    PlaybackFlushed,
+    PlaybackIdle,
+    PttDown,
+    PttUp,
+    ResponseDone,
+    ResponseStarted,
+    Say,
+    ServerError,
+    SpeechStarted,
+    SpeechStopped,
+    Tick,
+    WakeHold,
+    WakePress,
+    pcm_ms,
+)
+from edged.conversation.settings import Settings
+
+MAX_APPEND_BYTES = 5_000 * PCM_BYTES_PER_MS
+"""Held audio is re-sent in pieces of at most 5 s (well under the 15 MiB event limit)."""
+MAX_CREATE_RETRIES = 2
+"""How often a response.create refused as a race (another response active) is retried."""
+BENIGN_ERRORS = frozenset({
+    "response_cancel_not_active",
+    "conversation_already_has_active_response",
+    "input_audio_buffer_commit_empty",
+})
+"""Server errors that races produce and that leave the session fine: noticed, no sound."""
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    LISTENING = "listening"  # push-to-talk held: the utterance is recorded
+    HANDSFREE = "handsfree"  # wake conversation: mic streamed, server turn detection
+    THINKING = "thinking"  # the turn is over; waiting for the answer (or for the link)
+    SPEAKING = "speaking"  # answer audio is playing
+    MUTED = "muted"  # microphone closed until the next long hold
+
+
+@dataclass(slots=True)
+class Utterance:
+    """A push-to-talk or typed turn, kept until its answer is heard.
+
+    The audio is kept even after it was sent: a link drop before the answer
+    starts loses the server's copy, and the turn is then sent again.
+    """
+
+    turn: int
+    started: float
+    text: str | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    nbytes: int = 0
+    on_server: bool = False  # every chunk so far was appended on the current session
+    released: float | None = None  # when the turn ended (release, stuck guard, typed)
+    sent: bool = False  # committed and answer requested on the current session
+    held: bool = False  # waited for the link at some point
+    answered: bool = False  # its answer started
+
+    @property
+    def ms(self) -> float:
+        return pcm_ms(self.nbytes)
+
+
+@dataclass(slots=True)
+class Answer:
+    """The response being listened to."""
+
+    response_id: str
+    turn: int | None
+    items: dict[str, int] = field(default_factory=dict)  # item id → bytes received
+    ended: set[str] = field(default_factory=set)  # items told EndAnswer
+    done: bool = False  # the server finished it (or the link dropped it)
+
+    @property
+    def received_ms(self) -> float:
+        return pcm_ms(sum(self.items.values()))
+
+
+@dataclass(slots=True)
+class Unheard:
+    """An item flushed by a barge-in, waiting for the player's report."""
+
+    nbytes: int
+    epoch: int
+    active: bool  # the response was still running when flushed
+
+
+_PHASE_LED: dict[Phase, LedPattern] = {
+    Phase.IDLE: "idle",
+    Phase.LISTENING: "listening",
+    Phase.HANDSFREE: "listening",
+    Phase.THINKING: "thinking",
+    Phase.SPEAKING: "speaking",
+    Phase.MUTED: "muted",
+}
+
+
+def _recent() -> deque[str]:
+    return deque(maxlen=32)
+
+
+@dataclass(slots=True)
+class State:
+    """Everything the machine knows; plain data."""
+
+    phase: Phase = Phase.IDLE
+    link_up: bool = False
+    epoch: int = 0  # sessions opened so far: truncates only apply to their own
+    handsfree: bool = False  # a wake conversation is on
+    user_speaking: bool = False  # server turn detection: speech in progress
+    speech_since: float = 0.0
+    quiet_since: float = 0.0
+    ptt_held: bool = False
+    turns: int = 0
+    utterance: Utterance | None = None
+    answer: Answer | None = None
+    wait_until: float | None = None  # THINKING: answer or link deadline; SPEAKING: stall
+    error_after_playback: bool = False
+    requested: int = 0  # response.create sent this session, not yet started or refused
+    abandoned: int = 0  # of those, no longer wanted
+    live: set[str] = field(default_factory=set)  # started on the server, not yet done
+    create_pending: bool = False  # a response.create waiting for the server to be free
+    create_retries: int = 0
+    cancelled: deque[str] = field(default_factory=_recent)
+    late_noticed: deque[str] = field(default_factory=_recent)
+    unheard: dict[str, Unheard] = field(default_factory=dict)
+    error_led_until: float | None = None
+    led: LedPattern | None = None
+    mic: MicMode | None = None
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(10))
+
+    @property
+    def wanted_responses(self) -> int:
+        """Responses this side still wants: an unfinished answer plus requests not abandoned."""
+        running = 1 if self.answer is not None and not self.answer.done else 0
+        return running + self.requested - self.abandoned
+
+
+def _pieces(chunks: list[bytes]) -> Iterator[bytes]:
+    data = b"".join(chunks)
+    for i in range(0, len(data), MAX_APPEND_BYTES):
+        yield data[i : i + MAX_APPEND_BYTES]
+
+
+class Conversation:
+    """The machine. ``handle(event, now) -> actions``; ``now`` is monotonic seconds."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or Settings()
+        self.state = State(bucket=TokenBucket(self._settings.responses_per_minute))
+        self._now = 0.0
+        self._out: list[Action] = []
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            PttDown: self._ptt_down,
+            PttUp: self._ptt_up,
+            WakePress: self._wake_press,
+            WakeHold: self._wake_hold,
+            Cancel: self._cancel,
+            Say: self._say,
+            LinkUp: self._link_up,
+            LinkDown: self._link_down,
+            MicAudio: self._mic_audio,
+            SpeechStarted: self._speech_started,
+            SpeechStopped: self._speech_stopped,
+            Committed: self._committed,
+            ResponseStarted: self._response_started,
+            AnswerAudio: self._answer_audio,
+            AnswerAudioDone: self._answer_audio_done,
+            ResponseDone: self._response_done,
+            ServerError: self._server_error,
+            PlaybackIdle: self._playback_idle,
+            PlaybackFlushed: self._playback_flushed,
+            Tick: self._tick,
+        }
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def phase(self) -> Phase:
+        return self.state.phase
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        """A reload: the new numbers apply from the next event; spent answers stay spent."""
+        self._settings = value
+        bucket = self.state.bucket
+        spent = bucket.capacity - bucket.tokens
+        bucket.capacity = float(value.responses_per_minute)
+        bucket.tokens = max(0.0, bucket.capacity - spent)
+
+    def start(self, now: float) -> list[Action]:
+        """The actions that put the LED and microphone in their initial state."""
+        return self._run(None, now)
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Feed one event; return what to do, in order."""
+        if type(event) not in self._handlers:
+            raise TypeError(f"not a conversation event: {event!r}")
+        return self._run(event, now)
+
+    def next_deadline(self) -> float | None:
+        """When a ``Tick`` next matters (None: not until another event arrives)."""
+        s = self.state
+        times: list[float] = []
+        if s.error_led_until is not None:
+            times.append(s.error_led_until)
+        if s.phase is Phase.LISTENING and s.utterance is not None:
+            times.append(s.utterance.started + self.settings.max_utterance_s)
+        if s.phase is Phase.HANDSFREE:
+            times.append(s.speech_since + self.settings.max_utterance_s if s.user_speaking
+                         else s.quiet_since + self.settings.follow_up_s)
+        if s.wait_until is not None:
+            times.append(s.wait_until)
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _run(self, event: Event | None, now: float) -> list[Action]:
+        self._now = now
+        out: list[Action] = []
+        self._out = out
+        if event is not None:
+            self._handlers[type(event)](event)
+        self._sync_outputs()
+        self._out = []
+        return out
+
+    def _emit(self, action: Action) -> None:
+        self._out.append(action)
+
+    def _send(self, action: Action) -> bool:
+        """Emit a client event, only while there is a session to send it on."""
+        if self.state.link_up:
+            self._out.append(action)
+            return True
+        return False
+
+    def _notice(self, kind: str, **fields: FieldValue) -> None:
+        self._out.append(Notice(kind, dict(fields)))
+
+    def _sound(self, sound: Sound) -> None:
+        self._out.append(PlaySound(sound))
+
+    def _beep_error(self) -> None:
+        self._sound("error")
+        self.state.error_led_until = self._now + self.settings.error_led_s
+
+    def _error(self, kind: str, **fields: FieldValue) -> None:
+        """The error sound, the error LED, and the notice that says why."""
+        self._beep_error()
+        self._notice(kind, **fields)
+
+    def _goto(self, phase: Phase, cause: str) -> None:
+        s = self.state
+        if phase is s.phase:
+            return
+        self._notice("transition", **{"from": s.phase.value, "to": phase.value, "cause": cause})
+        s.phase = phase
+        if phase not in (Phase.THINKING, Phase.SPEAKING):
+            s.wait_until = None
+
+    def _rest(self) -> Phase:
+        return Phase.HANDSFREE if self.state.handsfree else Phase.IDLE
+
+    def _sync_outputs(self) -> None:
+        s = self.state
+        led = self._led_for()
+        if led != s.led:
+            s.led = led
+            self._emit(SetLed(led))
+        mic = self._mic_for()
+        if mic != s.mic:
+            s.mic = mic
+            self._emit(SetMic(mic))
+
+    def _led_for(self) -> LedPattern:
+        s = self.state
+        if s.phase is Phase.IDLE:
+            flashing = s.error_led_until is not None and self._now < s.error_led_until
+            return "error" if flashing or not s.link_up else "idle"
+        return _PHASE_LED[s.phase]
+
+    def _mic_for(self) -> MicMode:
+        s = self.state
+        if s.phase is Phase.MUTED:
+            return "closed"
+        if s.phase is Phase.LISTENING:
+            return "stream"
+        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING):
+            return "stream"
+        if s.handsfree and s.phase is Phase.SPEAKING and not self.settings.half_duplex:
+            return "stream"
+        return "preroll"
+
+    # ------------------------------------------------------------------ shared moves
+
+    def _barge_in(self, by: str, *, server_cancels: bool) -> None:
+        """Stop the answer being played or awaited; truncation follows PlaybackFlushed."""
+        s = self.state
+        a = s.answer
+        if a is not None:
+            if a.items:
+                self._emit(FlushPlayback())
+                for item, nbytes in a.items.items():
+                    s.unheard[item] = Unheard(nbytes, s.epoch, active=not a.done)
+            cancel_sent = False
+            if not a.done:
+                s.cancelled.append(a.response_id)
+                if not server_cancels:
+                    cancel_sent = self._send(SendResponseCancel())
+            s.answer = None
+            s.error_after_playback = False
+            self._notice("barge_in", by=by, response_id=a.response_id, turn=a.turn,
+                         cancel_sent=cancel_sent)
+        elif s.requested > s.abandoned:
+            cancel_sent = False if server_cancels else self._send(SendResponseCancel())
+            s.abandoned = s.requested
+            self._notice("barge_in", by=by, response_id=None, turn=None, cancel_sent=cancel_sent)
+        s.create_pending = False
+
+    def _abandon_requests(self) -> None:
+        """No longer wait for responses asked for but not started."""
+        s = self.state
+        if s.requested > s.abandoned:
+            self._send(SendResponseCancel())
+            s.abandoned = s.requested
+        s.create_pending = False
+
+    def _supersede(self, why: str) -> None:
+        """A new turn replaces one still waiting for its answer."""
+        s = self.state
+        u = s.utterance
+        if u is None:
+            return
+        if not u.answered:
+            self._notice("utterance_dropped", turn=u.turn, reason=f"superseded by {why}",
+                         ms=round(u.ms))
+        s.utterance = None
+        s.wait_until = None
+
+    def _end_handsfree(self, reason: str, sound: Sound | None, *, clear: bool = True) -> None:
+        s = self.state
+        s.handsfree = False
+        s.user_speaking = False
+        self._emit(SetHandsFree(False))
+        if clear:
+            self._send(SendClear())
+        if sound is not None:
+            self._sound(sound)
+        self._notice("handsfree_ended", reason=reason)
+
+    def _record(self, pcm: bytes) -> None:
+        s = self.state
+        u = s.utterance
+        if u is None or not pcm:
+            return
+        u.chunks.append(pcm)
+        u.nbytes += len(pcm)
+        if u.on_server:
+            self._send(SendAppend(pcm))
+        else:
+            self._check_hold_bound()
+
+    def _check_hold_bound(self) -> None:
+        s = self.state
+        u = s.utterance
+        bound = self.settings.hold_offline_s
+        if u is None or u.on_server or u.ms <= bound * 1000:
+            return
+        s.utterance = None
+        self._error("utterance_dropped", turn=u.turn, ms=round(u.ms),
+                    reason=f"more than conversation.hold_offline_s ({bound:g} s) of speech "
+                    "while the link is down")
+        self._goto(self._rest(), "hold_bound")
+
+    def _finish(self, u: Utterance, cause: str) -> None:
+        """End a push-to-talk turn: discard, refuse, send, or hold it for the link."""
+        s = self.state
+        u.released = self._now
+        if u.ms < self.settings.min_utterance_ms:
+            self._send(SendClear())
+            s.utterance = None
+            self._error("utterance_dropped", turn=u.turn, ms=round(u.ms),
+                        reason="shorter than conversation.min_utterance_ms "
+                        f"({self.settings.min_utterance_ms} ms)")
+            self._goto(self._rest(), cause)
+            return
+        if not s.bucket.take(self._now):
+            self._send(SendClear())
+            s.utterance = None
+            self._refuse_cost(turn=u.turn)
+            self._goto(self._rest(), cause)
+            return
+        self._sound("done")
+        if s.link_up:
+            self._deliver(u)
+        else:
+            self._hold(u, "link down; waiting for it to return")
+        self._goto(Phase.THINKING, cause)
+
+    def _refuse_cost(self, turn: int | None) -> None:
+        s = self.state
+        self._error("cost_guard", turn=turn, limit=self.settings.responses_per_minute,
+                    retry_in_s=round(s.bucket.wait_s(self._now), 1),
+                    reason="more than conversation.responses_per_minute answers")
+
+    def _hold(self, u: Utterance, reason: str) -> None:
+        s = self.state
+        u.held = True
+        u.sent = False
+        u.on_server = False
+        s.wait_until = self._now + self.settings.hold_offline_s
+        self._notice("utterance_held", turn=u.turn, ms=round(u.ms), reason=reason)
+
+    def _deliver(self, u: Utterance) -> None:
+        """Send a finished turn on the current session and ask for its answer."""
+        s = self.state
+        if u.text is not None:
+            self._send(SendText(u.text))
+        else:
+            if not u.on_server:
+                self._send(SendClear())
+                for piece in _pieces(u.chunks):
+                    self._send(SendAppend(piece))
+                u.on_server = True
+            self._send(SendCommit())
+        u.sent = True
+        s.create_retries = 0
+        self._notice("utterance_delivered", turn=u.turn, ms=round(u.ms), held=u.held)
+        self._request_response()
+        s.wait_until = self._now + self.settings.answer_timeout_s
+
+    def _request_response(self) -> None:
+        """response.create now, or once the server has finished the one it runs."""
+        s = self.state
+        if s.live or s.requested > 0:
+            s.create_pending = True
+        else:
+            self._send(SendResponseCreate())
+            s.requested += 1
+
+    def _flush_pending_create(self) -> None:
+        s = self.state
+        if s.create_pending and s.link_up and not s.live and s.requested == 0:
+            s.create_pending = False
+            self._send(SendResponseCreate())
+            s.requested += 1
+
+    def _accept(self, response_id: str) -> None:
+        s = self.state
+        u = s.utterance
+        s.answer = Answer(response_id, u.turn if u is not None else None)
+        if u is not None:
+            u.answered = True
+        s.wait_until = self._now + self.settings.answer_timeout_s
+        self._notice("answer_started", response_id=response_id,
+                     turn=u.turn if u is not None else None)
+        self._goto(Phase.THINKING, "response_started")
+
+    def _ignore_response(self, response_id: str, reason: str, *, cancel: bool) -> None:
+        s = self.state
+        s.cancelled.append(response_id)
+        sent = self._send(SendResponseCancel()) if cancel else False
+        self._notice("response_ignored", response_id=response_id, reason=reason,
+                     cancel_sent=sent)
+
+    def _end_items(self, a: Answer) -> None:
+        for item in a.items:
+            if item not in a.ended:
+                a.ended.add(item)
+                self._emit(EndAnswer(item))
+
+    def _playing_out(self, a: Answer) -> None:
+        """The answer is complete (or cut): allow the speaker its length plus slack."""
+        self.state.wait_until = (self._now + a.received_ms / 1000
+                                 + self.settings.playback_grace_s)
+
+    def _after_answer(self, cause: str) -> None:
+        s = self.state
+        s.answer = None
+        s.utterance = None
+        if s.error_after_playback:
+            s.error_after_playback = False
+            self._beep_error()
+        if s.handsfree:
+            s.quiet_since = self._now
+            s.user_speaking = False
+        self._goto(self._rest(), cause)
+
+    # ------------------------------------------------------------------ buttons
+
+    def _ptt_down(self, ev: PttDown) -> None:
+        s = self.state
+        s.ptt_held = True
+        if s.phase is Phase.MUTED:
+            self._notice("press_ignored", button="ptt", turn=None, reason="muted")
+            return
+        if s.phase is Phase.LISTENING:
+            self._notice("press_ignored", button="ptt", turn=None, reason="already listening")
+            return
+        self._barge_in("ptt", server_cancels=False)
+        self._supersede("a new push-to-talk press")
+        if s.handsfree:
+            self._end_handsfree("push-to-talk pressed", None, clear=False)
+        s.turns += 1
+        u = Utterance(turn=s.turns, started=self._now)
+        s.utterance = u
+        if self._send(SendClear()):
+            u.on_server = True
+        self._notice("turn_started", turn=u.turn, mode="ptt", preroll_ms=round(pcm_ms(len(
+            ev.preroll))), link_up=s.link_up)
+        self._sound("listening")
+        self._goto(Phase.LISTENING, "ptt_down")
+        if not s.link_up:
+            u.held = True
+            self._notice("utterance_held", turn=u.turn, ms=0, reason="link down")
+        self._record(ev.preroll)
+
+    def _ptt_up(self, ev: PttUp) -> None:
+        s = self.state
+        s.ptt_held = False
+        u = s.utterance
+        if s.phase is not Phase.LISTENING or u is None:
+            return  # the turn already ended (stuck guard, hold bound, mute): noticed then
+        held_ms = round((self._now - u.started) * 1000, 3)  # float noise must not flip it
+        if held_ms < self.settings.min_press_ms:
+            s.utterance = None
+            self._send(SendClear())
+            self._notice("press_ignored", button="ptt", turn=u.turn, held_ms=round(held_ms),
+                         reason="a tap shorter than controls.min_press_ms "
+                         f"({self.settings.min_press_ms} ms)")
+            self._goto(self._rest(), "tap")
+            return
+        self._finish(u, "ptt_up")
+
+    def _wake_press(self, ev: WakePress) -> None:
+        s = self.state
+        if ev.held_ms < self.settings.min_press_ms:
+            self._notice("press_ignored", button="wake", turn=None, held_ms=ev.held_ms,
+                         reason="a tap shorter than controls.min_press_ms "
+                         f"({self.settings.min_press_ms} ms)")
+            return
+        if s.phase is Phase.MUTED:
+            self._notice("press_ignored", button="wake", turn=None,
+                         reason="muted (hold the wake button to unmute)")
+            return
+        if s.phase is Phase.LISTENING:
+            self._notice("press_ignored", button="wake", turn=None,
+                         reason="push-to-talk in progress")
+            return
+        if s.handsfree:
+            self._barge_in("wake", server_cancels=False)
+            self._supersede("the wake button")
+            self._end_handsfree("wake button pressed", "done")
+            self._goto(Phase.IDLE, "wake_press")
+            return
+        if not self.settings.handsfree:
+            self._error("press_ignored", button="wake", turn=None,
+                        reason="hands-free needs server turn detection "
+                        "(realtime.turn_detection.type is none)")
+            return
+        if not s.link_up:
+            self._error("press_ignored", button="wake", turn=None,
+                        reason="the link is down; a hands-free conversation needs it")
+            return
+        self._barge_in("wake", server_cancels=False)
+        self._supersede("the wake button")
+        s.handsfree = True
+        s.user_speaking = False
+        s.quiet_since = self._now
+        self._send(SendClear())
+        self._emit(SetHandsFree(True))
+        self._sound("listening")
+        self._notice("handsfree_started", follow_up_s=self.settings.follow_up_s)
+        self._goto(Phase.HANDSFREE, "wake_press")
+
+    def _wake_hold(self, ev: WakeHold) -> None:
+        s = self.state
+        if s.phase is Phase.MUTED:
+            self._sound("listening")
+            self._notice("unmuted")
+            self._goto(Phase.IDLE, "wake_hold")
+            return
+        self._barge_in("mute", server_cancels=False)
+        u = s.utterance
+        if u is not None:
+            if s.phase is Phase.LISTENING:
+                self._send(SendClear())
+            if not u.answered:
+                self._notice("utterance_dropped", turn=u.turn, ms=round(u.ms), reason="muted")
+            s.utterance = None
+        self._abandon_requests()
+        if s.handsfree:
+            self._end_handsfree("muted", None)
+        self._sound("done")
+        self._notice("muted")
+        self._goto(Phase.MUTED, "wake_hold")
+
+    # ------------------------------------------------------------------ local control
+
+    def _cancel(self, ev: Cancel) -> None:
+        s = self.state
+        if s.phase is Phase.MUTED:
+            return
+        busy = s.phase is not Phase.IDLE
+        self._barge_in("cancel", server_cancels=False)
+        u = s.utterance
+        if u is not None:
+            if s.phase is Phase.LISTENING:
+                self._send(SendClear())
+            if not u.answered:
+                self._notice("utterance_dropped", turn=u.turn, ms=round(u.ms),
+                             reason="cancelled")
+            s.utterance = None
+        self._abandon_requests()
+        if s.handsfree:
+            self._end_handsfree("cancelled", None)
+        if busy:
+            self._sound("done")
+        self._goto(Phase.IDLE, "cancel")
+
+    def _say(self, ev: Say) -> None:
+        s = self.state
+        text = ev.text.strip()
+        if not text:
+            self._notice("say_refused", reason="empty text")
+            return
+        if s.phase is Phase.MUTED:
+            self._error("say_refused", reason="muted")
+            return
+        if s.phase is Phase.LISTENING:
+            self._error("say_refused", reason="push-to-talk in progress")
+            return
+        if not s.bucket.take(self._now):
+            self._refuse_cost(turn=None)
+            return
+        self._barge_in("say", server_cancels=False)
+        self._supersede("a typed prompt")
+        s.turns += 1
+        u = Utterance(turn=s.turns, started=self._now, text=text, released=self._now)
+        s.utterance = u
+        self._notice("turn_started", turn=u.turn, mode="say", chars=len(text),
+                     link_up=s.link_up)
+        if s.link_up:
+            self._deliver(u)
+        else:
+            self._hold(u, "link down; waiting for it to return")
+        self._goto(Phase.THINKING, "say")
+
+    # ------------------------------------------------------------------ link
+
+    def _link_up(self, ev: LinkUp) -> None:
+        s = self.state
+        if s.link_up:
+            return
+        s.link_up = True
+        s.epoch += 1
+        s.requested = s.abandoned = 0
+        s.live.clear()
+        s.create_pending = False
+        self._notice("link", up=True)
+        self._emit(SetHandsFree(s.handsfree))
+        u = s.utterance
+        if u is None or u.answered:
+            return
+        if s.phase is Phase.LISTENING:
+            self._send(SendClear())
+            for piece in _pieces(u.chunks):
+                self._send(SendAppend(piece))
+            u.on_server = True
+            self._notice("utterance_resumed", turn=u.turn, ms=round(u.ms))
+        elif s.phase is Phase.THINKING and not u.sent:
+            self._deliver(u)
+
+    def _link_down(self, ev: LinkDown) -> None:
+        s = self.state
+        if not s.link_up:
+            return
+        s.link_up = False
+        s.requested = s.abandoned = 0
+        s.live.clear()
+        s.create_pending = False
+        self._notice("link", up=False, reason=ev.reason)
+        a = s.answer
+        u = s.utterance
+        if a is not None and not a.done:
+            s.cancelled.append(a.response_id)
+            if a.items:  # play out what arrived, then say something went wrong
+                a.done = True
+                self._end_items(a)
+                s.error_after_playback = True
+                self._playing_out(a)
+                self._notice("answer_cut", response_id=a.response_id, turn=a.turn,
+                             reason="link down", heard_ms=round(a.received_ms))
+            else:  # nothing heard yet: the question is asked again on reconnect
+                s.answer = None
+                if u is not None:
+                    u.answered = False
+        speech_lost = s.handsfree and (
+            s.user_speaking or (s.phase is Phase.THINKING and u is None and s.answer is None))
+        if u is not None and not u.answered:
+            if s.phase is Phase.LISTENING:
+                u.on_server = False
+                u.held = True
+                self._notice("utterance_held", turn=u.turn, ms=round(u.ms), reason="link down")
+            elif s.phase is Phase.THINKING:
+                self._hold(u, "link down before the answer; waiting for it to return")
+        if s.handsfree:
+            self._end_handsfree("link down", None, clear=False)
+            if speech_lost:
+                self._error("utterance_dropped", turn=None,
+                            reason="the link went down during a hands-free turn")
+            elif s.phase is Phase.SPEAKING:
+                s.error_after_playback = True
+            else:
+                self._beep_error()
+            if s.phase is Phase.HANDSFREE or (s.phase is Phase.THINKING and s.utterance is None):
+                self._goto(Phase.IDLE, "link_down")
+        if s.phase is Phase.LISTENING:
+            self._check_hold_bound()
+
+    # ------------------------------------------------------------------ microphone
+
+    def _mic_audio(self, ev: MicAudio) -> None:
+        s = self.state
+        u = s.utterance
+        if s.phase is Phase.LISTENING and u is not None and u.released is None:
+            self._record(ev.pcm)
+        elif s.handsfree and self._mic_for() == "stream" and ev.pcm:
+            self._send(SendAppend(ev.pcm))
+
+    # ------------------------------------------------------------------ server turn detection
+
+    def _speech_started(self, ev: SpeechStarted) -> None:
+        s = self.state
+        if not s.handsfree:
+            return
+        if not s.user_speaking:
+            s.user_speaking = True
+            s.speech_since = self._now
+        if s.phase in (Phase.THINKING, Phase.SPEAKING):
+            # interrupt_response is on: the server cancels its response by itself.
+            self._barge_in("speech", server_cancels=True)
+            self._supersede("new speech")
+            self._goto(Phase.HANDSFREE, "speech_started")
+        self._notice("speech", started=True)
+
+    def _speech_stopped(self, ev: SpeechStopped) -> None:
+        s = self.state
+        if not s.handsfree:
+            return
+        s.user_speaking = False
+        s.quiet_since = self._now
+        self._notice("speech", started=False)
+
+    def _committed(self, ev: Committed) -> None:
+        s = self.state
+        if s.handsfree and s.phase is Phase.HANDSFREE:
+            self._goto(Phase.THINKING, "committed")
+            s.wait_until = self._now + self.settings.answer_timeout_s
+
+    # ------------------------------------------------------------------ answers
+
+    def _response_started(self, ev: ResponseStarted) -> None:
+        s = self.state
+        rid = ev.response_id
+        if rid in s.live:
+            return
+        s.live.add(rid)
+        if s.requested > 0:
+            s.requested -= 1
+            if s.abandoned > 0:
+                s.abandoned -= 1
+                self._ignore_response(rid, "cancelled before it started", cancel=False)
+                return
+            u = s.utterance
+            if s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent:
+                self._accept(rid)
+            else:
+                self._ignore_response(rid, "no turn is waiting for it", cancel=True)
+            return
+        # Created by the server itself: a hands-free turn.
+        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING) and s.answer is None:
+            if s.user_speaking:  # interrupt_response cancels it on the server
+                self._ignore_response(rid, "the person is still speaking", cancel=False)
+                return
+            if not s.bucket.take(self._now):
+                self._ignore_response(rid, "cost guard", cancel=True)
+                self._refuse_cost(turn=None)
+                s.quiet_since = self._now
+                self._goto(Phase.HANDSFREE, "cost_guard")
+                return
+            self._accept(rid)
+            return
+        self._ignore_response(rid, f"unexpected in {s.phase.value}", cancel=True)
+
+    def _answer_audio(self, ev: AnswerAudio) -> None:
+        s = self.state
+        a = s.answer
+        if a is None or a.response_id != ev.response_id or a.done:
+            rid = ev.response_id
+            if rid not in s.late_noticed:
+                s.late_noticed.append(rid)
+                why = "cancelled" if rid in s.cancelled else "not the current answer"
+                self._notice("late_audio_dropped", response_id=rid, reason=why)
+            return
+        if not ev.pcm:
+            return
+        a.items[ev.item_id] = a.items.get(ev.item_id, 0) + len(ev.pcm)
+        self._emit(PlayAnswer(ev.response_id, ev.item_id, ev.pcm))
+        s.wait_until = self._now + self.settings.answer_timeout_s
+        if s.phase is not Phase.SPEAKING:
+            s.utterance = None  # heard: no need to ask again after a link drop
+            self._goto(Phase.SPEAKING, "answer_audio")
+
+    def _answer_audio_done(self, ev: AnswerAudioDone) -> None:
+        a = self.state.answer
+        if (a is not None and a.response_id == ev.response_id and ev.item_id in a.items
+                and ev.item_id not in a.ended):
+            a.ended.add(ev.item_id)
+            self._emit(EndAnswer(ev.item_id))
+
+    def _response_done(self, ev: ResponseDone) -> None:
+        s = self.state
+        s.live.discard(ev.response_id)
+        a = s.answer
+        if a is not None and a.response_id == ev.response_id and not a.done:
+            a.done = True
+            self._end_items(a)
+            if a.items:
+                if ev.status != "completed":
+                    self._notice("answer_ended", response_id=a.response_id, turn=a.turn,
+                                 status=ev.status, reason=ev.reason)
+                self._playing_out(a)
+            else:
+                if s.handsfree and ev.status == "cancelled":  # the person spoke over it
+                    self._notice("answer_interrupted", response_id=a.response_id, turn=a.turn,
+                                 status=ev.status, reason=ev.reason)
+                else:
+                    self._error("answer_failed", response_id=a.response_id, turn=a.turn,
+                                status=ev.status, reason=ev.reason or "no audio")
+                self._after_answer("response_done")
+        self._flush_pending_create()
+
+    def _server_error(self, ev: ServerError) -> None:
+        s = self.state
+        code = ev.code or "unknown"
+        if code == "conversation_already_has_active_response":
+            # Our response.create lost a race with a response still finishing.
+            if s.requested > 0:
+                s.requested -= 1
+                s.abandoned = min(s.abandoned, s.requested)
+                u = s.utterance
+                waiting = (s.phase is Phase.THINKING and s.answer is None and u is not None
+                           and u.sent and s.requested == s.abandoned)
+                if waiting and s.create_retries < MAX_CREATE_RETRIES:
+                    s.create_retries += 1
+                    s.create_pending = True
+            self._notice("benign_error", code=code)
+            self._flush_pending_create()
+            return
+        if code in BENIGN_ERRORS:
+            self._notice("benign_error", code=code)
+            return
+        self._notice("server_error", code=code, message=ev.message[:200])
+        u = s.utterance
+        if s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent:
+            self._abandon_requests()
+            s.utterance = None
+            self._error("answer_failed", response_id=None, turn=u.turn, status="error",
+                        reason=f"server error {code}")
+            self._goto(self._rest(), "server_error")
+
+    # ------------------------------------------------------------------ speaker
+
+    def _playback_idle(self, ev: PlaybackIdle) -> None:
+        s = self.state
+        a = s.answer
+        if s.phase is Phase.SPEAKING and (a is None or a.done):
+            self._after_answer("playback_idle")
+
+    def _playback_flushed(self, ev: PlaybackFlushed) -> None:
+        s = self.state
+        unheard, s.unheard = s.unheard, {}
+        for item, u in unheard.items():
+            received_ms = u.nbytes // PCM_BYTES_PER_MS
+            end = max(0, min(int(ev.played.get(item, 0)), received_ms))
+            if not u.active and end >= received_ms:
+                continue  # all of it was heard
+            if u.epoch != s.epoch or not s.link_up:
+                self._notice("truncate_skipped", item_id=item,
+                             reason="the session it belonged to is gone")
+                continue
+            self._send(SendTruncate(item, end))
+            self._notice("truncated", item_id=item, audio_end_ms=end, received_ms=received_ms)
+
+    # ------------------------------------------------------------------ time
+
+    def _tick(self, ev: Tick) -> None:
+        s = self.state
+        now = self._now
+        if s.error_led_until is not None and now >= s.error_led_until:
+            s.error_led_until = None
+        u = s.utterance
+        if s.phase is Phase.LISTENING and u is not None:
+            held = now - u.started
+            if held >= self.settings.max_utterance_s:
+                self._notice("stuck_button", turn=u.turn, held_s=round(held, 1),
+                             limit_s=self.settings.max_utterance_s)
+                self._finish(u, "stuck_button")
+        elif s.phase is Phase.HANDSFREE:
+            limit = self.settings.max_utterance_s
+            if s.user_speaking and now - s.speech_since >= limit:
+                # Noise the server takes for endless speech: stop streaming it.
+                self._end_handsfree(f"speech did not stop within conversation."
+                                    f"max_utterance_s ({limit:g} s)", None)
+                self._beep_error()
+                self._goto(Phase.IDLE, "endless_speech")
+            elif not s.user_speaking and now - s.quiet_since >= self.settings.follow_up_s:
+                self._end_handsfree(f"{self.settings.follow_up_s:g} s of quiet "
+                                    "(conversation.follow_up_s)", "done")
+                self._goto(Phase.IDLE, "quiet")
+        elif s.wait_until is not None and now >= s.wait_until:
+            self._timeout()
+
+    def _timeout(self) -> None:
+        s = self.state
+        u = s.utterance
+        a = s.answer
+        waited = self.settings.answer_timeout_s
+        if s.phase is Phase.THINKING and u is not None and not u.sent:
+            s.utterance = None
+            self._error("utterance_dropped", turn=u.turn, ms=round(u.ms),
+                        reason="the link did not return within conversation.hold_offline_s "
+                        f"({self.settings.hold_offline_s:g} s)")
+            self._goto(self._rest(), "link_timeout")
+        elif s.phase is Phase.THINKING:
+            if a is not None and not a.done:
+                s.cancelled.append(a.response_id)
+                self._send(SendResponseCancel())
+            self._abandon_requests()
+            # Forget what the server was said to be running: it did not answer.
+            s.requested = s.abandoned = 0
+            s.live.clear()
+            s.answer = None
+            s.utterance = None
+            self._error("no_answer", turn=u.turn if u is not None else None, waited_s=waited)
+            if s.handsfree:
+                s.quiet_since = self._now
+            self._goto(self._rest(), "answer_timeout")
+        elif s.phase is Phase.SPEAKING and a is not None and not a.done:
+            s.cancelled.append(a.response_id)
+            self._send(SendResponseCancel())
+            a.done = True
+            self._end_items(a)
+            s.error_after_playback = True
+            self._playing_out(a)
+            self._notice("answer_cut", response_id=a.response_id, turn=a.turn,
+                         reason=f"no answer audio for {waited:g} s",
+                         heard_ms=round(a.received_ms))
+        elif s.phase is Phase.SPEAKING:
+            self._emit(FlushPlayback())
+            self._notice("playback_stalled", waited_s=round(
+                a.received_ms / 1000 + self.settings.playback_grace_s, 1) if a else None)
+            self._after_answer("playback_stalled")
+        else:
+            s.wait_until = None

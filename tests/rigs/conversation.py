@@ -1,0 +1,236 @@
+"""A driver for the pure conversation machine, with an invariant monitor on every step.
+
+Every scenario test goes through ``Driver.send``, so the properties the machine
+promises (no client event while the link is down, no audio of a cancelled
+answer, at most one response wanted, every transition noticed, nothing dropped
+silently...) are checked on every step of every test, not only in the
+property-based ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from edged.conversation import (
+    PCM_BYTES_PER_MS,
+    SEND_ACTIONS,
+    Action,
+    Conversation,
+    EndAnswer,
+    Event,
+    FlushPlayback,
+    LinkDown,
+    LinkUp,
+    Notice,
+    Phase,
+    PlayAnswer,
+    PlaySound,
+    ResponseDone,
+    ResponseStarted,
+    SendAppend,
+    SendResponseCreate,
+    SendTruncate,
+    SetHandsFree,
+    SetLed,
+    SetMic,
+    Settings,
+    State,
+    Tick,
+)
+
+ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, PlayAnswer, EndAnswer, FlushPlayback, PlaySound,
+               SetLed, SetMic, Notice)
+USER_REASONS = ("superseded", "muted", "cancelled")
+"""utterance_dropped reasons the person chose: no error sound for those."""
+OUTCOMES = ("answer_started", "utterance_dropped", "press_ignored", "cost_guard", "no_answer",
+            "answer_failed")
+
+
+def pcm(ms: float) -> bytes:
+    """Silence of ``ms`` milliseconds at 24 kHz mono PCM16."""
+    return b"\x00" * int(ms * PCM_BYTES_PER_MS)
+
+
+def notices(actions: Iterable[Action], kind: str | None = None) -> list[Notice]:
+    return [a for a in actions if isinstance(a, Notice) and (kind is None or a.kind == kind)]
+
+
+def wire(actions: Iterable[Action]) -> list[Action]:
+    """Only the actions that become client events."""
+    return [a for a in actions if isinstance(a, SEND_ACTIONS)]
+
+
+def kinds(actions: Iterable[Action]) -> list[str]:
+    return [type(a).__name__ for a in actions if not isinstance(a, Notice)]
+
+
+def sounds(actions: Iterable[Action]) -> list[str]:
+    return [a.sound for a in actions if isinstance(a, PlaySound)]
+
+
+@dataclass
+class Monitor:
+    """Checks the machine's promises after each step; raises AssertionError on a breach."""
+
+    link: bool = False
+    live: set[str] = field(default_factory=set)
+    dead: set[str] = field(default_factory=set)
+    received: dict[str, int] = field(default_factory=dict)
+    turns: set[int] = field(default_factory=set)
+    resolved: set[int] = field(default_factory=set)
+    led: str | None = None
+    mic: str | None = None
+
+    def step(self, conv: Conversation, before: Phase, event: Event | None,
+             actions: Sequence[Action]) -> None:
+        after = conv.phase
+        for a in actions:
+            assert isinstance(a, ALL_ACTIONS), f"unknown action {a!r}"
+        # 1. client events only on a session
+        link_before = self.link
+        if isinstance(event, LinkUp):
+            self.link = True
+            self.live.clear()
+        elif isinstance(event, LinkDown):
+            self.link = False
+            self.live.clear()
+        elif isinstance(event, ResponseStarted) and self.link:
+            if event.response_id not in self.live:  # a new response (ids may be reused here)
+                self.dead.discard(event.response_id)
+            self.live.add(event.response_id)
+        elif isinstance(event, ResponseDone):
+            self.live.discard(event.response_id)
+        if not (link_before or self.link):
+            assert not wire(actions), f"sent while the link was down: {wire(actions)}"
+        if isinstance(event, LinkDown):
+            assert not wire(actions), f"sent on LinkDown: {wire(actions)}"
+        assert conv.state.link_up == self.link
+        for n in notices(actions):
+            for value in n.fields.values():
+                assert value is None or isinstance(value, str | int | float | bool), n
+            if n.kind in ("barge_in", "response_ignored", "answer_cut", "late_audio_dropped"):
+                rid = n.fields.get("response_id")
+                if isinstance(rid, str):
+                    self.dead.add(rid)
+            if n.kind == "no_answer":
+                self.live.clear()
+        # 2. answer audio: only the current answer, never a cancelled one
+        for a in actions:
+            if isinstance(a, PlayAnswer):
+                assert a.pcm, "empty PlayAnswer"
+                assert a.response_id not in self.dead, f"played cancelled {a.response_id}"
+                ans = conv.state.answer
+                assert ans is not None and ans.response_id == a.response_id
+                self.received[a.item_id] = self.received.get(a.item_id, 0) + len(a.pcm)
+            if isinstance(a, SendTruncate):
+                got = self.received.get(a.item_id, 0) // PCM_BYTES_PER_MS
+                assert 0 <= a.audio_end_ms <= got, f"truncate {a} beyond {got} ms received"
+            if isinstance(a, SendAppend):
+                assert a.pcm, "empty append"
+            if isinstance(a, SendResponseCreate):
+                assert not self.live, f"response.create while {self.live} runs"
+        # 3. at most one response wanted
+        assert 0 <= conv.state.wanted_responses <= 1, conv.state
+        assert conv.state.abandoned <= conv.state.requested
+        # 4. every phase change noticed, in order
+        moves = notices(actions, "transition")
+        if after is not before:
+            assert moves, f"{before} → {after} without a transition notice"
+            assert moves[0].fields["from"] == before.value
+            assert moves[-1].fields["to"] == after.value
+        for x, y in itertools.pairwise(moves):
+            assert x.fields["to"] == y.fields["from"]
+        # 5. muted means muted
+        if before is Phase.MUTED and after is Phase.MUTED:
+            assert not any(isinstance(a, SendAppend | PlayAnswer) for a in actions)
+        for a in actions:
+            if isinstance(a, SetLed):
+                self.led = a.pattern
+            if isinstance(a, SetMic):
+                self.mic = a.mode
+        if event is not None or actions:
+            assert self.led == conv.state.led and self.mic == conv.state.mic
+        assert (self.mic == "closed") == (after is Phase.MUTED)
+        if after is Phase.MUTED:
+            assert self.led == "muted"
+        if after is Phase.LISTENING:
+            assert self.mic == "stream"
+        # 6. nothing dropped silently
+        for n in notices(actions):
+            reason = str(n.fields.get("reason", ""))
+            user = any(reason.startswith(r) for r in USER_REASONS)
+            errorish = n.kind in ("cost_guard", "no_answer", "answer_failed") or (
+                n.kind == "utterance_dropped" and not user)
+            if errorish:
+                assert "error" in sounds(actions), f"{n} without the error sound"
+            turn = n.fields.get("turn")
+            if n.kind == "turn_started" and isinstance(turn, int):
+                self.turns.add(turn)
+            if n.kind in OUTCOMES and isinstance(turn, int):
+                self.resolved.add(turn)
+
+    def assert_turns_resolved(self) -> None:
+        missing = self.turns - self.resolved
+        assert not missing, f"turns without an outcome: {sorted(missing)}"
+
+
+class Driver:
+    """A Conversation with its own clock; ``send`` returns the actions of one event."""
+
+    def __init__(self, settings: Settings | None = None, *, link: bool = True,
+                 t: float = 1000.0) -> None:
+        self.conv = Conversation(settings)
+        self.settings = self.conv.settings
+        self.t = t
+        self.monitor = Monitor()
+        self.log: list[tuple[Event | None, list[Action]]] = []
+        start = self.conv.start(t)
+        self.monitor.step(self.conv, self.conv.phase, None, start)
+        self.log.append((None, start))
+        if link:
+            self.send(LinkUp())
+
+    def phase(self) -> Phase:
+        """A call, not a property: mypy would otherwise narrow it across events."""
+        return self.conv.phase
+
+    @property
+    def state(self) -> State:
+        return self.conv.state
+
+    def send(self, event: Event, *, after: float = 0.0) -> list[Action]:
+        self.t += after
+        before = self.conv.phase
+        actions = self.conv.handle(event, self.t)
+        self.log.append((event, actions))
+        try:
+            self.monitor.step(self.conv, before, event, actions)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.history()}") from None
+        return actions
+
+    def history(self, last: int = 30) -> str:
+        """The recent steps, audio shown as lengths, for failure reports."""
+        lines = []
+        for event, actions in self.log[-last:]:
+            lines.append(f"  {event!r}")
+            lines += [f"      -> {a!r}" for a in actions]
+        return "\n".join(lines)
+
+    def run(self, events: Iterable[Event], *, step: float = 0.0) -> list[Action]:
+        out: list[Action] = []
+        for event in events:
+            out += self.send(event, after=step)
+        return out
+
+    def drain(self) -> list[Action]:
+        """Only time passes: the machine must come back to rest by itself."""
+        out: list[Action] = []
+        for _ in range(6):
+            out += self.send(Tick(), after=1000.0)
+        assert self.phase() in (Phase.IDLE, Phase.MUTED), self.phase()
+        assert self.state.utterance is None and self.state.answer is None
+        assert self.state.wanted_responses == 0 or not self.state.link_up
+        return out
