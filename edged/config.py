@@ -54,6 +54,8 @@ class AudioConfig:
     output_device: str | None = None
     input_rate: int | Literal["auto"] = _f("auto", 8000, 192000)
     output_rate: int | Literal["auto"] = _f("auto", 8000, 192000)
+    input_channels: int | Literal["auto"] = _f("auto", 1, 32)
+    output_channels: int | Literal["auto"] = _f("auto", 1, 32)
     frame_ms: int = _f(20, 10, 100)
     preroll_ms: int = _f(300, 0, 2000)
     uplink_batch_ms: int = _f(100, 10, 500)
@@ -165,6 +167,16 @@ class ConversationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlConfig:
+    enabled: bool = True
+    socket: str = "/run/edged/control.sock"
+    group: str | None = None  # None: the daemon's own primary group
+    max_line_bytes: int = _f(65536, 1024, 1048576)
+    max_clients: int = _f(32, 1, 1024)
+    subscriber_queue: int = _f(256, 16, 65536)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     controls: ControlsConfig = field(default_factory=ControlsConfig)
@@ -173,6 +185,7 @@ class Config:
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: str = field(default="<defaults>", compare=False)
 
     def summary(self) -> str:
@@ -472,6 +485,11 @@ class _Loader:
                 if pin in used:
                     add(name, f"pin {pin} is already used by {used[pin]}")
                 used[pin] = name
+        elif isinstance(obj, ControlConfig):
+            if not obj.socket.startswith("/"):
+                add("socket", "must be an absolute path (e.g. /run/edged/control.sock)")
+            elif len(obj.socket.encode()) > 107:
+                add("socket", "is too long: Unix socket paths hold at most 107 bytes")
         elif isinstance(obj, CredentialsConfig) and not (obj.credential or obj.key_file or obj.env):
             add("credential", "at least one of credential, key_file or env must be set")
 

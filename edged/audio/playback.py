@@ -1,0 +1,205 @@
+"""The playback side: answer audio → jitter buffer → PortAudio output callback.
+
+Answer deltas are converted on the loop, once, all the way to the device's
+format (rate, gain, channels), with one resampler stream per answer item so
+chunk edges are seamless. The output callback then only slices bytes off the
+:class:`~edged.audio.buffers.PlayQueue`; it touches numpy only while a
+feedback sound is being mixed in, and when nothing plays it returns a prebuilt
+silent buffer without taking a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from edged.audio.buffers import Int16, PlayQueue
+from edged.audio.convert import PlaybackConverter
+from edged.audio.devices import MODEL_RATE, StreamFormat
+from edged.audio.portaudio import CONTINUE, OUTPUT_UNDERFLOW
+from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render
+from edged.config import AudioConfig
+
+log = logging.getLogger("edged.audio")
+
+ECHO_TAIL_S = 0.2  # half duplex: the mic stays closed this long after the speaker stops
+_MS = 1000
+
+
+class Playback:
+    """Speaker audio: jitter buffer, per-item accounting, volume and sounds.
+
+    ``on_drained`` is called from PortAudio's thread when queued answer audio
+    has finished; the engine passes a function that hops to the loop.
+    """
+
+    def __init__(self, cfg: AudioConfig, on_drained: Callable[[], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self._on_drained = on_drained
+        self._clock = clock
+        self._lock = threading.Lock()  # the callback holds it only to slice and mix
+        self.rate = MODEL_RATE
+        self.channels = 1
+        self.latency = 0.0  # the stream's output latency, seconds
+        self._conv = PlaybackConverter(MODEL_RATE, cfg.volume)
+        self.queue = self._new_queue(MODEL_RATE, 1)
+        self._item: str | None = None  # the item whose resampler stream is open
+        self._mixer = SoundMixer()
+        self._sounds: dict[SoundName, Int16] = {}
+        self._silence: dict[int, bytes] = {}
+        self.underflows = 0
+        self.last_callback = 0.0
+        self.echo_until = 0.0  # the last answer audio is out of the room by then
+        self._errors = 0
+
+    def _new_queue(self, rate: int, channels: int) -> PlayQueue:
+        cfg = self.cfg
+        return PlayQueue(rate, 2 * channels, prebuffer=cfg.playback_prebuffer_ms * rate // _MS,
+                         capacity=int(cfg.playback_max_s * rate))
+
+    def configure(self, fmt: StreamFormat, latency: float) -> None:
+        """Get ready for a freshly opened device (before its stream starts).
+
+        Queued audio survives a reopen in the same format; in another it is
+        dropped (it was converted for the old device).
+        """
+        with self._lock:
+            if (fmt.rate, fmt.channels) != (self.rate, self.channels):
+                self.queue.flush()
+                self.queue = self._new_queue(fmt.rate, fmt.channels)
+                self._item = None
+                self._mixer.clear()
+            if fmt.rate != self.rate:
+                self._conv = PlaybackConverter(fmt.rate, self._conv.gain)
+                self._sounds.clear()
+            self.rate = fmt.rate
+            self.channels = fmt.channels
+            self.latency = latency
+            self._silence.clear()
+            self.last_callback = 0.0
+
+    # -- answer audio (loop thread)
+
+    def _device_bytes(self, mono: Int16) -> bytes:
+        ch = self.channels
+        if ch == 1:
+            return mono.tobytes()
+        return np.repeat(mono, ch).tobytes()
+
+    def play(self, item_id: str, pcm24k: bytes) -> float:
+        now = self._clock()
+        if self._item is not None and item_id != self._item:
+            self._finish_item(self._item)
+        data = self._device_bytes(self._conv.process(pcm24k))
+        self._item = item_id
+        with self._lock:
+            q = self.queue
+            ahead = q.push(item_id, data)
+            wait = max(0, q.prebuffer - q.queued) if q.state == "buffering" else 0
+        if ahead is None:  # a flushed item: the server is still sending what was cancelled
+            self._item = None
+            self._conv.reset()
+            return now
+        return now + (ahead + wait) / self.rate + self.latency
+
+    def end_of_answer(self, item_id: str) -> bool:
+        """No more audio for the item; True if nothing is left to play."""
+        if item_id == self._item:
+            self._finish_item(item_id)
+            self._item = None
+        with self._lock:
+            self.queue.end(item_id)
+            return self.queue.state == "idle"
+
+    def _finish_item(self, item_id: str) -> None:
+        tail = self._device_bytes(self._conv.process(b"", last=True))
+        with self._lock:
+            self.queue.push(item_id, tail)
+            self.queue.end(item_id)
+
+    def flush(self) -> dict[str, int]:
+        """Drop queued answer audio; ms handed to the device per item touched."""
+        with self._lock:
+            handed = self.queue.flush()
+        self._conv.reset()
+        self._item = None
+        return {item: n * _MS // self.rate for item, n in handed.items()}
+
+    def played_ms(self, item_id: str) -> int:
+        now = self._clock()
+        with self._lock:
+            return self.queue.heard(item_id, now) * _MS // self.rate
+
+    def started(self, item_id: str) -> tuple[float, float] | None:
+        with self._lock:
+            return self.queue.started(item_id)
+
+    @property
+    def is_playing(self) -> bool:
+        return self.queue.state != "idle"
+
+    @property
+    def volume(self) -> float:
+        return self._conv.gain
+
+    @volume.setter
+    def volume(self, gain: float) -> None:
+        self._conv.gain = max(0.0, min(4.0, float(gain)))
+
+    def sound(self, name: SoundName) -> None:
+        if not self.cfg.sounds or name not in SOUND_NAMES:
+            return
+        samples = self._sounds.get(name)
+        if samples is None:
+            samples = self._sounds[name] = render(name, self.rate, self.cfg.sounds_volume)
+        with self._lock:
+            self._mixer.start(samples)
+
+    def speaking(self, now: float) -> bool:
+        """Is answer audio playing, or its echo still in the room? (half duplex)"""
+        return self.queue.state != "idle" or now < self.echo_until
+
+    # -- PortAudio's thread: keep it short
+
+    def callback(self, _data: bytes | None, frame_count: int, time_info: dict[str, float],
+                 status: int) -> tuple[bytes, int]:
+        now = self._clock()
+        self.last_callback = now
+        if status & OUTPUT_UNDERFLOW:
+            self.underflows += 1
+        queue = self.queue
+        if queue.state == "idle" and not self._mixer.active:
+            return self._silent(frame_count), CONTINUE
+        try:
+            lag = time_info.get("output_buffer_dac_time", 0.0) - time_info.get("current_time", 0.0)
+            if not 0.0 <= lag < 2.0:
+                lag = self.latency
+            dac = now + lag  # when this buffer's first frame reaches the speaker
+            with self._lock:
+                data, pulled = queue.pull(frame_count, dac, now)
+                if self._mixer.active:
+                    frames = np.frombuffer(data, np.int16).reshape(frame_count, self.channels)
+                    mixed = frames.copy()
+                    self._mixer.mix_into(mixed)
+                    data = mixed.tobytes()
+            if pulled.audio:
+                self.echo_until = dac + frame_count / self.rate + ECHO_TAIL_S
+            if pulled.drained:
+                self._on_drained()
+            return data, CONTINUE
+        except Exception:  # an exception would abort the stream: log it, play silence
+            self._errors += 1
+            if self._errors <= 3:
+                log.exception("output callback failed (playback continues)")
+            return self._silent(frame_count), CONTINUE
+
+    def _silent(self, frame_count: int) -> bytes:
+        silence = self._silence.get(frame_count)
+        if silence is None:
+            silence = self._silence[frame_count] = bytes(frame_count * self.channels * 2)
+        return silence

@@ -1,0 +1,162 @@
+"""The thin shell over PyAudio: quiet initialisation, device listing, opening streams.
+
+PortAudio has no hotplug: the device list is read once per ``PyAudio()``, so
+the engine makes a fresh :class:`PortAudio` for every (re)open. Creating one
+makes ALSA and JACK print dozens of lines on stderr; :func:`quiet_native_noise`
+routes them to no-op handlers first (JACK's through its own error hooks), so the
+daemon's log shows only what edged says.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from edged.audio.devices import (
+    DeviceInfo,
+    Direction,
+    StreamFormat,
+    choose_device,
+    pick_format,
+)
+
+if TYPE_CHECKING:
+    from edged.config import AudioConfig
+
+log = logging.getLogger("edged.audio")
+
+# PortAudio callback flags and return codes (as in portaudio.h)
+INPUT_OVERFLOW = 0x2
+OUTPUT_UNDERFLOW = 0x4
+CONTINUE = 0
+PA_INT16 = 0x8
+
+Callback = Callable[[bytes | None, int, dict[str, float], int], tuple[bytes | None, int]]
+
+_ALSA_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_char_p)
+_JACK_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+_keep: list[Any] = []  # the C callbacks must outlive every PortAudio call
+
+
+def _ignore_alsa(*_args: object) -> None:
+    return None
+
+
+def _ignore_jack(_msg: bytes | None) -> None:
+    return None
+
+
+def quiet_native_noise() -> None:
+    """Send ALSA's and JACK's diagnostic chatter to no-op handlers (once per process)."""
+    if _keep:
+        return
+    alsa_cb = _ALSA_HANDLER(_ignore_alsa)
+    jack_cb = _JACK_HANDLER(_ignore_jack)
+    _keep.extend((alsa_cb, jack_cb))
+    try:
+        ctypes.CDLL("libasound.so.2").snd_lib_error_set_handler(alsa_cb)
+    except (OSError, AttributeError):
+        log.debug("libasound not found; ALSA messages not silenced")
+    try:
+        jack = ctypes.CDLL("libjack.so.0")
+        jack.jack_set_error_function(jack_cb)
+        jack.jack_set_info_function(jack_cb)
+    except (OSError, AttributeError):
+        pass  # PortAudio built without JACK: nothing to silence
+
+
+class PortAudio:
+    """One initialised PortAudio (a ``pyaudio.PyAudio``): devices and streams."""
+
+    def __init__(self) -> None:
+        quiet_native_noise()
+        import pyaudio
+
+        self._pyaudio = pyaudio
+        self.pa = pyaudio.PyAudio()
+
+    def terminate(self) -> None:
+        self.pa.terminate()
+
+    def devices(self) -> list[DeviceInfo]:
+        pa = self.pa
+        try:
+            default_in = pa.get_default_input_device_info()["index"]
+        except OSError:
+            default_in = -1
+        try:
+            default_out = pa.get_default_output_device_info()["index"]
+        except OSError:
+            default_out = -1
+        apis: dict[int, str] = {}
+        found: list[DeviceInfo] = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            api = int(info.get("hostApi", 0))
+            if api not in apis:
+                try:
+                    apis[api] = str(pa.get_host_api_info_by_index(api)["name"])
+                except (OSError, ValueError):
+                    apis[api] = ""
+            found.append(DeviceInfo(
+                index=i,
+                name=str(info["name"]),
+                max_input_channels=int(info["maxInputChannels"]),
+                max_output_channels=int(info["maxOutputChannels"]),
+                default_rate=int(float(info["defaultSampleRate"])),
+                host_api=apis[api],
+                default_input=i == default_in,
+                default_output=i == default_out,
+            ))
+        return found
+
+    def supports(self, device: DeviceInfo, direction: Direction, rate: int,
+                 channels: int) -> bool:
+        kw: dict[str, int] = (
+            {"input_device": device.index, "input_channels": channels, "input_format": PA_INT16}
+            if direction == "input" else
+            {"output_device": device.index, "output_channels": channels,
+             "output_format": PA_INT16}
+        )
+        try:
+            return bool(self.pa.is_format_supported(rate, **kw))
+        except ValueError:
+            return False
+
+    def resolve(self, wanted: str | None, direction: Direction, rate: int | str,
+                channels: int | str) -> StreamFormat:
+        """Find the device by name in a fresh listing and a format it accepts."""
+        device = choose_device(self.devices(), wanted, direction)
+        return pick_format(device, direction, rate, channels,
+                           lambda r, c: self.supports(device, direction, r, c))
+
+    def open(self, fmt: StreamFormat, direction: Direction, frames_per_buffer: int,
+             callback: Callback) -> Any:
+        """Open a callback-mode PCM16 stream (not started)."""
+        return self.pa.open(
+            rate=fmt.rate, channels=fmt.channels, format=PA_INT16,
+            input=direction == "input", output=direction == "output",
+            input_device_index=fmt.device.index if direction == "input" else None,
+            output_device_index=fmt.device.index if direction == "output" else None,
+            frames_per_buffer=frames_per_buffer, start=False, stream_callback=callback,
+        )
+
+
+def resolve_config(pa: PortAudio, cfg: AudioConfig) -> tuple[StreamFormat, StreamFormat]:
+    """The input and output formats the config picks (raises DeviceNotFound & co)."""
+    return (
+        pa.resolve(cfg.input_device, "input", cfg.input_rate, cfg.input_channels),
+        pa.resolve(cfg.output_device, "output", cfg.output_rate, cfg.output_channels),
+    )
+
+
+def list_devices() -> list[DeviceInfo]:
+    """The devices PortAudio sees right now."""
+    pa = PortAudio()
+    try:
+        return pa.devices()
+    finally:
+        pa.terminate()

@@ -1,0 +1,194 @@
+"""The control protocol: one JSON object per line, both ways, without any I/O.
+
+A client sends ``{"cmd": "status"}``-style requests (an optional ``id`` is echoed
+back) and gets exactly one reply per request: ``{"ok": true, ...}`` or
+``{"ok": false, "code": ..., "error": "reason"}``. After ``subscribe`` the
+connection carries event lines ``{"event": kind, "phase": ..., "ts": ..., "data":
+{...}}`` instead. Keeping the wire format here, as plain values in and out, lets
+the server, the client and the tests share one definition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+COMMANDS: Final = (
+    "ptt.press", "ptt.release", "wake", "mute", "unmute", "cancel", "say", "status",
+    "subscribe",
+)
+"""Every command the server understands."""
+
+FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    cmd: frozenset({"cmd", "id"}) for cmd in COMMANDS
+} | {
+    "ptt.press": frozenset({"cmd", "id", "keep"}),
+    "say": frozenset({"cmd", "id", "text"}),
+}
+"""The keys each request may carry; anything else is a typo worth reporting."""
+
+MAX_SAY_CHARS: Final = 4000
+"""A typed prompt longer than this is refused (announcements, not documents)."""
+
+# Error codes a reply can carry.
+BAD_JSON: Final = "bad_json"
+BAD_REQUEST: Final = "bad_request"
+UNKNOWN_COMMAND: Final = "unknown_command"
+LINE_TOO_LONG: Final = "line_too_long"
+REFUSED: Final = "refused"
+PERMISSION_DENIED: Final = "permission_denied"
+TOO_MANY_CLIENTS: Final = "too_many_clients"
+INTERNAL: Final = "internal"
+
+RequestId = str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A well-formed command. ``keep``: a ``ptt.press`` that outlives its connection."""
+
+    cmd: str
+    id: RequestId = None
+    text: str = ""
+    keep: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A line that is not a request; ``reply()`` is what the client is told."""
+
+    code: str
+    reason: str
+    id: RequestId = None
+
+    def reply(self) -> dict[str, Any]:
+        return error(self.code, self.reason, request_id=self.id)
+
+
+def parse_request(line: bytes, max_bytes: int) -> Request | Invalid:
+    """Decode one line (with or without its newline) into a request, or say why not."""
+    if len(line.rstrip(b"\r\n")) > max_bytes:
+        return Invalid(LINE_TOO_LONG, f"line longer than {max_bytes} bytes")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Invalid(BAD_JSON, "not UTF-8 text")
+    if not text.strip():
+        return Invalid(BAD_JSON, "empty line; send one JSON object per line")
+    try:
+        obj = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return Invalid(BAD_JSON, 'not valid JSON; send one object per line, e.g. {"cmd": '
+                       '"status"}')
+    if not isinstance(obj, dict):
+        return Invalid(BAD_REQUEST, 'a request must be a JSON object, e.g. {"cmd": "status"}')
+    rid = obj.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
+        return Invalid(BAD_REQUEST, "id must be a string or an integer")
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str):
+        return Invalid(BAD_REQUEST, 'missing "cmd" (one of: ' + ", ".join(COMMANDS) + ")", rid)
+    if cmd not in COMMANDS:
+        return Invalid(UNKNOWN_COMMAND, f"unknown command {_short(cmd)}; known: "
+                       + ", ".join(COMMANDS), rid)
+    extra = sorted(set(obj) - FIELDS[cmd])
+    if extra:
+        return Invalid(BAD_REQUEST, f"unknown field {_short(extra[0])} for {cmd}; it takes: "
+                       + ", ".join(sorted(FIELDS[cmd])), rid)
+    keep = obj.get("keep", False)
+    if not isinstance(keep, bool):
+        return Invalid(BAD_REQUEST, "keep must be true or false", rid)
+    text_arg = obj.get("text", "")
+    if cmd == "say":
+        if not isinstance(text_arg, str) or not text_arg.strip():
+            return Invalid(BAD_REQUEST, 'say needs "text": a non-empty string', rid)
+        if len(text_arg) > MAX_SAY_CHARS:
+            return Invalid(BAD_REQUEST, f"text longer than {MAX_SAY_CHARS} characters", rid)
+    return Request(cmd, rid, text_arg.strip() if cmd == "say" else "", keep)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+
+
+# --------------------------------------------------------------------------- replies
+
+
+def ok(request: Request, **fields: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = {"ok": True, "cmd": request.cmd}
+    if request.id is not None:
+        reply["id"] = request.id
+    reply.update(fields)
+    return reply
+
+
+def error(code: str, reason: str, *, request: Request | None = None,
+          request_id: RequestId = None, **fields: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = {"ok": False, "code": code, "error": reason}
+    if request is not None:
+        reply["cmd"] = request.cmd
+        request_id = request.id
+    if request_id is not None:
+        reply["id"] = request_id
+    reply.update(fields)
+    return reply
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """One wire line. Values that JSON cannot hold are shown as text, never raised."""
+    return json.dumps(_plain(message), separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8") + b"\n"
+
+
+def _plain(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON readers (jq) reject them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- events
+
+
+def event(kind: str, phase: str, at: float, data: Mapping[str, Any]) -> dict[str, Any]:
+    """An event line's content; ``at`` is wall-clock seconds (for people and logs)."""
+    return {"event": kind, "phase": phase, "ts": round(at, 3), "data": dict(data)}
+
+
+def phase_after(kind: str, data: Mapping[str, Any], current: str) -> str:
+    """The phase an event leaves the speaker in (a transition is noticed before it lands)."""
+    if kind == "transition":
+        to = data.get("to")
+        if isinstance(to, str) and to:
+            return to
+    return current
+
+
+def dropped_event(count: int, phase: str, at: float) -> dict[str, Any]:
+    """Told to a slow subscriber in place of the ``count`` events it missed."""
+    return event("dropped", phase, at, {"count": count})
+
+
+# --------------------------------------------------------------------------- client side
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """A reply or event line as the client reads it; ValueError when it is not one."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValueError("the daemon sent a line that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("the daemon sent JSON that is not an object")
+    return obj

@@ -1,0 +1,210 @@
+"""A paced virtual microphone and speaker for ``edged demo``.
+
+The demo must run on any machine, with no sound devices at all, yet keep real
+time: a person speaks for as long as their speech lasts, and an answer takes as
+long to play as it is long. This engine runs on the daemon's own event loop and
+advances a 24 kHz clock from ``loop.time()``: the microphone "hears" whatever
+speech the script queued (silence otherwise), and the speaker consumes queued
+answer audio at real-time rate into a recording that becomes the output WAV.
+It offers the daemon exactly what the PyAudio engine offers, so the daemon
+cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edged.audio.sounds import SOUND_NAMES, render
+
+if TYPE_CHECKING:
+    from edged.config import Config
+    from edged.daemon import Daemon
+
+RATE = 24_000
+BYTES_PER_S = RATE * 2
+TICK_S = 0.02
+
+
+class WavAudio:
+    """The daemon's audio engine, backed by memory instead of devices."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, daemon: Daemon) -> None:
+        cfg = config.audio
+        self._loop = loop
+        self._daemon = daemon
+        self._batch = BYTES_PER_S * cfg.uplink_batch_ms // 1000
+        self._preroll_bytes = BYTES_PER_S * cfg.preroll_ms // 1000
+        self._prebuffer_s = cfg.playback_prebuffer_ms / 1000
+        self._volume = cfg.volume
+        self._sounds_volume = cfg.sounds_volume
+        self._mode = "preroll"
+        self._speech = bytearray()  # what the person will say next, consumed in real time
+        self._ring = bytearray()  # the last preroll_ms of microphone audio
+        self._pending = bytearray()  # captured while streaming, not yet handed over
+        self._queue: deque[tuple[str, bytes]] = deque()
+        self._head = 0  # bytes of queue[0] already played
+        self._start_at: float | None = None  # when the queued answer may start (prebuffer)
+        self._played: dict[str, int] = {}  # bytes played per item since the last flush
+        self._open: set[str] = set()  # items queued whose end has not been announced
+        self._busy = False  # something was queued since the speaker was last idle
+        self._announced: set[str] = set()
+        self._sound = bytearray()
+        self.recording = bytearray()  # everything the speaker played
+        self._t0 = 0.0
+        self._samples = 0
+        self._last: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.speaking_done = asyncio.Event()
+        self.speaking_done.set()
+
+    # -- the person
+
+    def speak(self, pcm: bytes) -> None:
+        """Queue speech for the microphone (24 kHz mono PCM16)."""
+        self._speech += pcm
+        self.speaking_done.clear()
+
+    # -- the AudioPort the daemon uses
+
+    async def start(self) -> None:
+        self._t0 = self._loop.time()
+        self._samples = 0
+        self._task = self._loop.create_task(self._run(), name="wav-audio")
+        self._daemon.on_audio_status("input", "open", "virtual microphone, 24000 Hz mono")
+        self._daemon.on_audio_status("output", "open", "virtual speaker, 24000 Hz mono")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def set_mic(self, mode: str) -> None:
+        if mode == "closed":
+            self._ring.clear()
+        if mode == "stream" and self._mode != "stream":
+            self._pending[:] = self._ring  # the pre-roll, joined seamlessly by what follows
+            self._mode = mode
+            self._hand_over()
+            return
+        if mode != "stream":
+            self._pending.clear()
+        self._mode = mode
+
+    def flush_capture(self) -> None:
+        if self._pending:
+            self._hand_over()
+
+    def play(self, item_id: str, pcm: bytes) -> float:
+        now = self._loop.time()
+        queued = sum(len(p) for _, p in self._queue) - self._head
+        if not self._queue:
+            self._start_at = now + self._prebuffer_s
+        self._queue.append((item_id, pcm))
+        self._open.add(item_id)
+        self._busy = True
+        self._played.setdefault(item_id, 0)
+        start = self._start_at if self._start_at is not None and self._start_at > now else now
+        return start + queued / BYTES_PER_S
+
+    def end_of_answer(self, item_id: str) -> None:
+        self._open.discard(item_id)
+        self._start_at = None  # nothing more is coming: no reason to wait for a prebuffer
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if self._busy and not self._queue and not self._open:
+            self._busy = False
+            self._played.clear()  # heard in full; nothing left to truncate
+            self._loop.call_soon(self._daemon.on_playback_idle)
+
+    def flush(self) -> dict[str, int]:
+        played = {item: n * 1000 // BYTES_PER_S for item, n in self._played.items()}
+        self._queue.clear()
+        self._head = 0
+        self._played.clear()
+        self._open.clear()
+        self._busy = False
+        self._start_at = None
+        return played
+
+    def sound(self, name: str) -> None:
+        for known in SOUND_NAMES:
+            if known == name:
+                self._sound += render(known, RATE, self._sounds_volume).tobytes()
+
+    def last_callback(self) -> float | None:
+        return self._last
+
+    def xruns(self) -> tuple[int, int]:
+        return 0, 0  # a virtual device never starves
+
+    # -- the clock
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self._loop.time()
+            due = int((now - self._t0) * RATE)
+            n = due - self._samples
+            if n <= 0:
+                continue
+            self._samples = due
+            self._last = now
+            self._capture(n * 2)
+            self._render(n * 2, now)
+
+    def _capture(self, nbytes: int) -> None:
+        heard = bytes(self._speech[:nbytes])
+        del self._speech[:nbytes]
+        if len(heard) < nbytes:
+            heard += bytes(nbytes - len(heard))
+            if not self._speech:
+                self.speaking_done.set()
+        if self._mode == "closed":
+            return
+        self._ring += heard
+        if len(self._ring) > self._preroll_bytes:
+            del self._ring[: len(self._ring) - self._preroll_bytes]
+        if self._mode == "stream":
+            self._pending += heard
+            if len(self._pending) >= self._batch:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self._pending:
+            return
+        pcm = bytes(self._pending)
+        self._pending.clear()
+        self._daemon.on_frames(pcm, self._loop.time())
+
+    def _render(self, nbytes: int, now: float) -> None:
+        out = bytearray()
+        if self._queue and (self._start_at is None or now >= self._start_at):
+            self._start_at = None
+            while self._queue and len(out) < nbytes:
+                item, pcm = self._queue[0]
+                if item not in self._announced:
+                    self._announced.add(item)
+                    self._daemon.timeline.add(now, "first_audio_played", item=item)
+                take = pcm[self._head:self._head + nbytes - len(out)]
+                out += take
+                self._played[item] = self._played.get(item, 0) + len(take)
+                self._head += len(take)
+                if self._head >= len(pcm):
+                    self._queue.popleft()
+                    self._head = 0
+            self._check_idle()
+        out += bytes(nbytes - len(out))
+        samples = np.frombuffer(out, dtype="<i2").astype(np.float32) * self._volume
+        if self._sound:
+            tone = self._sound[:nbytes]
+            del self._sound[:nbytes]
+            samples[: len(tone) // 2] += np.frombuffer(bytes(tone), dtype="<i2")
+        self.recording += np.clip(samples, -32768, 32767).astype("<i2").tobytes()

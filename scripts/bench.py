@@ -1,0 +1,682 @@
+"""Benchmark edged: CPU, memory, added latency, reconnects and cold start, with targets.
+
+The real daemon runs in its own process against the built-in simulator (a thread of
+this process, so its CPU is never counted as edged's) on a private PulseAudio with
+48 kHz stereo null sinks, the format a USB speaker and microphone offer; the daemon
+opens them at 48 kHz stereo and converts to and from the API's 24 kHz mono itself.
+Everything runs twice: over ws:// and over wss:// (a self-signed certificate on
+loopback, trusted through SSL_CERT_FILE, as Python's default context honours it).
+
+Two daemon processes per transport:
+
+1. ``edged run`` itself: cold start (process start → READY=1 on a NOTIFY_SOCKET
+   listener), then CPU and memory while connected and idle.
+2. ``scripts/bench_host.py``: the same daemon, built as ``edged run`` builds it,
+   driven through its own API (``Daemon.button``: the events the GPIO buttons and
+   the control socket produce), for the hands-free conversation, push-to-talk
+   turns, barge-ins and forced reconnects. Its own timestamps give the latencies.
+
+CPU is read from /proc/PID/task/*/schedstat (nanoseconds, every thread) and checked
+against /proc/PID/stat (clock ticks); memory from /proc/PID/status (RSS, peak) and
+/proc/PID/smaps_rollup (PSS). Nothing here is asserted: figures are printed beside
+their targets.
+
+Usage: scripts/bench [--quick] [--json] [--transport ws|wss|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import os
+import platform
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
+
+KEY = "sk-bench-not-a-real-key-0000000000"
+FRAME_MS = 20  # audio.frame_ms (the default, which the bench config keeps)
+
+# --------------------------------------------------------------------------- pure core
+
+TARGETS: dict[str, tuple[str, float, str]] = {
+    # figure: (comparison, limit, unit)
+    "cpu_idle_pct": ("<=", 0.1, "%"),
+    "cpu_full_duplex_pct": ("<=", 0.7, "%"),
+    "rss_steady_mb": ("<=", 40.0, "MB"),
+    "rss_growth_mb": ("<", 2.0, "MB"),
+    "uplink_added_p95_ms": ("<", 10.0, "ms"),
+    "downlink_added_p95_ms": ("<", 10.0, "ms"),
+    "barge_in_p95_ms": ("<", 30.0, "ms"),
+    "reconnect_p95_s": ("<", 1.5, "s"),
+    "cold_start_p50_s": ("<", 1.0, "s"),
+}
+
+
+@dataclass(frozen=True)
+class Durations:
+    idle_s: float
+    full_duplex_s: float
+    cold_starts: int
+    latency_turns: int
+    soak_turns: int
+    soak_drops: int
+
+
+FULL = Durations(idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
+                 soak_turns=1000, soak_drops=200)
+QUICK = Durations(idle_s=3, full_duplex_s=4, cold_starts=1, latency_turns=2,
+                  soak_turns=20, soak_drops=5)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile, None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(q * len(ordered) / 100)))
+    return ordered[rank - 1]
+
+
+def spread(values: Sequence[float], digits: int = 2) -> dict[str, Any]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, digits)
+
+    return {"p50": r(percentile(values, 50)), "p95": r(percentile(values, 95)),
+            "max": r(max(values) if values else None), "n": len(values)}
+
+
+def cpu_percent(busy_s: float, wall_s: float) -> float:
+    return 100.0 * busy_s / wall_s if wall_s > 0 else 0.0
+
+
+def parse_pss_kb(text: str) -> int:
+    """``Pss:`` in kB from /proc/PID/smaps_rollup."""
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def headline(run: dict[str, Any]) -> dict[str, float | None]:
+    """The figures the targets apply to, from one transport's results."""
+    lat = run.get("latency_ms", {})
+    return {
+        "cpu_idle_pct": run.get("cpu_idle", {}).get("pct"),
+        "cpu_full_duplex_pct": run.get("cpu_full_duplex", {}).get("pct"),
+        "rss_steady_mb": run.get("memory", {}).get("rss_steady_mb"),
+        "rss_growth_mb": run.get("growth", {}).get("rss_mb"),
+        "uplink_added_p95_ms": lat.get("uplink_added", {}).get("p95"),
+        "downlink_added_p95_ms": lat.get("downlink_added", {}).get("p95"),
+        "barge_in_p95_ms": lat.get("barge_in", {}).get("p95"),
+        "reconnect_p95_s": run.get("reconnect_s", {}).get("p95"),
+        "cold_start_p50_s": run.get("cold_start_s", {}).get("p50"),
+    }
+
+
+def met(name: str, value: float | None) -> bool | None:
+    if value is None:
+        return None
+    op, limit, _ = TARGETS[name]
+    return value <= limit if op == "<=" else value < limit
+
+
+def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per target: each transport's figure and whether it meets the target."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, (op, limit, unit) in TARGETS.items():
+        row: dict[str, Any] = {"target": f"{op} {limit:g} {unit}"}
+        for transport, run in runs.items():
+            value = headline(run)[name]
+            row[transport] = {"value": value, "met": met(name, value)}
+        out[name] = row
+    return out
+
+
+_ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
+    ("cold start, process → READY=1 p50", lambda r: r["cold_start_s"]["p50"], "s"),
+    ("CPU idle (connected, nobody talking)", lambda r: r["cpu_idle"]["pct"], "%"),
+    ("CPU full duplex (hands-free, answers)", lambda r: r["cpu_full_duplex"]["pct"], "%"),
+    ("RSS steady", lambda r: r["memory"]["rss_steady_mb"], "MB"),
+    ("PSS steady", lambda r: r["memory"]["pss_steady_mb"], "MB"),
+    ("RSS peak", lambda r: r["memory"]["rss_peak_mb"], "MB"),
+    ("PSS peak", lambda r: r["memory"]["pss_peak_mb"], "MB"),
+    ("RSS growth over the soak", lambda r: r["growth"]["rss_mb"], "MB"),
+    ("PSS growth over the soak", lambda r: r["growth"]["pss_mb"], "MB"),
+    ("uplink ADC → socket p50", lambda r: r["latency_ms"]["uplink"]["p50"], "ms"),
+    ("uplink ADC → socket p95", lambda r: r["latency_ms"]["uplink"]["p95"], "ms"),
+    ("  of which PortAudio input lag p50", lambda r: r["latency_ms"]["input_lag"]["p50"],
+     "ms"),
+    ("uplink added by edged p50", lambda r: r["latency_ms"]["uplink_added"]["p50"], "ms"),
+    ("uplink added by edged p95", lambda r: r["latency_ms"]["uplink_added"]["p95"], "ms"),
+    ("downlink delta → device p50",
+     lambda r: r["latency_ms"]["downlink_to_device"]["p50"], "ms"),
+    ("downlink delta → device p95",
+     lambda r: r["latency_ms"]["downlink_to_device"]["p95"], "ms"),
+    ("downlink added beyond the frame p95",
+     lambda r: r["latency_ms"]["downlink_added"]["p95"], "ms"),
+    ("downlink → scheduled output p95",
+     lambda r: r["latency_ms"]["downlink_scheduled"]["p95"], "ms"),
+    ("barge-in press → answer silent p50", lambda r: r["latency_ms"]["barge_in"]["p50"],
+     "ms"),
+    ("barge-in p95", lambda r: r["latency_ms"]["barge_in"]["p95"], "ms"),
+    ("barge-in press → flushed p95", lambda r: r["latency_ms"]["barge_in_flush"]["p95"], "ms"),
+    ("device output latency (PortAudio)", lambda r: r["latency_ms"]["output_latency"], "ms"),
+    ("reconnect p50", lambda r: r["reconnect_s"]["p50"], "s"),
+    ("reconnect p95", lambda r: r["reconnect_s"]["p95"], "s"),
+]
+
+_TARGET_OF = {
+    "cold start, process → READY=1 p50": "cold_start_p50_s",
+    "CPU idle (connected, nobody talking)": "cpu_idle_pct",
+    "CPU full duplex (hands-free, answers)": "cpu_full_duplex_pct",
+    "RSS steady": "rss_steady_mb",
+    "RSS growth over the soak": "rss_growth_mb",
+    "uplink added by edged p95": "uplink_added_p95_ms",
+    "downlink added beyond the frame p95": "downlink_added_p95_ms",
+    "barge-in p95": "barge_in_p95_ms",
+    "reconnect p95": "reconnect_p95_s",
+}
+
+
+def table(result: dict[str, Any]) -> str:
+    """The human summary: one row per figure, a column per transport, the target."""
+    runs: dict[str, dict[str, Any]] = result["runs"]
+    names = list(runs)
+    width = max(len(label) for label, _, _ in _ROWS) + 2
+    head = f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in names) + "   target"
+    lines = [head, "-" * len(head)]
+    for label, get, unit in _ROWS:
+        cells = []
+        for n in names:
+            try:
+                value = get(runs[n])
+            except (KeyError, TypeError):
+                value = None
+            cells.append(f"{'—' if value is None else f'{value:g} {unit}':>12}")
+        target = _TARGET_OF.get(label)
+        note = ""
+        if target is not None:
+            op, limit, tunit = TARGETS[target]
+            oks = [met(target, headline(runs[n])[target]) for n in names]
+            mark = "✓" if all(o is True for o in oks) else "✗" if any(o is False for o in oks) \
+                else "?"
+            note = f"   {op} {limit:g} {tunit} {mark}"
+        lines.append(f"{label:<{width}}" + "".join(cells) + note)
+    floor = result.get("portaudio_floor", {}).get("pct")
+    if floor is not None:
+        lines.append(f"{'PortAudio floor (no-op callbacks)':<{width}}"
+                     + f"{f'{floor:g} %':>12}" + "   (any PortAudio client on these devices)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+class ProcWatch:
+    """CPU and memory of one process, read from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.hz = float(os.sysconf("SC_CLK_TCK"))
+        self.peak_pss_kb = 0
+
+    def _read(self, name: str) -> str:
+        with open(f"/proc/{self.pid}/{name}", "rb") as f:
+            return f.read().decode("ascii", "replace")
+
+    def threads(self) -> dict[int, tuple[str, int]]:
+        """tid → (name, nanoseconds on CPU)."""
+        out: dict[int, tuple[str, int]] = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                    ns = int(f.read().split()[0])
+                with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+            except (OSError, ValueError):
+                continue
+            out[int(tid)] = (name, ns)
+        return out
+
+    def ticks(self) -> int:
+        return parse_cpu_ticks(self._read("stat"))
+
+    def memory(self) -> dict[str, float]:
+        rss_kb, hwm_kb = parse_status(self._read("status"))
+        pss_kb = parse_pss_kb(self._read("smaps_rollup"))
+        self.peak_pss_kb = max(self.peak_pss_kb, pss_kb)
+        return {"rss_mb": round(rss_kb / 1024, 2), "rss_peak_mb": round(hwm_kb / 1024, 2),
+                "pss_mb": round(pss_kb / 1024, 2),
+                "pss_peak_mb": round(self.peak_pss_kb / 1024, 2)}
+
+    @contextlib.contextmanager
+    def cpu(self, into: dict[str, Any]) -> Iterator[None]:
+        """Measure CPU over the block: % of one core, and where it went by thread."""
+        t0, ticks0, threads0 = time.monotonic(), self.ticks(), self.threads()
+        yield
+        t1, ticks1, threads1 = time.monotonic(), self.ticks(), self.threads()
+        wall = t1 - t0
+        by_thread: dict[str, float] = {}
+        busy_ns = 0
+        for tid, (name, ns) in threads1.items():
+            before = threads0.get(tid, (name, 0))[1]  # a thread born in the window: all of it
+            busy_ns += ns - before
+            label = "main (event loop)" if tid == self.pid else name
+            by_thread[label] = by_thread.get(label, 0.0) + cpu_percent((ns - before) / 1e9, wall)
+        gone = set(threads0) - set(threads1)
+        ticks_pct = cpu_percent((ticks1 - ticks0) / self.hz, wall)
+        into.update({
+            "pct": round(cpu_percent(busy_ns / 1e9, wall), 3),
+            "pct_from_ticks": round(ticks_pct, 3),
+            "seconds": round(wall, 1),
+            "threads_exited": len(gone),
+            "by_thread": {k: round(v, 3) for k, v in sorted(by_thread.items(),
+                                                             key=lambda kv: -kv[1])},
+        })
+
+
+# --------------------------------------------------------------------------- the processes
+
+
+def daemon_config(path: Path, url: str, socket_dir: Path) -> None:
+    doc = {
+        "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
+                  "input_rate": 48000, "output_rate": 48000,
+                  "input_channels": 2, "output_channels": 2},
+        "controls": {"enabled": False},  # no GPIO here; the bench presses through the API
+        "realtime": {"provider": "custom", "url": url,
+                     "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}},
+        "credentials": {"credential": None, "key_file": None, "env": "EDGED_BENCH_KEY"},
+        # a drop after 1 s up counts as the first failure after a healthy link (as a real
+        # Wi-Fi drop after minutes up would), so the default backoff applies to each
+        "link": {"healthy_after_s": 1},
+        "conversation": {"responses_per_minute": 600},  # the soak answers often
+        "control": {"socket": str(socket_dir / "control.sock")},
+    }
+    path.write_text(yaml.safe_dump(doc))
+
+
+class Host:
+    """``scripts/bench_host.py``: the daemon plus a JSON-lines command channel."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: IO[bytes],
+                 floor: bool = False) -> None:
+        args = [sys.executable, str(ROOT / "scripts" / "bench_host.py"), "--config",
+                str(config), *(["--floor"] if floor else [])]
+        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=log, text=True)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True, name="bench-host-reader").start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def read(self, timeout: float = 30.0) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"the bench host said nothing for {timeout:g} s") from None
+        if line is None:
+            raise RuntimeError(f"the bench host exited ({self.proc.poll()})")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def ask(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **fields}) + "\n")
+        self.proc.stdin.flush()
+        return self.read(timeout)
+
+    def wait(self, since: dict[str, Any], kind: str, within: float = 20.0,
+             **match: Any) -> dict[str, Any]:
+        """Until the daemon emits ``kind`` (fields ``match``) after the reply ``since``."""
+        reply = self.ask("wait", within + 10, kind=kind, match=match, after=since["t"],
+                         within=within)
+        if not reply.get("ok"):
+            raise RuntimeError(f"{reply.get('error')} (waited {within:g} s for {kind} {match})")
+        return reply
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- the phases
+
+
+@dataclass
+class Bench:
+    rig: Any  # tests.rigs.pulse.PulseRig
+    sim: Any  # edged.simulator.SimulatorThread
+    config: Path
+    env: dict[str, str]
+    log: IO[bytes]
+    d: Durations
+    say: Callable[[str], None]
+
+    def edged_run(self) -> dict[str, Any]:
+        """``edged run``: cold starts, then CPU and memory connected and idle."""
+        from tests.rigs.notify import NotifyListener
+
+        starts: list[float] = []
+        out: dict[str, Any] = {}
+        for i in range(self.d.cold_starts):
+            listener = NotifyListener()
+            try:
+                env = {**self.env, **listener.env()}
+                t0 = time.monotonic()
+                proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "--config",
+                                         str(self.config)], env=env, stdout=self.log,
+                                        stderr=self.log)
+                try:
+                    ready = listener.wait_for("READY=1", timeout=60)[0]
+                    starts.append(ready.t - t0)
+                    if i == 0:
+                        self.say(f"  edged run: READY=1 after {ready.t - t0:.2f} s; idle "
+                                 f"{self.d.idle_s:g} s")
+                        listener.wait_until(lambda ds: any(
+                            "link up" in d.fields.get("STATUS", "") for d in ds), timeout=30)
+                        time.sleep(2.0)  # past the devices' start-up
+                        watch = ProcWatch(proc.pid)
+                        idle: dict[str, Any] = {}
+                        with watch.cpu(idle):
+                            time.sleep(self.d.idle_s)
+                        mem = watch.memory()
+                        out["cpu_idle"] = idle
+                        out["memory_edged_run"] = mem
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+            finally:
+                listener.close()
+        out["cold_start_s"] = spread(starts, 3)
+        return out
+
+    def host(self) -> dict[str, Any]:
+        """The driven daemon: full duplex, latencies, barge-in, soak, reconnects."""
+        from edged.demo.scenario import utterance
+
+        out: dict[str, Any] = {}
+        host = Host(self.config, self.env, self.log)
+        try:
+            watch = ProcWatch(host.proc.pid)
+            wait_for(lambda: host.ask("stats")["link"] == "up", "the link to come up", 60)
+            time.sleep(2.0)
+            idle: dict[str, Any] = {}
+            with watch.cpu(idle):
+                time.sleep(self.d.idle_s)
+            out["cpu_idle_host"] = idle
+            mem = watch.memory()
+
+            # hands-free: a wake press, then a sentence every few seconds, answered
+            self.say(f"  hands-free conversation for {self.d.full_duplex_s:g} s")
+            speech = utterance("weather")
+            host.ask("reset")
+            if host.ask("wake")["phase"] != "handsfree":
+                raise RuntimeError("a wake press did not start a hands-free conversation")
+            duplex: dict[str, Any] = {}
+            with watch.cpu(duplex):
+                end = time.monotonic() + self.d.full_duplex_s
+                while time.monotonic() < end:
+                    self.rig.feed_mic(speech, rate=24000)
+                    time.sleep(min(4.0, max(0.0, end - time.monotonic())))
+            out["cpu_full_duplex"] = duplex
+            duplex_stats = host.ask("stats")
+            out["full_duplex_answers"] = duplex_stats["answers"]
+            ended = host.ask("wake")  # end the conversation
+            host.wait(ended, "transition", to="idle")
+            self.rig.wait_fed()
+            host.ask("reset")
+
+            # push-to-talk turns with speech, each answer interrupted by a press
+            self.say(f"  {self.d.latency_turns} push-to-talk turns with barge-in")
+            short = utterance("lights")
+            for _ in range(self.d.latency_turns):
+                host.ask("press")
+                self.rig.feed_mic(short, rate=24000)
+                self.rig.wait_fed()
+                time.sleep(0.2)
+                host.wait(host.ask("release"), "answer_started")
+                time.sleep(0.6)
+                host.ask("press")  # barge-in
+                time.sleep(0.25)
+                host.wait(host.ask("release"), "transition", to="idle")
+            lat = host.ask("stats")
+            out["latency_ms"] = latency(duplex_stats, lat, FRAME_MS)
+            out["memory"] = {"rss_steady_mb": mem["rss_mb"], "pss_steady_mb": mem["pss_mb"]}
+
+            # the soak: many short turns, then forced reconnects, timed
+            self.say(f"  soak: {self.d.soak_turns} turns, {self.d.soak_drops} forced reconnects")
+            self.turns(host, 10)  # warm-up: first-use allocations are not growth
+            before = watch.memory()
+            self.turns(host, self.d.soak_turns)
+            after_turns = watch.memory()
+            out["reconnect_s"] = self.drops(host, self.d.soak_drops)
+            after = watch.memory()
+            soaked = host.ask("stats")
+            out["growth"] = {
+                "turns": self.d.soak_turns, "drops": self.d.soak_drops,
+                "answers": soaked["answers"],
+                "rss_mb": round(after["rss_mb"] - before["rss_mb"], 2),
+                "pss_mb": round(after["pss_mb"] - before["pss_mb"], 2),
+                "rss_mb_after_turns": round(after_turns["rss_mb"] - before["rss_mb"], 2),
+                "before": before, "after": after,
+            }
+            final = watch.memory()
+            out["memory"].update({"rss_peak_mb": final["rss_peak_mb"],
+                                  "pss_peak_mb": final["pss_peak_mb"]})
+            out["xruns"] = soaked.get("xruns")
+        finally:
+            host.stop()
+        return out
+
+    def turns(self, host: Host, n: int) -> None:
+        for _ in range(n):
+            host.ask("press")
+            time.sleep(0.15)
+            host.ask("release")
+            time.sleep(0.12)
+
+    def drops(self, host: Host, n: int) -> dict[str, Any]:
+        """Drop the link ``n`` times (each after 1 s up); the time to session.updated."""
+        took: list[float] = []
+        host.ask("reset")
+        for _ in range(n):
+            wait_for(lambda: host.ask("stats")["link"] == "up", "the link", 30)
+            time.sleep(1.1)  # healthy: the default backoff starts afresh
+            seen = len(host.ask("stats")["link_ups"])
+            dropped = self.sim.call(_drop, self.sim.sim)
+            wait_for(functools.partial(_more_ups, host, seen), "a reconnect", 60)
+            up = host.ask("stats")["link_ups"][seen]
+            took.append(up - dropped)
+        return spread(took, 3)
+
+
+def _more_ups(host: Host, seen: int) -> bool:
+    return len(host.ask("stats")["link_ups"]) > seen
+
+
+async def _drop(sim: Any) -> float:
+    at = time.monotonic()
+    await sim.drop_all()
+    return at
+
+
+def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> dict[str, Any]:
+    """The latency figures from the daemon's own timestamps, in ms.
+
+    ``uplink``: PortAudio's ADC time of a batch's last sample → its bytes on the socket
+    (the daemon's health metric); PortAudio's ``input_lag`` (ADC → callback, the
+    device's and driver's buffering) is part of it, so the daemon's share
+    (``uplink_added``) is what remains. ``downlink_to_device``: answer delta handled →
+    its first sample handed to PortAudio; waiting for the next output callback takes
+    up to one frame, so ``downlink_added`` is what lies beyond the frame.
+    ``downlink_scheduled`` adds the device's output latency (the daemon's other health
+    metric). ``barge_in``: press → the last answer sample already handed to the
+    device leaves the speaker; ``barge_in_flush``: press → playback queue flushed.
+    """
+    uplink = duplex["uplink_ms"] + turns["uplink_ms"]
+    lags = duplex["input_lag_ms"] + turns["input_lag_ms"]
+    device_ms = max(0.0, (percentile(lags, 50) or 0.0) - frame_ms)  # ADC end → callback
+    down = duplex["downlink"] + turns["downlink"]
+    to_device = [(h - r) * 1000 for r, h, _ in down]
+    return {
+        "uplink": spread(uplink),
+        "input_lag": spread(lags),
+        "uplink_added": spread([max(0.0, u - device_ms) for u in uplink]),
+        "downlink_to_device": spread(to_device),
+        "downlink_added": spread([max(0.0, t - frame_ms) for t in to_device]),
+        "downlink_scheduled": spread([(s - r) * 1000 for r, _, s in down]),
+        "barge_in": spread([(s - p) * 1000 for p, _, s in turns["barge_in"]]),
+        "barge_in_flush": spread([(f - p) * 1000 for p, f, _ in turns["barge_in"]], 3),
+        "output_latency": turns["output_latency_ms"],
+    }
+
+
+def portaudio_floor(config: Path, env: dict[str, str], log: IO[bytes],
+                    seconds: float) -> dict[str, Any]:
+    host = Host(config, env, log, floor=True)
+    try:
+        host.read(60)
+        time.sleep(2.0)
+        out: dict[str, Any] = {}
+        with ProcWatch(host.proc.pid).cpu(out):
+            time.sleep(seconds)
+        return out
+    finally:
+        host.stop()
+
+
+def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO[bytes],
+                  say: Callable[[str], None]) -> dict[str, Any]:
+    from edged.simulator import SimulatorThread
+
+    env = {**rig.env, "EDGED_BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    ssl_context = None
+    if transport == "wss":
+        from tests.rigs.tls import make_loopback_tls
+
+        tls = make_loopback_tls(base)
+        ssl_context = tls.server_context()
+        env["SSL_CERT_FILE"] = str(tls.cert)
+    else:
+        env.pop("SSL_CERT_FILE", None)
+    with SimulatorThread(answer="echo", pace=1.0, ssl_context=ssl_context,
+                         record=False) as sim:
+        config = base / f"edged-{transport}.yaml"
+        daemon_config(config, sim.url, base)
+        bench = Bench(rig, sim, config, env, log, d, say)
+        say(f"{transport}: {sim.url}")
+        result = bench.edged_run()
+        result.update(bench.host())
+        result["memory"]["edged_run"] = result.pop("memory_edged_run")
+        return result
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "load_avg": os.getloadavg()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="seconds instead of minutes: checks that it works, not the figures")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--transport", choices=("ws", "wss", "both"), default="both")
+    args = parser.parse_args(argv)
+    from tests.rigs.pulse import have_pulseaudio, pulse_rig
+
+    if not have_pulseaudio():
+        print("scripts/bench: PulseAudio is not installed (scripts/setup installs it)",
+              file=sys.stderr)
+        return 2
+    d = QUICK if args.quick else FULL
+
+    def say(text: str) -> None:
+        print(f"bench: {text}", file=sys.stderr, flush=True)
+
+    transports = ["ws", "wss"] if args.transport == "both" else [args.transport]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="edged-bench-") as tmp:
+        base = Path(tmp)
+        log_path = base / "daemon.log"
+        with pulse_rig(base / "pulse") as rig, log_path.open("wb") as log:
+            result: dict[str, Any] = {"quick": args.quick, "machine": machine(), "setup": {
+                "devices": "PulseAudio null sinks, 48 kHz stereo, opened at 48 kHz stereo",
+                "frame_ms": 20, "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
+                "simulator": "answer=echo, pace=1.0 (real time), 100 ms deltas",
+                "durations": d.__dict__}, "runs": {}}
+            try:
+                for transport in transports:
+                    result["runs"][transport] = run_transport(transport, rig, base, d=d,
+                                                                log=log, say=say)
+                daemon_config(base / "floor.yaml", "ws://127.0.0.1:9", base)
+                result["portaudio_floor"] = portaudio_floor(
+                    base / "floor.yaml", {**rig.env, "EDGED_BENCH_KEY": KEY}, log, d.idle_s)
+            except (RuntimeError, OSError) as exc:
+                log.flush()
+                tail = log_path.read_text(errors="replace")[-3000:]
+                print(f"scripts/bench: {exc}\n--- daemon log (tail) ---\n{tail}",
+                      file=sys.stderr)
+                return 1
+    result["targets"] = verdicts(result["runs"])
+    result["seconds"] = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

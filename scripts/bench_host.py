@@ -1,0 +1,281 @@
+"""The benchmark's daemon process: ``edged run``'s daemon, driven through its own API.
+
+``scripts/bench`` measures this process from outside (/proc). It builds the daemon
+exactly as ``edged run`` does (the same config loading, logging, PyAudio engine and
+``Daemon.run``), and adds only what a benchmark needs and ``edged run`` cannot give:
+
+- a command channel on stdin/stdout (one JSON object per line): ``press``,
+  ``release`` and ``wake`` call ``Daemon.button`` with the events a GPIO button or
+  the control socket produces; ``stats`` returns the daemon's own timestamps;
+- the barge-in figure: when the daemon flushes playback, the time the last answer
+  sample already handed to PortAudio reaches the speaker (from the playback queue's
+  DAC times), so "press → answer silent" is measured, not estimated.
+
+A thread blocked on stdin and one idle reader callback are all it adds while
+nothing is asked, so its idle CPU matches ``edged run``'s (the bench reports both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edged import config as config_mod
+from edged.audio_port import EnginePort, pyaudio_engine
+from edged.config import Config
+from edged.conversation import PttDown, PttUp, WakePress
+from edged.daemon import Daemon, Timeline
+from edged.health.journal import setup_logging
+from edged.health.metrics import LatencyWindow
+
+
+class Probe:
+    """The daemon's own timestamps, collected on its loop (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.port: EnginePort | None = None
+        self.presses: list[float] = []
+        self.barge_ins: list[tuple[float, float, float]] = []  # (press, flushed, silent)
+        self.downlink: list[tuple[float, float, float]] = []  # (received, handed, scheduled)
+        self.link_ups: list[float] = []
+        self._pending: dict[str, tuple[float, float]] = {}  # item → (handled, scheduled)
+        self.waiters: list[Waiter] = []
+        self.recent: deque[tuple[float, str, dict[str, Any]]] = deque(maxlen=256)
+        self.input_lags: deque[float] = deque(maxlen=4096)
+
+    def on_event(self, kind: str, fields: dict[str, Any]) -> None:
+        """A daemon listener (the control socket's hook): runs on the loop."""
+        now = time.monotonic()
+        if kind == "link" and fields.get("state") == "up":
+            self.link_ups.append(now)
+        self.recent.append((now, kind, fields))
+        for waiter in list(self.waiters):
+            if waiter.matches(kind, fields):
+                waiter.done(True)
+
+    def engine_factory(self, cfg: Config, loop: asyncio.AbstractEventLoop,
+                       daemon: Daemon) -> EnginePort:
+        port = pyaudio_engine(cfg, loop, daemon)
+        self.port = port
+        flush, play = port.flush, port.play
+
+        def timed_flush() -> dict[str, int]:
+            silent = self._last_sample_at()
+            result = flush()
+            now = time.monotonic()
+            if self.presses:
+                self.barge_ins.append((self.presses[-1], now, max(now, silent)))
+            return result
+
+        def timed_play(item_id: str, pcm: bytes) -> float:
+            received = time.monotonic()
+            at = play(item_id, pcm)
+            if item_id not in self._pending and len(self._pending) < 256:
+                self._pending[item_id] = (received, at)
+            return at
+
+        port.flush = timed_flush  # type: ignore[method-assign]
+        port.play = timed_play  # type: ignore[method-assign]
+        # PortAudio's own figure for how old each captured buffer is (ADC → callback): the
+        # device's and driver's part of the uplink latency, not the daemon's. The streams
+        # are opened after this, so they call the wrapper.
+        capture: Any = port.engine._capture
+        inner = capture.callback
+        lags = self.input_lags
+
+        def timed_capture(data: bytes | None, frames: int, info: dict[str, float],
+                          status: int) -> tuple[None, int]:
+            lags.append(info.get("current_time", 0.0) - info.get("input_buffer_adc_time", 0.0))
+            result: tuple[None, int] = inner(data, frames, info, status)
+            return result
+
+        capture.callback = timed_capture
+        return port
+
+    def _last_sample_at(self) -> float:
+        """When the answer audio already handed to PortAudio finishes at the speaker."""
+        assert self.port is not None
+        playback: Any = self.port.engine._playback
+        with playback._lock:
+            flight = list(playback.queue._in_flight)
+            rate = playback.queue.rate
+        return max((dac + n / rate for dac, _item, n in flight), default=0.0)
+
+    def collect(self) -> None:
+        """Turn answers whose first sample reached PortAudio into downlink samples."""
+        if self.port is None:
+            return
+        now = time.monotonic()
+        for item, (received, at) in list(self._pending.items()):
+            started = self.port.engine.output_started(item)
+            if started is not None:
+                self.downlink.append((received, started[0], at))
+            elif now - received < 30:
+                continue  # not played yet
+            del self._pending[item]  # played, or flushed before its first sample
+
+
+class Waiter:
+    """A ``wait`` request: reply once the daemon emits ``kind`` (with ``match``) at or after
+    ``after`` (monotonic s; an event that came before the request counts), or time out."""
+
+    def __init__(self, probe: Probe, kind: str, *, match: dict[str, Any], after: float,
+                 timeout: float, reply: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.kind, self.match, self._probe, self._reply = kind, match, probe, reply
+        self._timer = loop.call_later(timeout, self.done, False)
+        probe.waiters.append(self)
+        if any(t >= after and self.matches(k, f) for t, k, f in probe.recent):
+            self.done(True)
+
+    def matches(self, kind: str, fields: dict[str, Any]) -> bool:
+        return kind == self.kind and all(fields.get(k) == v for k, v in self.match.items())
+
+    def done(self, seen: bool) -> None:
+        if self not in self._probe.waiters:
+            return
+        self._probe.waiters.remove(self)
+        self._timer.cancel()
+        self._reply({"ok": seen, "t": time.monotonic(),
+                     **({} if seen else {"error": f"no {self.kind} event in time"})})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--floor", action="store_true",
+                        help="only open the configured devices with do-nothing callbacks "
+                        "(what any PortAudio client pays), until stdin closes")
+    args = parser.parse_args()
+    setup_logging(args.log_level)
+    cfg = config_mod.load(args.config)
+    if args.floor:
+        return floor(cfg)
+    probe = Probe()
+    daemon = Daemon(cfg, audio_factory=probe.engine_factory, config_path=args.config,
+                    timeline=Timeline(keep=False))
+    return asyncio.run(serve(daemon, probe))
+
+
+async def serve(daemon: Daemon, probe: Probe) -> int:
+    loop = asyncio.get_running_loop()
+    out = sys.stdout
+
+    def reply(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    def handle(line: str) -> None:
+        try:
+            request = json.loads(line)
+            cmd = request["cmd"]
+            now = loop.time()
+            if cmd == "press":
+                probe.presses.append(now)
+                daemon.button(PttDown())
+            elif cmd == "release":
+                daemon.button(PttUp())
+            elif cmd == "wake":
+                held = daemon.conversation.settings.min_press_ms
+                daemon.button(WakePress(held_ms=held))
+            elif cmd == "reset":  # a new phase: forget the samples so far
+                daemon.metrics.uplink = LatencyWindow(8192)
+                daemon.metrics.downlink = LatencyWindow(8192)
+                probe.barge_ins.clear()
+                probe.downlink.clear()
+                probe.presses.clear()
+                probe.link_ups.clear()
+                probe.input_lags.clear()
+            elif cmd == "wait":
+                Waiter(probe, request["kind"], match=request.get("match", {}),
+                       after=float(request.get("after", now)),
+                       timeout=float(request.get("within", 10)), reply=reply, loop=loop)
+                return
+            elif cmd == "stats":
+                probe.collect()
+                reply({"ok": True, "t": now, **stats(daemon, probe)})
+                return
+            elif cmd == "stop":
+                daemon.stop()
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+            reply({"ok": True, "t": now, "phase": daemon.conversation.phase.value})
+        except Exception as exc:  # the bench reads the reason
+            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    def read_commands() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(handle, line)
+        loop.call_soon_threadsafe(daemon.stop)  # the bench went away
+
+    daemon.listeners.append(probe.on_event)
+    threading.Thread(target=read_commands, name="bench-commands", daemon=True).start()
+    return await daemon.run()
+
+
+def floor(cfg: Config) -> int:
+    """The same streams as the engine (device, rate, channels, frame), doing nothing."""
+    from edged.audio.portaudio import PortAudio, resolve_config
+
+    pa = PortAudio()
+    fmt_in, fmt_out = resolve_config(pa, cfg.audio)
+    ms = cfg.audio.frame_ms
+    silence = bytes(fmt_out.rate * ms // 1000 * fmt_out.channels * 2)
+
+    def capture(*_: Any) -> tuple[None, int]:
+        return None, 0
+
+    def playback(*_: Any) -> tuple[bytes, int]:
+        return silence, 0
+
+    streams = [pa.open(fmt_in, "input", fmt_in.rate * ms // 1000, capture),
+               pa.open(fmt_out, "output", fmt_out.rate * ms // 1000, playback)]
+    for stream in streams:
+        stream.start_stream()
+    print(json.dumps({"ok": True, "t": time.monotonic()}), flush=True)
+    sys.stdin.read()  # until the bench closes it
+    for stream in streams:
+        stream.stop_stream()
+        stream.close()
+    pa.terminate()
+    return 0
+
+
+def stats(daemon: Daemon, probe: Probe) -> dict[str, Any]:
+    m = daemon.metrics
+    port = probe.port
+    playback: Any = port.engine._playback if port is not None else None
+    return {
+        "phase": daemon.conversation.phase.value,
+        "link": m.link,
+        "connects": m.connects,
+        "answers": m.answers,
+        "barge_ins": m.barge_ins,
+        "uplink_ms": _samples(m.uplink),
+        "downlink_scheduled_ms": _samples(m.downlink),
+        "downlink": [[r, h, s] for r, h, s in probe.downlink],
+        "barge_in": [[p, f, s] for p, f, s in probe.barge_ins],
+        "link_ups": list(probe.link_ups),
+        "output_latency_ms": round(playback.latency * 1000, 2) if playback is not None else None,
+        "input_lag_ms": [round(v * 1000, 2) for v in probe.input_lags],
+        "xruns": list(port.xruns()) if port is not None else None,
+    }
+
+
+def _samples(window: LatencyWindow) -> list[float]:
+    held = min(window.count, window.size)
+    buf: Any = window._buf  # the ring: the bench wants every sample, not two percentiles
+    return [round(float(v), 3) for v in buf[:held]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

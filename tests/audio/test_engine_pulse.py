@@ -1,0 +1,269 @@
+"""The engine in real time: PortAudio over a private PulseAudio with 48 kHz stereo devices.
+
+The devices are paced like hardware, so these tests see what a USB speaker and
+microphone put the daemon through: conversion both ways, barge-in, played-time
+accounting, underruns, and a device that vanishes and comes back. The rig's own
+quirks (a first buffer that takes ~2 s) get generous timeouts; timing
+assertions use the engine's own timestamps, never wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from edged.audio import AudioEngine, AudioStatus
+from edged.config import AudioConfig
+from tests.audio.helpers import aio, db, pcm, peak_frequency, rms, samples, sine
+from tests.rigs.pulse import MIC, SPEAKER, PulseRig
+
+pytestmark = [pytest.mark.pulse, pytest.mark.timeout(120)]
+
+AMP = 8000.0
+CFG = AudioConfig(input_device=MIC, output_device=SPEAKER, input_rate=48000,
+                  output_rate=48000, input_channels=2, output_channels=2,
+                  playback_prebuffer_ms=60, reopen_backoff_cap_s=1.0)
+
+
+class Harness:
+    def __init__(self, cfg: AudioConfig = CFG) -> None:
+        self.frames: list[tuple[bytes, float, float]] = []  # (pcm, capture time, delivered)
+        self.statuses: list[AudioStatus] = []
+        self.idle = asyncio.Event()
+        self.engine = AudioEngine(cfg, asyncio.get_running_loop(), self._on_frames,
+                                  self.statuses.append, on_idle=self.idle.set)
+
+    def _on_frames(self, data: bytes, t: float) -> None:
+        self.frames.append((data, t, time.monotonic()))
+
+    def audio(self) -> np.ndarray:
+        return samples(b"".join(p for p, _, _ in self.frames))
+
+    async def running(self) -> None:
+        """Started, and both devices past the rig's slow first buffers."""
+        await self.engine.start(strict=True)
+        await until(self.flowing, 30)
+
+    def flowing(self) -> bool:
+        st, now = self.engine.stats, time.monotonic()
+        return now - st.last_input_callback < 0.2 and now - st.last_output_callback < 0.2
+
+    def kinds(self) -> list[str]:
+        return [s.kind for s in self.statuses]
+
+
+async def until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def tone_span(x: np.ndarray, rate: int, level: float = AMP / 4) -> tuple[int, int]:
+    """First and last sample of the tone in a recording (envelope above ``level``)."""
+    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > level)
+    assert len(loud), "no tone in the recording"
+    return int(loud[0]), int(loud[-1])
+
+
+def envelope(x: np.ndarray, rate: int) -> np.ndarray:
+    """RMS of each 5 ms block."""
+    win = rate // 200
+    blocks = x[: len(x) // win * win].astype(np.float64).reshape(-1, win)
+    env: np.ndarray = np.sqrt(np.mean(blocks ** 2, axis=1))
+    return env
+
+
+def tone_ms(x: np.ndarray, rate: int) -> float:
+    """How long a tone sounds in a recording, to 5 ms (blocks above a third of its level)."""
+    env = envelope(x, rate)
+    return float(np.count_nonzero(env > env.max() / 3) * 5.0)
+
+
+def quiet_gaps_ms(x: np.ndarray, rate: int) -> float:
+    """The longest stretch of a tone whose 5 ms RMS drops below a third (a dropout)."""
+    env = envelope(x, rate)
+    low = env < env.max() / 3
+    longest = run = 0
+    for flag in low:
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    return longest * 5.0
+
+
+@aio
+async def test_microphone_audio_arrives_as_24k_mono_frames(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    try:
+        pulse.feed_mic(pcm(sine(3.0, 1000, 48000, AMP)), background=True)
+        await asyncio.sleep(0.8)
+        h.engine.open_uplink(preroll=True)
+        await asyncio.sleep(1.2)
+        h.engine.close_uplink()
+    finally:
+        await h.engine.stop()
+    pre = h.frames[0][0]
+    assert len(pre) == 2 * 7200  # 300 ms of pre-roll, in whole frames
+    assert all(len(p) % 960 == 0 for p, _, _ in h.frames[:-1])  # whole 20 ms frames
+    # consecutive deliveries continue each other in capture time, at 24 kHz
+    for (p0, t0, _), (_, t1, _) in zip(h.frames, h.frames[1:], strict=False):
+        assert abs(t1 - (t0 + len(p0) / 2 / 24000)) < 0.005
+    audio = h.audio()
+    first, last = tone_span(audio, 24000)
+    body = audio[first + 2400:last - 2400]
+    assert len(body) > 24000 // 2
+    assert abs(peak_frequency(body, 24000) - 1000) < 1.0
+    assert abs(db(rms(body) / (AMP / np.sqrt(2)))) < 0.5
+    assert quiet_gaps_ms(body, 24000) == 0  # no dropped buffers
+
+
+@aio
+async def test_answer_plays_at_48k_stereo_without_gaps(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    recorder = pulse.record_speaker()
+    try:
+        x = sine(1.0, 440, 24000, AMP)
+        for i in range(0, len(x), 2400):  # arriving in 100 ms deltas
+            h.engine.play("item_1", pcm(x[i:i + 2400]))
+        h.engine.end_of_answer("item_1")
+        await asyncio.wait_for(h.idle.wait(), 30)
+        await asyncio.sleep(0.3)
+    finally:
+        rec = samples(recorder.stop()).reshape(-1, 2)
+        await h.engine.stop()
+    assert np.array_equal(rec[:, 0], rec[:, 1])
+    first, last = tone_span(rec[:, 0], 48000)
+    assert abs((last - first) / 48 - 1000) < 5  # ms: the whole second, nothing more
+    tone = rec[first:last, 0]
+    assert abs(peak_frequency(tone, 48000) - 440) < 1.0
+    assert abs(db(rms(tone[2400:-2400]) / (AMP / np.sqrt(2)))) < 0.5
+    assert quiet_gaps_ms(tone, 48000) == 0
+    assert h.engine.stats.playback_underruns == 0
+
+
+@aio
+async def test_barge_in_stops_the_speaker_and_counts_what_was_heard(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    recorder = pulse.record_speaker()
+    try:
+        h.engine.play("item_1", pcm(sine(4.0, 440, 24000, AMP)))
+        await until(lambda: h.engine.played_ms("item_1") >= 700)
+        heard_before = h.engine.played_ms("item_1")
+        played = h.engine.flush()
+        started = h.engine.output_started("item_1")
+        assert started is not None
+        latency_ms = (started[1] - started[0]) * 1000
+        assert not h.engine.is_playing
+        h.engine.play("item_1", pcm(sine(1.0, 440, 24000, AMP)))  # late, cancelled deltas
+        await asyncio.sleep(1.0)
+    finally:
+        rec = samples(recorder.stop()).reshape(-1, 2)[:, 0]
+        await h.engine.stop()
+    first, last = tone_span(rec, 48000)
+    recorded_ms = (last - first) / 48
+    # what flush() reports is what the speaker played, to within a couple of ms
+    assert abs(played["item_1"] - recorded_ms) < 5
+    # and it stopped within what was already on its way out when flush() was called:
+    # the device's own buffer (~60 ms on this rig) plus at most one of ours (20 ms)
+    assert 0 <= played["item_1"] - heard_before <= latency_ms + 20 + 5
+
+
+@aio
+async def test_underruns_are_counted_and_filled_with_silence(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    recorder = pulse.record_speaker()
+    try:
+        h.engine.play("item_1", pcm(sine(0.3, 440, 24000, AMP)))
+        await asyncio.sleep(1.0)  # the next delta is late: the buffer runs dry
+        assert h.engine.stats.playback_underruns == 1
+        assert h.engine.is_playing  # still inside the answer
+        h.engine.play("item_1", pcm(sine(0.3, 440, 24000, AMP)))
+        h.engine.end_of_answer("item_1")
+        await asyncio.wait_for(h.idle.wait(), 30)
+        await asyncio.sleep(0.3)
+    finally:
+        rec = samples(recorder.stop()).reshape(-1, 2)[:, 0]
+        await h.engine.stop()
+    # 600 ms of tone in two bursts, silence in the gap: nothing replayed, nothing lost
+    first, last = tone_span(rec, 48000)
+    assert quiet_gaps_ms(rec[first:last], 48000) > 300
+    assert abs(tone_ms(rec, 48000) - 600) <= 10
+
+
+@aio
+async def test_a_speaker_that_vanishes_is_reopened_when_it_returns(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    try:
+        pulse.unplug_speaker()
+        await until(lambda: "lost" in h.kinds(), 20)
+        lost = h.statuses[h.kinds().index("lost")]
+        assert lost.direction == "output" and SPEAKER in lost.message
+        await until(lambda: "unavailable" in h.kinds(), 20)  # a retry failed: still gone
+        assert h.engine.alive()  # recovering, not dead: the daemon carries on
+        h.engine.sound("error")  # harmless while there is no speaker
+        pulse.plug_speaker()
+        await until(lambda: any(s.kind == "opened" and s.reopened for s in h.statuses), 30)
+        assert h.engine.stats.reopen_count == 1
+        await until(h.flowing, 30)
+        recorder = pulse.record_speaker()
+        h.idle.clear()
+        h.engine.play("item_2", pcm(sine(0.5, 440, 24000, AMP)))
+        h.engine.end_of_answer("item_2")
+        await asyncio.wait_for(h.idle.wait(), 30)
+        await asyncio.sleep(0.3)
+        rec = samples(recorder.stop()).reshape(-1, 2)[:, 0]
+    finally:
+        await h.engine.stop()
+    first, last = tone_span(rec, 48000)
+    assert abs((last - first) / 48 - 500) < 5
+
+
+@aio
+async def test_a_microphone_that_vanishes_is_reopened_when_it_returns(pulse: PulseRig) -> None:
+    h = Harness()
+    await h.running()
+    try:
+        pulse.unplug_mic()
+        await until(lambda: "lost" in h.kinds(), 20)
+        assert h.statuses[h.kinds().index("lost")].direction == "input"
+        await asyncio.sleep(1.0)
+        pulse.plug_mic()
+        await until(lambda: any(s.kind == "opened" and s.reopened for s in h.statuses), 30)
+        await until(h.flowing, 30)
+        pulse.feed_mic(pcm(sine(2.0, 1000, 48000, AMP)), background=True)
+        await asyncio.sleep(0.5)
+        h.engine.open_uplink(preroll=False)
+        await asyncio.sleep(1.0)
+        h.engine.close_uplink()
+    finally:
+        await h.engine.stop()
+    audio = h.audio()
+    first, last = tone_span(audio, 24000)
+    assert abs(peak_frequency(audio[first:last], 24000) - 1000) < 2.0
+
+
+@aio
+async def test_a_speaker_that_stalls_without_an_error_counts_as_lost(pulse: PulseRig) -> None:
+    h = Harness(dataclasses.replace(CFG, stall_timeout_s=1.0))
+    await h.running()
+    try:
+        pulse.stall_speaker()
+        await until(lambda: "lost" in h.kinds(), 20)
+        lost = h.statuses[h.kinds().index("lost")]
+        assert lost.direction == "output" and "no audio from it for over 1 s" in lost.message
+        pulse.stall_speaker(False)
+        await until(lambda: any(s.kind == "opened" and s.reopened for s in h.statuses), 30)
+        await until(h.flowing, 30)
+        assert h.engine.state == "running"
+    finally:
+        await h.engine.stop()

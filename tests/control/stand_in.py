@@ -1,0 +1,147 @@
+"""A stand-in for the daemon, and a control server running on its own loop thread.
+
+Why a stand-in: the real ``Daemon`` needs audio devices (PortAudio) and a realtime
+link before it will accept a button event. The control server uses only five of
+its attributes, and the stand-in provides them with the REAL pieces behind each:
+the real conversation machine (so phases, refusals and notices are the genuine
+ones), real ``Metrics`` and a real ``HealthReporter`` (never started, so it writes
+nothing). Only the audio and the link are absent: the stand-in gives every
+push-to-talk press 300 ms of silent pre-roll, as the daemon takes it from its
+capture ring, and reports the link as up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edged.config import ControlConfig, HealthConfig
+from edged.control.server import ControlServer
+from edged.conversation import (
+    PCM_BYTES_PER_MS,
+    Conversation,
+    Event,
+    LinkUp,
+    Notice,
+    PttDown,
+    Settings,
+)
+from edged.health.metrics import Metrics
+from edged.health.reporter import HealthReporter
+
+T = TypeVar("T")
+
+
+class StandInDaemon:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.conversation = Conversation(settings or Settings(min_press_ms=0))
+        self.metrics = Metrics(time.monotonic())
+        self.reporter = HealthReporter(self.metrics, HealthConfig(),
+                                       write=lambda *args: None)
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.fed: list[Event] = []  # what the control server fed, in order
+        self.notices: list[tuple[str, dict[str, Any]]] = []
+        self._run(None)
+        self.metrics.set_state("idle")  # as the daemon does once it is ready
+        self.metrics.set_link("up", time.monotonic())
+        self.handle(LinkUp())
+
+    def button(self, event: Event) -> None:
+        """The daemon's entry point for buttons and local control."""
+        self.fed.append(event)
+        if isinstance(event, PttDown) and not event.preroll:
+            event = PttDown(preroll=b"\x00" * (300 * PCM_BYTES_PER_MS))
+        self.handle(event)
+
+    def handle(self, event: Event) -> None:
+        self._run(event)
+
+    def _run(self, event: Event | None) -> None:
+        now = time.monotonic()
+        actions = (self.conversation.start(now) if event is None
+                   else self.conversation.handle(event, now))
+        for action in actions:
+            if isinstance(action, Notice):
+                if action.kind == "transition":
+                    self.metrics.set_state(str(action.fields.get("to")))
+                self.emit(action.kind, dict(action.fields))
+
+    def emit(self, kind: str, fields: dict[str, Any]) -> None:
+        """As the daemon does: every listener gets every structured event."""
+        self.notices.append((kind, fields))
+        for listener in list(self.listeners):
+            listener(kind, fields)
+
+
+class Served:
+    """A ControlServer for ``daemon`` on an event loop in a background thread."""
+
+    def __init__(self, config: ControlConfig, daemon: StandInDaemon) -> None:
+        self.daemon = daemon
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="control-loop",
+                                       daemon=True)
+        self.thread.start()
+        self.server = ControlServer(config, daemon)
+        self.path = config.socket
+        try:
+            self.call(self.server.start)
+        except BaseException:
+            self.stop_loop()
+            raise
+
+    def call(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Await ``fn()`` (a coroutine function) on the server's loop."""
+        async def run() -> Any:
+            return await fn()
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def on_loop(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
+        """Run plain ``fn()`` on the loop thread (the daemon's state lives there)."""
+        done: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return done.result(timeout)
+
+    def wait_until(self, predicate: Callable[[], object], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.on_loop(lambda: bool(predicate())):
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not reached in time")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        try:
+            self.call(self.server.close)
+        finally:
+            self.stop_loop()
+
+    def stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+@contextmanager
+def serving(socket: Path, daemon: StandInDaemon | None = None,
+            **overrides: Any) -> Iterator[Served]:
+    config = replace(ControlConfig(), socket=str(socket), **overrides)
+    served = Served(config, daemon or StandInDaemon())
+    try:
+        yield served
+    finally:
+        served.close()

@@ -1,0 +1,230 @@
+"""``edged ctl`` as a person runs it: a separate process talking to a real socket.
+
+The server side is the control server with the daemon stand-in (see ``stand_in``
+for why); the CLI is the real ``python -m edged ctl`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edged.control.client import ControlClient
+from edged.conversation import PttDown, PttUp, Say, WakeHold
+from tests.control.stand_in import Served, serving
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "EDGED_CONFIG": "/nonexistent/edged.yaml"}
+
+
+def ctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edged", "ctl", *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "control.sock") as s:
+        yield s
+
+
+def phase(s: Served) -> str:
+    return s.on_loop(lambda: str(s.daemon.conversation.phase))
+
+
+def test_button_actions_print_the_phase(served: Served) -> None:
+    sock = ("--socket", served.path)
+    for action, shown in (("mute", "muted"), ("mute", "muted (no change)"), ("unmute", "idle"),
+                          ("wake", "handsfree"), ("cancel", "idle")):
+        done = ctl(*sock, action)
+        assert (done.returncode, done.stdout, done.stderr) == (0, shown + "\n", ""), action
+    assert served.daemon.fed[:2] == [WakeHold(), WakeHold()]
+
+
+def test_ptt_press_and_release_can_be_separate_commands(served: Served) -> None:
+    assert ctl("--socket", served.path, "ptt-press").stdout == "listening\n"
+    time.sleep(0.2)  # the first process is gone: a kept press survives it
+    assert phase(served) == "listening"
+    done = ctl("ptt-release", "--socket", served.path)  # options after the action work too
+    assert (done.returncode, done.stdout) == (0, "thinking\n")
+    assert served.daemon.fed == [PttDown(), PttUp()]
+
+
+def test_talk_presses_waits_and_releases(served: Served) -> None:
+    start = time.monotonic()
+    done = ctl("--socket", served.path, "talk", "--seconds", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start >= 0.5
+    assert done.stdout == "listening\nthinking\n"
+    assert served.daemon.fed == [PttDown(), PttUp()]
+    kinds = [k for k, _ in served.daemon.notices]
+    assert "utterance_delivered" in kinds
+
+
+def test_talk_interrupted_still_releases(served: Served) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "edged", "ctl", "--socket", served.path,
+                             "talk", "--seconds", "60"], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "listening\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    served.wait_until(lambda: served.daemon.conversation.phase == "thinking")
+    assert served.daemon.fed == [PttDown(), PttUp()]
+
+
+def test_say(served: Served) -> None:
+    done = ctl("--socket", served.path, "say", "Dinner is ready")
+    assert (done.returncode, done.stdout) == (0, "thinking\n")
+    assert served.daemon.fed == [Say("Dinner is ready")]
+
+
+def test_status_table_and_json(served: Served) -> None:
+    table = ctl("--socket", served.path, "status")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith(f"edged health, pid {os.getpid()}: info")
+    assert "  state " in table.stdout and "  link " in table.stdout
+    data = json.loads(ctl("--socket", served.path, "status", "--json").stdout)
+    assert data["phase"] == "idle" and data["pid"] == os.getpid()
+    assert data["health"]["link"] == "up"
+
+
+def test_watch_prints_one_line_per_event_until_interrupted(served: Served) -> None:
+    for raw in (False, True):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edged", "ctl", "--socket", served.path, "watch",
+             *(["--json"] if raw else [])],
+            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline()]  # the current state comes first
+        with ControlClient(served.path) as c:
+            c.request("ptt.press")
+            c.request("ptt.release")
+            c.request("cancel")
+        while True:
+            line = proc.stdout.readline()
+            assert line, "watch ended early"
+            lines.append(line)
+            if raw and json.loads(line) == {**json.loads(line), "event": "transition",
+                                            "phase": "idle"}:
+                break
+            if not raw and line.split()[1:3] == ["idle", "transition"]:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and err == ""
+        if raw:
+            events = [json.loads(line) for line in lines]
+            assert events[0]["event"] == "state"
+            got = [e["phase"] for e in events if e["event"] == "transition"]
+        else:
+            assert lines[0].split()[1:3] == ["idle", "state"]
+            got = [line.split()[1] for line in lines if line.split()[2] == "transition"]
+        assert got == ["listening", "thinking", "idle"]
+
+
+def test_not_running_is_a_clear_message(tmp_path: Path) -> None:
+    missing = tmp_path / "none.sock"
+    done = ctl("--socket", str(missing), "status")
+    assert done.returncode == 3
+    assert done.stderr == f"edged ctl: edged is not running (no control socket at {missing})\n"
+    stale = tmp_path / "stale.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(stale))
+    s.close()
+    done = ctl("--socket", str(stale), "wake")
+    assert done.returncode == 3
+    assert done.stderr == f"edged ctl: edged is not running (nothing listens on {stale})\n"
+
+
+def test_the_daemons_refusal_is_exit_1_with_its_reason(served: Served) -> None:
+    ctl("--socket", served.path, "mute")
+    done = ctl("--socket", served.path, "wake")
+    assert done.returncode == 1
+    assert done.stderr == "edged ctl: muted (hold the wake button to unmute)\n"
+
+
+def ctl_as(uid: int, *args: str) -> tuple[int, str]:
+    """The CLI's own entry point in a forked child that dropped to ``uid``: the
+    interpreter lives under /root here, so another user cannot exec a fresh one."""
+    import tempfile
+
+    from edged.cli import main
+
+    with tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:  # the child: never return into pytest
+            code = 99
+            try:
+                sys.stderr = open(err.fileno(), "w", closefd=False)  # noqa: SIM115
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                code = main(["ctl", *args])
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        err.seek(0)
+        return os.waitstatus_to_exitcode(status), err.read().decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
+def test_permission_denied_is_a_clear_message(open_dir: Path) -> None:
+    with serving(open_dir / "control.sock") as served:
+        code, err = ctl_as(65534, "--socket", served.path, "status")
+    assert code == 4, err
+    assert err.startswith(f"edged ctl: permission denied: {served.path}: only root "
+                          "and members of group root may use it; add yourself with "
+                          "'sudo usermod -aG root $USER'")
+    assert "Traceback" not in err
+
+
+def test_socket_path_comes_from_the_config(served: Served, tmp_path: Path) -> None:
+    cfg = tmp_path / "edged.yaml"
+    cfg.write_text(yaml.safe_dump({"control": {"socket": served.path}}))
+    done = ctl("--config", str(cfg), "status", "--json")
+    assert done.returncode == 0, done.stderr
+    cfg.write_text(yaml.safe_dump({"control": {"enabled": False}}))
+    done = ctl("--config", str(cfg), "status")
+    assert done.returncode == 2
+    assert done.stderr == ("edged ctl: the control socket is disabled (control.enabled is "
+                           f"false in {cfg})\n")
+    cfg.write_text("control:\n  socket: relative.sock\n")
+    done = ctl("--config", str(cfg), "status")
+    assert done.returncode == 2
+    assert done.stderr == (f"edged ctl: {cfg}:2: control.socket: must be an absolute path "
+                           "(e.g. /run/edged/control.sock)\n")
+
+
+def test_without_a_readable_config_the_default_socket_is_used() -> None:
+    done = ctl("status")  # EDGED_CONFIG points nowhere
+    assert done.returncode == 3
+    assert "/run/edged/control.sock" in done.stderr
+
+
+def test_bad_talk_duration_is_a_usage_error(served: Served) -> None:
+    done = ctl("--socket", served.path, "talk", "--seconds", "0")
+    assert (done.returncode, done.stderr) == (2, "edged ctl: --seconds must be above 0 and at "
+                                                 "most 3600\n")
+    assert served.daemon.fed == []
+
+
+def test_bad_timeout_is_a_usage_error(served: Served) -> None:
+    for value in ("0", "-1", "nan"):
+        done = ctl("--socket", served.path, "--timeout", value, "status")
+        assert done.returncode == 2
+        assert done.stderr == ("edged ctl: --timeout must be above 0 and at most 3600 "
+                               "seconds\n")

@@ -1,0 +1,140 @@
+"""The wire format, with plain values: requests, replies, limits, events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edged.control import protocol as p
+
+LIMIT = 65536
+
+
+@pytest.mark.parametrize("cmd", p.COMMANDS)
+def test_every_command_parses(cmd: str) -> None:
+    fields = {"text": "hello"} if cmd == "say" else {}
+    req = p.parse_request(json.dumps({"cmd": cmd, "id": 7, **fields}).encode() + b"\n", LIMIT)
+    assert req == p.Request(cmd, 7, "hello" if cmd == "say" else "")
+
+
+def test_say_text_is_stripped_and_press_may_keep() -> None:
+    assert p.parse_request(b'{"cmd":"say","text":"  hi there \\n"}', LIMIT) == p.Request(
+        "say", None, "hi there")
+    assert p.parse_request(b'{"cmd":"ptt.press","keep":true}', LIMIT) == p.Request(
+        "ptt.press", None, "", True)
+
+
+@pytest.mark.parametrize(("line", "code", "fragment"), [
+    (b"\xff\xfe{}", p.BAD_JSON, "UTF-8"),
+    (b"   \r\n", p.BAD_JSON, "empty line"),
+    (b"status", p.BAD_JSON, "not valid JSON"),
+    (b'{"cmd": "status"', p.BAD_JSON, "not valid JSON"),
+    (b'{"cmd": NaN}', p.BAD_JSON, "not valid JSON"),
+    (b"[" * 50000 + b"]" * 50000, p.BAD_JSON, "not valid JSON"),  # nesting bomb
+    (b'["status"]', p.BAD_REQUEST, "JSON object"),
+    (b'"status"', p.BAD_REQUEST, "JSON object"),
+    (b"{}", p.BAD_REQUEST, 'missing "cmd"'),
+    (b'{"cmd": 3}', p.BAD_REQUEST, 'missing "cmd"'),
+    (b'{"cmd": "reboot"}', p.UNKNOWN_COMMAND, "unknown command 'reboot'"),
+    (b'{"cmd": "say", "txt": "hi"}', p.BAD_REQUEST, "unknown field 'txt' for say"),
+    (b'{"cmd": "status", "keep": true}', p.BAD_REQUEST, "unknown field 'keep'"),
+    (b'{"cmd": "say"}', p.BAD_REQUEST, "non-empty string"),
+    (b'{"cmd": "say", "text": "   "}', p.BAD_REQUEST, "non-empty string"),
+    (b'{"cmd": "say", "text": 5}', p.BAD_REQUEST, "non-empty string"),
+    (b'{"cmd": "ptt.press", "keep": "yes"}', p.BAD_REQUEST, "keep must be"),
+    (b'{"cmd": "status", "id": true}', p.BAD_REQUEST, "id must be"),
+    (b'{"cmd": "status", "id": [1]}', p.BAD_REQUEST, "id must be"),
+])
+def test_bad_lines_get_a_reason(line: bytes, code: str, fragment: str) -> None:
+    got = p.parse_request(line, 200_000)
+    assert isinstance(got, p.Invalid)
+    assert got.code == code
+    assert fragment in got.reason
+    reply = got.reply()
+    assert reply["ok"] is False and reply["code"] == code and fragment in reply["error"]
+
+
+def test_id_is_echoed_even_in_errors() -> None:
+    got = p.parse_request(b'{"cmd": "nope", "id": "abc"}', LIMIT)
+    assert isinstance(got, p.Invalid)
+    assert got.reply()["id"] == "abc"
+
+
+def test_say_text_length_is_bounded() -> None:
+    line = json.dumps({"cmd": "say", "text": "x" * (p.MAX_SAY_CHARS + 1)}).encode()
+    got = p.parse_request(line, LIMIT)
+    assert isinstance(got, p.Invalid) and "longer than" in got.reason
+    ok = json.dumps({"cmd": "say", "text": "x" * p.MAX_SAY_CHARS}).encode()
+    assert isinstance(p.parse_request(ok, LIMIT), p.Request)
+
+
+def test_line_limit_counts_bytes_without_the_newline() -> None:
+    pad = 100 - len(b'{"cmd":"say","text":""}')
+    line = b'{"cmd":"say","text":"' + b"a" * pad + b'"}'
+    assert len(line) == 100
+    assert isinstance(p.parse_request(line + b"\n", 100), p.Request)
+    over = p.parse_request(line[:-2] + b'a"}', 100)
+    assert isinstance(over, p.Invalid) and over.code == p.LINE_TOO_LONG
+
+
+def test_a_long_unknown_command_is_shown_shortened() -> None:
+    got = p.parse_request(json.dumps({"cmd": "z" * 500}).encode(), LIMIT)
+    assert isinstance(got, p.Invalid)
+    assert len(got.reason) < 200 and "..." in got.reason
+
+
+def test_replies() -> None:
+    req = p.Request("mute", "r1")
+    assert p.ok(req, phase="muted") == {"ok": True, "cmd": "mute", "id": "r1", "phase": "muted"}
+    assert p.error(p.REFUSED, "muted", request=req, phase="muted") == {
+        "ok": False, "code": "refused", "error": "muted", "cmd": "mute", "id": "r1",
+        "phase": "muted"}
+    assert p.ok(p.Request("status")) == {"ok": True, "cmd": "status"}
+
+
+def test_encode_is_one_strict_json_line() -> None:
+    line = p.encode({"a": float("nan"), "b": [float("inf")], "c": "multi\nline", "d": object})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    data = json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} on the wire"))
+    assert data["a"] is None and data["b"] == [None] and data["c"] == "multi\nline"
+    assert "class" in data["d"]
+
+
+def test_events_carry_the_phase_they_leave() -> None:
+    tr = {"from": "idle", "to": "listening", "cause": "ptt_down"}
+    assert p.phase_after("transition", tr, "idle") == "listening"
+    assert p.phase_after("link", {"state": "down"}, "speaking") == "speaking"
+    assert p.phase_after("transition", {}, "idle") == "idle"
+    ev = p.event("transition", "listening", 1700000000.12345, tr)
+    assert ev == {"event": "transition", "phase": "listening", "ts": 1700000000.123, "data": tr}
+    assert p.dropped_event(5, "idle", 1.0)["data"] == {"count": 5}
+
+
+def test_client_decode() -> None:
+    assert p.decode(b'{"ok": true}\n') == {"ok": True}
+    for bad in (b"nope\n", b"[1]\n", b"\xff\n"):
+        with pytest.raises(ValueError, match="daemon sent"):
+            p.decode(bad)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_request_or_a_reason(line: bytes) -> None:
+    got = p.parse_request(line, 200)
+    assert isinstance(got, p.Request | p.Invalid)
+    if isinstance(got, p.Invalid):
+        assert got.reason and got.code
+        assert p.decode(p.encode(got.reply()))["ok"] is False
+
+
+@given(st.dictionaries(st.text(max_size=8), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=10), max_size=5))
+def test_any_reply_content_encodes_to_one_decodable_line(message: dict[str, object]) -> None:
+    line = p.encode(message)
+    assert line.count(b"\n") == 1
+    assert isinstance(p.decode(line), dict)

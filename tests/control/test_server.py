@@ -1,0 +1,482 @@
+"""The control server on a real asyncio loop and a real Unix socket.
+
+The daemon is the stand-in from ``stand_in`` (the real daemon needs audio devices;
+see there): the conversation machine, metrics and health reporter behind it are
+the real ones, so the phases and refusals asserted here are genuine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import os
+import pwd
+import socket
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from edged.config import ControlConfig
+from edged.control import protocol as p
+from edged.control.client import ControlClient, NotRunning, Refused
+from edged.control.server import ControlServer, ControlUnavailable, start_control
+from edged.conversation import Cancel, PttDown, PttUp, Say, Settings, WakeHold, WakePress
+from tests.control.stand_in import Served, StandInDaemon, serving
+from tests.control.users import as_user, try_status
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as "
+                               "another user (fork + setuid) or to give the socket a group")
+
+
+@pytest.fixture
+def sock_path(tmp_path: Path) -> Path:
+    return tmp_path / "control.sock"
+
+
+@pytest.fixture
+def served(sock_path: Path) -> Iterator[Served]:
+    with serving(sock_path) as s:
+        yield s
+
+
+def raw(path: Path, timeout: float = 20.0) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    return s
+
+
+def exchange(s: socket.socket, line: bytes) -> dict[str, object]:
+    s.sendall(line)
+    return read_line(s)
+
+
+def read_line(s: socket.socket) -> dict[str, object]:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(1)
+        if not chunk:
+            raise AssertionError(f"connection closed after {buf!r}")
+        buf += chunk
+    return p.decode(buf)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+# ---------------------------------------------------------------------------- the socket file
+
+
+def test_socket_is_0660_owned_by_the_daemons_group_and_removed_on_close(
+        sock_path: Path) -> None:
+    with serving(sock_path):
+        st = os.stat(sock_path)
+        assert stat.S_ISSOCK(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o660
+        assert st.st_gid == os.getegid()
+    assert not sock_path.exists()
+
+
+@ROOT_ONLY
+def test_socket_is_given_to_the_configured_group(sock_path: Path) -> None:
+    group = grp.getgrgid(65534).gr_name
+    with serving(sock_path, group=group):
+        assert os.stat(sock_path).st_gid == 65534
+
+
+def test_unknown_group_is_a_clear_startup_error(sock_path: Path) -> None:
+    with pytest.raises(ControlUnavailable, match="no group named 'no-such-grp'"):
+        Served(replace(ControlConfig(), socket=str(sock_path), group="no-such-grp"),
+               StandInDaemon())
+    assert not sock_path.exists()
+
+
+def test_a_stale_socket_is_replaced(sock_path: Path) -> None:
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(sock_path))
+    dead.close()  # the file stays, nobody listens: what a killed daemon leaves
+    with serving(sock_path), ControlClient(str(sock_path)) as c:
+        assert c.request("status")["ok"] is True
+
+
+def test_a_file_that_is_not_a_socket_is_never_replaced(sock_path: Path) -> None:
+    sock_path.write_text("precious")
+    with pytest.raises(ControlUnavailable, match="exists and is not a socket"):
+        Served(replace(ControlConfig(), socket=str(sock_path)), StandInDaemon())
+    assert sock_path.read_text() == "precious"
+
+
+def test_a_socket_in_use_is_not_stolen(served: Served, sock_path: Path) -> None:
+    with pytest.raises(ControlUnavailable, match="in use: is another edged running"):
+        Served(replace(ControlConfig(), socket=str(sock_path)), StandInDaemon())
+    with ControlClient(str(sock_path)) as c:  # the first server still owns it
+        assert c.request("status")["ok"] is True
+
+
+def test_start_control_is_off_when_disabled_and_logs_when_it_cannot(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    daemon = StandInDaemon()
+    off = replace(ControlConfig(), enabled=False, socket=str(tmp_path / "a.sock"))
+    assert asyncio.run(start_control(off, daemon)) is None
+    assert not (tmp_path / "a.sock").exists()
+    blocked = tmp_path / "b.sock"
+    blocked.write_text("")
+    bad = replace(ControlConfig(), socket=str(blocked))
+    assert asyncio.run(start_control(bad, daemon)) is None
+    assert "control socket unavailable" in caplog.text and "not a socket" in caplog.text
+    assert daemon.listeners == []  # nothing half-installed
+
+
+def test_the_socket_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "edged" / "control.sock"
+    with serving(path), ControlClient(str(path)) as c:
+        assert c.request("status")["ok"] is True
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def test_every_command_reaches_the_machine_as_the_button_event(served: Served) -> None:
+    d = served.daemon
+    with ControlClient(served.path) as c:
+        assert c.request("ptt.press") == {"ok": True, "cmd": "ptt.press", "phase": "listening"}
+        assert c.request("ptt.release")["phase"] == "thinking"
+        assert c.request("cancel")["phase"] == "idle"
+        assert c.request("mute")["phase"] == "muted"
+        assert c.request("unmute")["phase"] == "idle"
+        assert c.request("wake")["phase"] == "handsfree"
+        assert c.request("wake")["phase"] == "idle"
+        reply = c.request("say", text="what time is it", id=42)
+        assert reply == {"ok": True, "cmd": "say", "id": 42, "phase": "thinking"}
+    min_press = d.conversation.settings.min_press_ms
+    assert d.fed == [PttDown(), PttUp(), Cancel(), WakeHold(), WakeHold(),
+                     WakePress(min_press), WakePress(min_press), Say("what time is it")]
+
+
+def test_mute_and_unmute_are_idempotent(served: Served) -> None:
+    with ControlClient(served.path) as c:
+        assert c.request("unmute") == {"ok": True, "cmd": "unmute", "phase": "idle",
+                                       "changed": False}
+        assert c.request("mute")["phase"] == "muted"
+        assert c.request("mute") == {"ok": True, "cmd": "mute", "phase": "muted",
+                                     "changed": False}
+        assert c.request("unmute")["phase"] == "idle"
+    assert served.daemon.fed == [WakeHold(), WakeHold()]  # one toggle each way, no more
+
+
+def test_the_machines_refusals_come_back_as_errors(served: Served) -> None:
+    with ControlClient(served.path) as c:
+        c.request("mute")
+        for cmd, fields in (("ptt.press", {}), ("wake", {}), ("say", {"text": "hi"})):
+            with pytest.raises(Refused, match="muted") as info:
+                c.request(cmd, **fields)
+            assert info.value.reply is not None
+            assert info.value.reply["code"] == p.REFUSED
+            assert info.value.reply["phase"] == "muted"
+        c.request("unmute")
+        c.request("ptt.press")
+        with pytest.raises(Refused, match="already listening"):
+            c.request("ptt.press")
+
+
+def test_wake_counts_as_a_press_whatever_min_press_ms_is(sock_path: Path) -> None:
+    with serving(sock_path, StandInDaemon(Settings(min_press_ms=5000))) as s, \
+            ControlClient(s.path) as c:
+        assert c.request("wake")["phase"] == "handsfree"
+
+
+def test_status_gives_the_health_figures(served: Served) -> None:
+    with ControlClient(served.path) as c:
+        reply = c.request("status")
+    assert reply["phase"] == "idle" and reply["pid"] == os.getpid()
+    assert reply["priority"] in ("info", "warning", "critical")
+    health = reply["health"]
+    assert isinstance(health, dict)
+    assert health["link"] == "up" and health["state"] == "idle"
+    for key in ("uptime_s", "link_uptime_pct", "answers", "uplink_p95_ms", "rss_mb"):
+        assert key in health
+
+
+def test_subscribe_streams_state_changes_in_order(served: Served) -> None:
+    with ControlClient(served.path) as watcher, ControlClient(served.path) as actor:
+        events = watcher.events()
+        first = next(events)
+        assert first["event"] == "state" and first["phase"] == "idle"
+        assert first["data"] == {"link": "up"}
+        actor.request("ptt.press")
+        actor.request("ptt.release")
+        actor.request("cancel")
+        seen: list[tuple[object, object]] = []
+        while ("transition", "idle") not in seen:
+            ev = next(events)
+            assert isinstance(ev["ts"], float) and abs(ev["ts"] - time.time()) < 60
+            seen.append((ev["event"], ev["phase"]))
+        transitions = [ph for kind, ph in seen if kind == "transition"]
+        assert transitions == ["listening", "thinking", "idle"]
+        assert ("turn_started", "idle") in seen  # noticed before the transition lands
+
+
+# ---------------------------------------------------------------------------- bad clients
+
+
+GARBAGE = [
+    b"\n", b"hello\n", b"\x00\x01\x02\xff\n", b'{"cmd": "status"\n', b"[1,2,3]\n",
+    b'{"cmd": "rm -rf /"}\n', b'{"cmd": "say"}\n', b'{"cmd": "status", "x": 1}\n',
+    b"[" * 60000 + b"\n", b'{"cmd": "say", "text": "' + b"\xc3\x28" + b'"}\n',
+]
+
+
+def test_garbage_gets_an_error_each_and_the_connection_still_works(served: Served) -> None:
+    with contextlib.closing(raw(Path(served.path))) as s:
+        for line in GARBAGE:
+            reply = exchange(s, line)
+            assert reply["ok"] is False and reply["error"], line[:20]
+            assert reply["code"] in (p.BAD_JSON, p.BAD_REQUEST, p.UNKNOWN_COMMAND)
+        assert exchange(s, b'{"cmd": "status"}\n')["ok"] is True
+    assert served.daemon.fed == []
+
+
+def test_a_last_line_without_newline_is_still_answered(served: Served) -> None:
+    with contextlib.closing(raw(Path(served.path))) as s:
+        s.sendall(b'{"cmd": "mute"}')
+        s.shutdown(socket.SHUT_WR)
+        assert read_line(s)["phase"] == "muted"
+
+
+def test_a_1mb_line_is_refused_without_being_read(served: Served) -> None:
+    s = raw(Path(served.path))
+    sent: list[BaseException | int] = []
+
+    def send() -> None:
+        try:
+            s.sendall(b"x" * (1 << 20) + b"\n")
+            sent.append(1 << 20)
+        except OSError as exc:
+            sent.append(exc)
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    reply = read_line(s)
+    writer.join(20)
+    assert reply["ok"] is False and reply["code"] == p.LINE_TOO_LONG
+    assert "65536" in str(reply["error"])
+    # and the connection is closed (reset, on Linux, as the peer left data unread)
+    with contextlib.suppress(ConnectionResetError):
+        assert s.recv(10) == b""
+    # The server stopped reading at the limit: the rest could never be delivered.
+    assert isinstance(sent[0], BrokenPipeError | ConnectionResetError)
+    s.close()
+    with ControlClient(served.path) as c:
+        assert c.request("status")["ok"] is True
+
+
+def test_a_thousand_connect_disconnects_leave_nothing_behind(served: Served) -> None:
+    path = Path(served.path)
+    with ControlClient(served.path) as c:
+        c.request("status")  # warm up: first-use allocations are not a leak
+    served.wait_until(lambda: not served.server.clients)
+    fds = served.on_loop(open_fds)
+    cap = served.server.config.max_clients
+    for i in range(1000):
+        s = raw(path)
+        if i % 3 == 0:
+            exchange(s, b'{"cmd": "status"}\n')
+        elif i % 3 == 1:
+            s.sendall(b'{"cmd": "sta')  # vanish mid-line
+        s.close()
+        if i % 50 == 0:  # the flood waits in the kernel's queue, not in the daemon
+            assert served.on_loop(lambda: len(served.server._handlers)) <= cap
+    served.wait_until(lambda: not served.server.clients and not served.server._handlers)
+    assert served.on_loop(open_fds) <= fds
+    with ControlClient(served.path) as c:
+        assert c.request("status")["ok"] is True
+    assert served.daemon.fed == []
+
+
+def test_a_subscriber_that_never_reads_costs_bounded_memory(sock_path: Path) -> None:
+    queue = 64
+    with serving(sock_path, subscriber_queue=queue) as served:
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.settimeout(20)
+        stuck.connect(str(sock_path))
+        assert exchange(stuck, b'{"cmd": "subscribe"}\n')["ok"] is True
+        big = {"error": "x" * 900}
+        def burst() -> None:
+            for _ in range(100):
+                served.daemon.emit("link", big)
+
+        for _ in range(40):  # 40 × 100 events of ~1 KB: far beyond every buffer
+            served.on_loop(burst)
+            with ControlClient(served.path) as other:  # the daemon keeps answering
+                assert other.request("status")["ok"] is True
+        subs = served.on_loop(lambda: served.server.subscribers)
+        assert len(subs) == 1
+        sub = subs[0]
+        outbox = sub.outbox
+        assert outbox is not None
+        assert served.on_loop(lambda: len(outbox)) <= queue
+        assert outbox.dropped_total > 3000
+        buffered = served.on_loop(sub.writer.transport.get_write_buffer_size)
+        assert buffered <= 64 * 1024 + queue * 1024  # high-water mark + one outbox batch
+        # When it finally reads, it learns how much it missed.
+        stuck.settimeout(5)
+        counts = 0
+        with contextlib.suppress(TimeoutError):
+            buf = b""
+            served.on_loop(lambda: served.daemon.emit("link", {"state": "up"}))
+            while True:
+                chunk = stuck.recv(65536)
+                buf += chunk
+                if b'"event":"dropped"' in buf and buf.endswith(b"\n"):
+                    break
+        for line in buf.splitlines():
+            ev = json.loads(line)
+            if ev.get("event") == "dropped":
+                counts += ev["data"]["count"]
+        assert counts > 0
+        stuck.close()
+
+
+def test_a_client_that_never_reads_replies_blocks_only_itself(served: Served) -> None:
+    hog = raw(Path(served.path))
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.settimeout(2)
+    with contextlib.suppress(TimeoutError):
+        for _ in range(5000):  # ~5 MB of status replies it will never read
+            hog.sendall(b'{"cmd": "status"}\n')
+    with ControlClient(served.path, timeout=10) as c:
+        for _ in range(5):
+            assert c.request("status")["ok"] is True
+    hog.close()
+
+
+def test_connections_are_capped(sock_path: Path) -> None:
+    with serving(sock_path, max_clients=3) as served:
+        held = [raw(sock_path) for _ in range(3)]
+        for s in held:
+            exchange(s, b'{"cmd": "status"}\n')
+        with pytest.raises(NotRunning, match="busy: too many connections"), \
+                ControlClient(served.path) as c:
+            c.request("status")
+        held.pop().close()
+        served.wait_until(lambda: len(served.server.clients) == 2)
+        with ControlClient(served.path) as c:
+            assert c.request("status")["ok"] is True
+        for s in held:
+            s.close()
+
+
+# ---------------------------------------------------------------------------- push-to-talk
+
+
+def test_a_vanished_client_does_not_leave_the_mic_open(served: Served) -> None:
+    c = ControlClient(served.path).connect()
+    assert c.request("ptt.press")["phase"] == "listening"
+    c.close()  # gone without a release
+    served.wait_until(lambda: served.daemon.conversation.phase == "thinking")
+    assert served.daemon.fed == [PttDown(), PttUp()]
+
+
+def test_a_kept_press_outlives_its_connection_until_released(served: Served) -> None:
+    with ControlClient(served.path) as c:
+        assert c.request("ptt.press", keep=True)["phase"] == "listening"
+    time.sleep(0.2)
+    assert served.on_loop(lambda: served.daemon.conversation.phase) == "listening"
+    with ControlClient(served.path) as c:
+        assert c.request("ptt.release")["phase"] == "thinking"
+
+
+def test_a_disconnect_does_not_release_someone_elses_press(served: Served) -> None:
+    first = ControlClient(served.path).connect()
+    first.request("ptt.press")
+    first.request("ptt.release")  # turn 1 is over
+    with ControlClient(served.path) as second:
+        second.request("cancel")
+        second.request("ptt.press", keep=True)  # turn 2: not first's
+        first.close()
+        time.sleep(0.2)
+        assert served.on_loop(lambda: served.daemon.conversation.phase) == "listening"
+        second.request("ptt.release")
+
+
+# ---------------------------------------------------------------------------- who may connect
+
+
+@ROOT_ONLY
+def test_file_permissions_keep_strangers_out(open_dir: Path) -> None:
+    path = open_dir / "control.sock"
+    with serving(path) as served:
+        said = as_user(65534, 65534, [], try_status(path))
+        assert said.startswith(f"denied: permission denied: {path}: only root and members "
+                               "of group root may use it")
+        assert served.daemon.fed == []
+
+
+@ROOT_ONLY
+def test_peer_credentials_refuse_strangers_even_through_an_open_socket(
+        open_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = open_dir / "control.sock"
+    with serving(path) as served:
+        path.chmod(0o666)  # a mistake: the file no longer keeps anyone out
+        said = as_user(65534, 65534, [], try_status(path))
+        assert said.startswith("denied: permission denied: uid 65534 is neither root nor a "
+                               "member of group root")
+        with ControlClient(served.path) as c:  # the daemon is unaffected
+            assert c.request("status")["ok"] is True
+    assert "control connection refused" in caplog.text
+
+
+@ROOT_ONLY
+def test_members_of_the_group_are_let_in(open_dir: Path) -> None:
+    path = open_dir / "control.sock"
+    with serving(path, group=grp.getgrgid(65534).gr_name):
+        assert as_user(65534, 65534, [], try_status(path)) == "ok idle"
+
+
+@ROOT_ONLY
+def test_supplementary_members_of_the_group_are_let_in(open_dir: Path) -> None:
+    for g in grp.getgrall():
+        for name in g.gr_mem:
+            with contextlib.suppress(KeyError):
+                user = pwd.getpwnam(name)
+                if user.pw_uid != 0 and user.pw_gid != g.gr_gid:
+                    break
+        else:
+            continue
+        break
+    else:
+        pytest.skip("no non-root user is a supplementary member of a group on this system")
+    path = open_dir / "control.sock"
+    with serving(path, group=g.gr_name):
+        said = as_user(user.pw_uid, user.pw_gid, [g.gr_gid], try_status(path))
+        assert said == "ok idle", said
+
+
+def test_closing_ends_subscriptions(sock_path: Path) -> None:
+    served = Served(replace(ControlConfig(), socket=str(sock_path)), StandInDaemon())
+    try:
+        c = ControlClient(str(sock_path)).connect()
+        events = c.events()
+        assert next(events)["event"] == "state"
+    finally:
+        served.close()
+    with pytest.raises(NotRunning, match="closed the connection"):
+        next(events)
+    c.close()
+    assert not sock_path.exists()
+    assert served.daemon.listeners == []
+
+
+def test_server_reports_its_path() -> None:
+    server = ControlServer(ControlConfig(), StandInDaemon())
+    assert server.path == "/run/edged/control.sock"
