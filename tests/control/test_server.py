@@ -291,7 +291,8 @@ def test_a_thousand_connect_disconnects_leave_nothing_behind(served: Served) -> 
         if i % 3 == 0:
             exchange(s, b'{"cmd": "status"}\n')
         elif i % 3 == 1:
-            s.sendall(b'{"cmd": "sta')  # vanish mid-line
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # refused: busy
+                s.sendall(b'{"cmd": "sta')  # vanish mid-line
         s.close()
         if i % 50 == 0:  # the flood waits in the kernel's queue, not in the daemon
             assert served.on_loop(lambda: len(served.server._handlers)) <= cap
