@@ -120,7 +120,10 @@ async def test_microphone_audio_arrives_as_24k_mono_frames(pulse: PulseRig) -> N
     assert len(body) > 24000 // 2
     assert abs(peak_frequency(body, 24000) - 1000) < 1.0
     assert abs(db(rms(body) / (AMP / np.sqrt(2)))) < 0.5
-    assert quiet_gaps_ms(body, 24000) == 0  # no dropped buffers
+    # No dropped buffers: a lost capture buffer is a whole frame (20 ms) of nothing. A
+    # single sub-frame hole can come from the rig's pacat feeder starving on a loaded
+    # machine (edged's own deliveries were shown contiguous in capture time above).
+    assert quiet_gaps_ms(body, 24000) < 10
 
 
 @aio
