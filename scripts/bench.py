@@ -5,23 +5,26 @@ this process, so its CPU is never counted as edged's) on a private PulseAudio wi
 48 kHz stereo null sinks, the format a USB speaker and microphone offer; the daemon
 opens them at 48 kHz stereo and converts to and from the API's 24 kHz mono itself.
 Everything runs twice: over ws:// and over wss:// (a self-signed certificate on
-loopback, trusted through SSL_CERT_FILE, as Python's default context honours it).
+loopback, trusted through SSL_CERT_FILE, which Python's default context honours).
 
-Two daemon processes per transport:
+1. ``edged run`` itself, driven over its control socket as ``edged ctl`` drives it:
+   cold start (process start → READY=1 on a NOTIFY_SOCKET listener), CPU and memory
+   connected and idle, CPU in a hands-free conversation (a sentence fed to the
+   microphone every 4 s, each answered), then the soak (push-to-talk turns, then
+   forced reconnects: memory growth, and drop → link up again from the daemon's own
+   link events).
+2. ``scripts/bench_host.py``: the same daemon, built as ``edged run`` builds it, with
+   its timestamps opened up, for the added latencies and the barge-in.
 
-1. ``edged run`` itself: cold start (process start → READY=1 on a NOTIFY_SOCKET
-   listener), then CPU and memory while connected and idle.
-2. ``scripts/bench_host.py``: the same daemon, built as ``edged run`` builds it,
-   driven through its own API (``Daemon.button``: the events the GPIO buttons and
-   the control socket produce), for the hands-free conversation, push-to-talk
-   turns, barge-ins and forced reconnects. Its own timestamps give the latencies.
-
-CPU is read from /proc/PID/task/*/schedstat (nanoseconds, every thread) and checked
-against /proc/PID/stat (clock ticks); memory from /proc/PID/status (RSS, peak) and
+A bare PyAudio process with the same streams and do-nothing callbacks runs alongside
+the whole time: what any PortAudio client pays on these devices, measured over the
+same seconds, so edged's own share is the difference. CPU is read from
+/proc/PID/task/*/schedstat (nanoseconds, every thread) and checked against
+/proc/PID/stat (clock ticks); memory from /proc/PID/status (RSS, peak) and
 /proc/PID/smaps_rollup (PSS). Nothing here is asserted: figures are printed beside
 their targets.
 
-Usage: scripts/bench [--quick] [--json] [--transport ws|wss|both]
+Usage: scripts/bench [--quick] [--json] [--transport ws|wss|both] [--frame-ms MS]
 """
 
 from __future__ import annotations
@@ -53,14 +56,16 @@ import yaml  # noqa: E402
 from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key-0000000000"
-FRAME_MS = 20  # audio.frame_ms (the default, which the bench config keeps)
+FRAME_MS = 20  # audio.frame_ms: the default, unless --frame-ms says otherwise
 
 # --------------------------------------------------------------------------- pure core
 
 TARGETS: dict[str, tuple[str, float, str]] = {
     # figure: (comparison, limit, unit)
     "cpu_idle_pct": ("<=", 0.1, "%"),
+    "cpu_idle_own_pct": ("<=", 0.1, "%"),
     "cpu_full_duplex_pct": ("<=", 0.7, "%"),
+    "cpu_full_duplex_own_pct": ("<=", 0.7, "%"),
     "rss_steady_mb": ("<=", 40.0, "MB"),
     "rss_growth_mb": ("<", 2.0, "MB"),
     "uplink_added_p95_ms": ("<", 10.0, "ms"),
@@ -73,18 +78,20 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 
 @dataclass(frozen=True)
 class Durations:
+    settle_s: float
     idle_s: float
     full_duplex_s: float
     cold_starts: int
     latency_turns: int
     soak_turns: int
     soak_drops: int
+    warm_up_turns: int = 10  # before the soak's baseline: first-use allocations
 
 
-FULL = Durations(idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
+FULL = Durations(settle_s=2, idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
                  soak_turns=1000, soak_drops=200)
-QUICK = Durations(idle_s=3, full_duplex_s=4, cold_starts=1, latency_turns=2,
-                  soak_turns=20, soak_drops=5)
+QUICK = Durations(settle_s=1, idle_s=2, full_duplex_s=3, cold_starts=1, latency_turns=1,
+                  soak_turns=10, soak_drops=3, warm_up_turns=2)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -121,7 +128,9 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
     lat = run.get("latency_ms", {})
     return {
         "cpu_idle_pct": run.get("cpu_idle", {}).get("pct"),
+        "cpu_idle_own_pct": run.get("cpu_idle", {}).get("own_pct"),
         "cpu_full_duplex_pct": run.get("cpu_full_duplex", {}).get("pct"),
+        "cpu_full_duplex_own_pct": run.get("cpu_full_duplex", {}).get("own_pct"),
         "rss_steady_mb": run.get("memory", {}).get("rss_steady_mb"),
         "rss_growth_mb": run.get("growth", {}).get("rss_mb"),
         "uplink_added_p95_ms": lat.get("uplink_added", {}).get("p95"),
@@ -153,11 +162,22 @@ def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("cold start, process → READY=1 p50", lambda r: r["cold_start_s"]["p50"], "s"),
+    ("  process → link up (session.updated) p50", lambda r: r["start_to_link_up_s"]["p50"],
+     "s"),
     ("CPU idle (connected, nobody talking)", lambda r: r["cpu_idle"]["pct"], "%"),
+    ("  PortAudio floor, same seconds", lambda r: r["cpu_idle"]["floor_pct"], "%"),
+    ("  edged's share (− PortAudio floor)", lambda r: r["cpu_idle"]["own_pct"], "%"),
+    ("  of which the event loop", lambda r: r["cpu_idle"]["by_thread"]["main (event loop)"],
+     "%"),
     ("CPU full duplex (hands-free, answers)", lambda r: r["cpu_full_duplex"]["pct"], "%"),
+    ("  PortAudio floor, same seconds ", lambda r: r["cpu_full_duplex"]["floor_pct"], "%"),
+    ("  edged's share (− PortAudio floor) ", lambda r: r["cpu_full_duplex"]["own_pct"], "%"),
+    ("  of which the event loop ",
+     lambda r: r["cpu_full_duplex"]["by_thread"]["main (event loop)"], "%"),
     ("RSS steady", lambda r: r["memory"]["rss_steady_mb"], "MB"),
     ("PSS steady", lambda r: r["memory"]["pss_steady_mb"], "MB"),
     ("RSS peak", lambda r: r["memory"]["rss_peak_mb"], "MB"),
+    ("  PortAudio floor RSS", lambda r: r["portaudio_floor"]["memory"]["rss_mb"], "MB"),
     ("PSS peak", lambda r: r["memory"]["pss_peak_mb"], "MB"),
     ("RSS growth over the soak", lambda r: r["growth"]["rss_mb"], "MB"),
     ("PSS growth over the soak", lambda r: r["growth"]["pss_mb"], "MB"),
@@ -180,6 +200,8 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("barge-in p95", lambda r: r["latency_ms"]["barge_in"]["p95"], "ms"),
     ("barge-in press → flushed p95", lambda r: r["latency_ms"]["barge_in_flush"]["p95"], "ms"),
     ("device output latency (PortAudio)", lambda r: r["latency_ms"]["output_latency"], "ms"),
+    ("edged run's own health: uplink p95", lambda r: r["health"]["uplink_p95_ms"], "ms"),
+    ("edged run's own health: downlink p95", lambda r: r["health"]["downlink_p95_ms"], "ms"),
     ("reconnect p50", lambda r: r["reconnect_s"]["p50"], "s"),
     ("reconnect p95", lambda r: r["reconnect_s"]["p95"], "s"),
 ]
@@ -188,6 +210,8 @@ _TARGET_OF = {
     "cold start, process → READY=1 p50": "cold_start_p50_s",
     "CPU idle (connected, nobody talking)": "cpu_idle_pct",
     "CPU full duplex (hands-free, answers)": "cpu_full_duplex_pct",
+    "  edged's share (− PortAudio floor)": "cpu_idle_own_pct",
+    "  edged's share (− PortAudio floor) ": "cpu_full_duplex_own_pct",
     "RSS steady": "rss_steady_mb",
     "RSS growth over the soak": "rss_growth_mb",
     "uplink added by edged p95": "uplink_added_p95_ms",
@@ -221,10 +245,6 @@ def table(result: dict[str, Any]) -> str:
                 else "?"
             note = f"   {op} {limit:g} {tunit} {mark}"
         lines.append(f"{label:<{width}}" + "".join(cells) + note)
-    floor = result.get("portaudio_floor", {}).get("pct")
-    if floor is not None:
-        lines.append(f"{'PortAudio floor (no-op callbacks)':<{width}}"
-                     + f"{f'{floor:g} %':>12}" + "   (any PortAudio client on these devices)")
     return "\n".join(lines)
 
 
@@ -297,11 +317,11 @@ class ProcWatch:
 # --------------------------------------------------------------------------- the processes
 
 
-def daemon_config(path: Path, url: str, socket_dir: Path) -> None:
+def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
-                  "input_channels": 2, "output_channels": 2},
+                  "input_channels": 2, "output_channels": 2, "frame_ms": frame_ms},
         "controls": {"enabled": False},  # no GPIO here; the bench presses through the API
         "realtime": {"provider": "custom", "url": url,
                      "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}},
@@ -318,10 +338,11 @@ def daemon_config(path: Path, url: str, socket_dir: Path) -> None:
 class Host:
     """``scripts/bench_host.py``: the daemon plus a JSON-lines command channel."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: IO[bytes],
-                 floor: bool = False) -> None:
-        args = [sys.executable, str(ROOT / "scripts" / "bench_host.py"), "--config",
-                str(config), *(["--floor"] if floor else [])]
+    def __init__(self, config: Path | None, env: dict[str, str], log: IO[bytes],
+                 floor_ms: int = 0) -> None:
+        args = [sys.executable, str(ROOT / "scripts" / "bench_host.py"),
+                *(["--floor", "edged_mic", "edged_spk", "48000", str(floor_ms)] if floor_ms
+                  else ["--config", str(config)])]
         self.proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=log, text=True)
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -390,87 +411,206 @@ class Bench:
     log: IO[bytes]
     d: Durations
     say: Callable[[str], None]
+    floor: ProcWatch  # a bare PyAudio process with the same streams, running alongside
+    frame_ms: int = FRAME_MS
+
+    @contextlib.contextmanager
+    def cpu(self, watch: ProcWatch, into: dict[str, Any]) -> Iterator[None]:
+        """CPU of the daemon and, over the same seconds (so under the same load), of the
+        PortAudio floor process; ``own_pct`` is the difference: edged's share."""
+        floor: dict[str, Any] = {}
+        with watch.cpu(into), self.floor.cpu(floor):
+            yield
+        into["floor_pct"] = floor["pct"]
+        into["own_pct"] = round(max(0.0, into["pct"] - floor["pct"]), 3)
 
     def edged_run(self) -> dict[str, Any]:
-        """``edged run``: cold starts, then CPU and memory connected and idle."""
+        """``edged run`` itself, driven over its control socket (as ``edged ctl`` does):
+        cold start, idle, a hands-free conversation, then the soak and the reconnects."""
+        from edged.control.client import ControlClient
         from tests.rigs.notify import NotifyListener
 
-        starts: list[float] = []
         out: dict[str, Any] = {}
-        for i in range(self.d.cold_starts):
+        listener = NotifyListener()
+        proc, started = self._start(listener)
+        try:
+            ready = listener.wait_for("READY=1", timeout=60)[0]
+            starts = [ready.t - started]
+            ups = [_link_up(listener) - started]
+            self.say(f"  edged run: READY=1 after {starts[0]:.2f} s, link up after "
+                     f"{ups[0]:.2f} s; idle {self.d.idle_s:g} s")
+            time.sleep(self.d.settle_s)  # past the devices' start-up
+            watch = ProcWatch(proc.pid)
+            with ControlClient(str(self.config.parent / "control.sock"), timeout=15) as ctl:
+                idle: dict[str, Any] = {}
+                with self.cpu(watch, idle):
+                    time.sleep(self.d.idle_s)
+                out["cpu_idle"] = idle
+                steady = watch.memory()
+                out["memory"] = {"rss_steady_mb": steady["rss_mb"],
+                                 "pss_steady_mb": steady["pss_mb"]}
+                self.say(f"  hands-free conversation for {self.d.full_duplex_s:g} s")
+                out["cpu_full_duplex"], out["full_duplex_answers"] = self.handsfree(ctl, watch)
+                out["health"] = {k: v for k, v in ctl.request("status")["health"].items()
+                                 if k.endswith("_ms")}  # the daemon's own latency figures
+                self.say(f"  soak: {self.d.soak_turns} push-to-talk turns, "
+                         f"{self.d.soak_drops} forced reconnects")
+                out.update(self.soak(ctl, watch))
+        finally:
+            self._stop(proc)
+            listener.close()
+        for _ in range(self.d.cold_starts - 1):
             listener = NotifyListener()
+            proc, started = self._start(listener)
             try:
-                env = {**self.env, **listener.env()}
-                t0 = time.monotonic()
-                proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "--config",
-                                         str(self.config)], env=env, stdout=self.log,
-                                        stderr=self.log)
-                try:
-                    ready = listener.wait_for("READY=1", timeout=60)[0]
-                    starts.append(ready.t - t0)
-                    if i == 0:
-                        self.say(f"  edged run: READY=1 after {ready.t - t0:.2f} s; idle "
-                                 f"{self.d.idle_s:g} s")
-                        listener.wait_until(lambda ds: any(
-                            "link up" in d.fields.get("STATUS", "") for d in ds), timeout=30)
-                        time.sleep(2.0)  # past the devices' start-up
-                        watch = ProcWatch(proc.pid)
-                        idle: dict[str, Any] = {}
-                        with watch.cpu(idle):
-                            time.sleep(self.d.idle_s)
-                        mem = watch.memory()
-                        out["cpu_idle"] = idle
-                        out["memory_edged_run"] = mem
-                finally:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                starts.append(listener.wait_for("READY=1", timeout=60)[0].t - started)
+                ups.append(_link_up(listener) - started)
             finally:
+                self._stop(proc)
                 listener.close()
         out["cold_start_s"] = spread(starts, 3)
+        out["start_to_link_up_s"] = spread(ups, 3)
         return out
 
-    def host(self) -> dict[str, Any]:
-        """The driven daemon: full duplex, latencies, barge-in, soak, reconnects."""
+    def _start(self, listener: Any) -> tuple[subprocess.Popen[bytes], float]:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "--config",
+                                 str(self.config)], env={**self.env, **listener.env()},
+                                stdout=self.log, stderr=self.log)
+        return proc, started
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def handsfree(self, ctl: Any, watch: ProcWatch) -> tuple[dict[str, Any], int]:
+        """A wake press, then a sentence every few seconds, each answered: CPU meanwhile."""
         from edged.demo.scenario import utterance
 
-        out: dict[str, Any] = {}
+        speech = utterance("weather")
+        before = ctl.request("status")["health"]["answers"]
+        if ctl.request("wake")["phase"] != "handsfree":
+            raise RuntimeError("a wake press did not start a hands-free conversation")
+        duplex: dict[str, Any] = {}
+        with self.cpu(watch, duplex):
+            end = time.monotonic() + self.d.full_duplex_s
+            while time.monotonic() < end:
+                self.rig.feed_mic(speech, rate=24000)
+                time.sleep(min(4.0, max(0.0, end - time.monotonic())))
+        answers = ctl.request("status")["health"]["answers"] - before
+        self.rig.wait_fed()
+        ctl.request("wake")  # ends the conversation
+        wait_for(lambda: ctl.request("status")["phase"] == "idle", "the conversation to end",
+                 30)
+        return duplex, answers
+
+    def soak(self, ctl: Any, watch: ProcWatch) -> dict[str, Any]:
+        """Many short push-to-talk turns, then forced reconnects: memory growth, and the
+        time from each drop to the link being up again (session.updated)."""
+        self.turns(ctl, self.d.warm_up_turns)  # first-use allocations are not growth
+        before = watch.memory()
+        answers = ctl.request("status")["health"]["answers"]
+        refused = self.turns(ctl, self.d.soak_turns)
+        after_turns = watch.memory()
+        reconnects = self.drops(ctl, self.d.soak_drops)
+        after = watch.memory()
+        health = ctl.request("status")["health"]
+        return {
+            "reconnect_s": reconnects,
+            "growth": {
+                "turns": self.d.soak_turns, "drops": self.d.soak_drops,
+                "answers": health["answers"] - answers, "refused_presses": refused,
+                "rss_mb": round(after["rss_mb"] - before["rss_mb"], 2),
+                "pss_mb": round(after["pss_mb"] - before["pss_mb"], 2),
+                "rss_mb_after_turns": round(after_turns["rss_mb"] - before["rss_mb"], 2),
+                "before": before, "after": after,
+            },
+            "memory_peak": {"rss_peak_mb": after["rss_peak_mb"],
+                            "pss_peak_mb": after["pss_peak_mb"]},
+            "xruns": [health["input_overflows"], health["output_underflows"]],
+        }
+
+    def turns(self, ctl: Any, n: int) -> int:
+        """``n`` push-to-talk turns (the answer, if still playing, is barged in on)."""
+        from edged.control.client import Refused
+
+        refused = 0
+        for _ in range(n):
+            try:
+                ctl.request("ptt.press")
+                time.sleep(0.15)
+                ctl.request("ptt.release")
+            except Refused:  # e.g. the cost guard; counted, the soak goes on
+                refused += 1
+            time.sleep(0.12)
+        return refused
+
+    def drops(self, ctl: Any, n: int) -> dict[str, Any]:
+        """Drop the link ``n`` times (each after 1 s up): drop → link up again, by the
+        daemon's own link events on a control-socket subscription."""
+        import socket as socketlib
+
+        from edged.control import protocol
+
+        ups: list[float] = []
+        sub = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        sub.connect(ctl.path)
+        sub.sendall(protocol.encode({"cmd": "subscribe"}))
+        lines = sub.makefile("rb")
+
+        def follow() -> None:
+            for raw in lines:  # ends when the socket is shut down below
+                event = protocol.decode(raw)
+                if event.get("event") == "link" and event["data"].get("state") == "up":
+                    ups.append(float(event["ts"]))
+
+        thread = threading.Thread(target=follow, name="bench-events", daemon=True)
+        thread.start()
+        took: list[float] = []
+        try:
+            for _ in range(n):
+                wait_for(lambda: ctl.request("status")["health"]["link"] == "up", "the link",
+                         30)
+                time.sleep(1.1)  # healthy: the default backoff starts afresh
+                seen = len(ups)
+                dropped = self.sim.call(_drop, self.sim.sim)
+                wait_for(functools.partial(_longer, ups, seen), "a reconnect", 60)
+                took.append(ups[seen] - dropped)
+        finally:
+            sub.shutdown(socketlib.SHUT_RDWR)  # wakes the reader; then it can be closed
+            thread.join(5)
+            lines.close()
+            sub.close()
+        return spread(took, 3)
+
+    def host(self) -> dict[str, Any]:
+        """The same daemon with its timestamps opened up (``bench_host.py``): latencies."""
+        from edged.demo.scenario import utterance
+
         host = Host(self.config, self.env, self.log)
         try:
-            watch = ProcWatch(host.proc.pid)
             wait_for(lambda: host.ask("stats")["link"] == "up", "the link to come up", 60)
-            time.sleep(2.0)
-            idle: dict[str, Any] = {}
-            with watch.cpu(idle):
-                time.sleep(self.d.idle_s)
-            out["cpu_idle_host"] = idle
-            mem = watch.memory()
-
-            # hands-free: a wake press, then a sentence every few seconds, answered
-            self.say(f"  hands-free conversation for {self.d.full_duplex_s:g} s")
+            time.sleep(self.d.settle_s)
+            # hands-free streaming: uplink batches, answers
+            self.say("  latency: hands-free streaming, then push-to-talk turns with barge-in")
             speech = utterance("weather")
             host.ask("reset")
             if host.ask("wake")["phase"] != "handsfree":
                 raise RuntimeError("a wake press did not start a hands-free conversation")
-            duplex: dict[str, Any] = {}
-            with watch.cpu(duplex):
-                end = time.monotonic() + self.d.full_duplex_s
-                while time.monotonic() < end:
-                    self.rig.feed_mic(speech, rate=24000)
-                    time.sleep(min(4.0, max(0.0, end - time.monotonic())))
-            out["cpu_full_duplex"] = duplex
-            duplex_stats = host.ask("stats")
-            out["full_duplex_answers"] = duplex_stats["answers"]
-            ended = host.ask("wake")  # end the conversation
-            host.wait(ended, "transition", to="idle")
+            end = time.monotonic() + self.d.full_duplex_s
+            while time.monotonic() < end:
+                self.rig.feed_mic(speech, rate=24000)
+                time.sleep(min(4.0, max(0.0, end - time.monotonic())))
+            streamed = host.ask("stats")
+            host.wait(host.ask("wake"), "transition", to="idle")
             self.rig.wait_fed()
             host.ask("reset")
-
             # push-to-talk turns with speech, each answer interrupted by a press
-            self.say(f"  {self.d.latency_turns} push-to-talk turns with barge-in")
             short = utterance("lights")
             for _ in range(self.d.latency_turns):
                 host.ask("press")
@@ -482,63 +622,24 @@ class Bench:
                 host.ask("press")  # barge-in
                 time.sleep(0.25)
                 host.wait(host.ask("release"), "transition", to="idle")
-            lat = host.ask("stats")
-            out["latency_ms"] = latency(duplex_stats, lat, FRAME_MS)
-            out["memory"] = {"rss_steady_mb": mem["rss_mb"], "pss_steady_mb": mem["pss_mb"]}
-
-            # the soak: many short turns, then forced reconnects, timed
-            self.say(f"  soak: {self.d.soak_turns} turns, {self.d.soak_drops} forced reconnects")
-            self.turns(host, 10)  # warm-up: first-use allocations are not growth
-            before = watch.memory()
-            self.turns(host, self.d.soak_turns)
-            after_turns = watch.memory()
-            out["reconnect_s"] = self.drops(host, self.d.soak_drops)
-            after = watch.memory()
-            soaked = host.ask("stats")
-            out["growth"] = {
-                "turns": self.d.soak_turns, "drops": self.d.soak_drops,
-                "answers": soaked["answers"],
-                "rss_mb": round(after["rss_mb"] - before["rss_mb"], 2),
-                "pss_mb": round(after["pss_mb"] - before["pss_mb"], 2),
-                "rss_mb_after_turns": round(after_turns["rss_mb"] - before["rss_mb"], 2),
-                "before": before, "after": after,
-            }
-            final = watch.memory()
-            out["memory"].update({"rss_peak_mb": final["rss_peak_mb"],
-                                  "pss_peak_mb": final["pss_peak_mb"]})
-            out["xruns"] = soaked.get("xruns")
+            return {"latency_ms": latency(streamed, host.ask("stats"), self.frame_ms)}
         finally:
             host.stop()
-        return out
-
-    def turns(self, host: Host, n: int) -> None:
-        for _ in range(n):
-            host.ask("press")
-            time.sleep(0.15)
-            host.ask("release")
-            time.sleep(0.12)
-
-    def drops(self, host: Host, n: int) -> dict[str, Any]:
-        """Drop the link ``n`` times (each after 1 s up); the time to session.updated."""
-        took: list[float] = []
-        host.ask("reset")
-        for _ in range(n):
-            wait_for(lambda: host.ask("stats")["link"] == "up", "the link", 30)
-            time.sleep(1.1)  # healthy: the default backoff starts afresh
-            seen = len(host.ask("stats")["link_ups"])
-            dropped = self.sim.call(_drop, self.sim.sim)
-            wait_for(functools.partial(_more_ups, host, seen), "a reconnect", 60)
-            up = host.ask("stats")["link_ups"][seen]
-            took.append(up - dropped)
-        return spread(took, 3)
 
 
-def _more_ups(host: Host, seen: int) -> bool:
-    return len(host.ask("stats")["link_ups"]) > seen
+def _link_up(listener: Any) -> float:
+    """When the daemon's STATUS= first said the link is up (monotonic s)."""
+    datagrams = listener.wait_until(lambda ds: any(
+        "link up" in d.fields.get("STATUS", "") for d in ds), timeout=30)
+    return float(next(d.t for d in datagrams if "link up" in d.fields.get("STATUS", "")))
+
+
+def _longer(items: list[float], than: int) -> bool:
+    return len(items) > than
 
 
 async def _drop(sim: Any) -> float:
-    at = time.monotonic()
+    at = time.time()  # wall clock, as the control socket's event times are
     await sim.drop_all()
     return at
 
@@ -574,22 +675,8 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
     }
 
 
-def portaudio_floor(config: Path, env: dict[str, str], log: IO[bytes],
-                    seconds: float) -> dict[str, Any]:
-    host = Host(config, env, log, floor=True)
-    try:
-        host.read(60)
-        time.sleep(2.0)
-        out: dict[str, Any] = {}
-        with ProcWatch(host.proc.pid).cpu(out):
-            time.sleep(seconds)
-        return out
-    finally:
-        host.stop()
-
-
 def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO[bytes],
-                  say: Callable[[str], None]) -> dict[str, Any]:
+                  say: Callable[[str], None], frame_ms: int) -> dict[str, Any]:
     from edged.simulator import SimulatorThread
 
     env = {**rig.env, "EDGED_BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
@@ -602,16 +689,23 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
         env["SSL_CERT_FILE"] = str(tls.cert)
     else:
         env.pop("SSL_CERT_FILE", None)
-    with SimulatorThread(answer="echo", pace=1.0, ssl_context=ssl_context,
-                         record=False) as sim:
-        config = base / f"edged-{transport}.yaml"
-        daemon_config(config, sim.url, base)
-        bench = Bench(rig, sim, config, env, log, d, say)
-        say(f"{transport}: {sim.url}")
-        result = bench.edged_run()
-        result.update(bench.host())
-        result["memory"]["edged_run"] = result.pop("memory_edged_run")
-        return result
+    floor = Host(None, rig.env, log, floor_ms=frame_ms)
+    try:
+        floor.read(60)
+        floor_watch = ProcWatch(floor.proc.pid)
+        with SimulatorThread(answer="echo", pace=1.0, ssl_context=ssl_context,
+                             record=False) as sim:
+            config = base / f"edged-{transport}.yaml"
+            daemon_config(config, sim.url, base, frame_ms)
+            bench = Bench(rig, sim, config, env, log, d, say, floor_watch, frame_ms)
+            say(f"{transport}: {sim.url}")
+            result = bench.edged_run()
+            result.update(bench.host())
+            result["memory"].update(result.pop("memory_peak"))
+            result["portaudio_floor"] = {"memory": floor_watch.memory()}
+            return result
+    finally:
+        floor.stop()
 
 
 def machine() -> dict[str, Any]:
@@ -625,6 +719,10 @@ def machine() -> dict[str, Any]:
             "kernel": platform.release(), "load_avg": os.getloadavg()}
 
 
+def _terminate(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench", description=__doc__.split("\n\n")[0],
@@ -633,7 +731,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds instead of minutes: checks that it works, not the figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--transport", choices=("ws", "wss", "both"), default="both")
+    parser.add_argument("--frame-ms", type=int, default=FRAME_MS, choices=range(10, 101),
+                        metavar="10-100", help="audio.frame_ms to run the daemon with (default "
+                        f"{FRAME_MS}): the PortAudio buffer size, the main CPU lever")
     args = parser.parse_args(argv)
+    # stop cleanly (the PulseAudio rig and the daemons are stopped by the with-blocks)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &
+    signal.signal(signal.SIGTERM, _terminate)
     from tests.rigs.pulse import have_pulseaudio, pulse_rig
 
     if not have_pulseaudio():
@@ -653,16 +757,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with pulse_rig(base / "pulse") as rig, log_path.open("wb") as log:
             result: dict[str, Any] = {"quick": args.quick, "machine": machine(), "setup": {
                 "devices": "PulseAudio null sinks, 48 kHz stereo, opened at 48 kHz stereo",
-                "frame_ms": 20, "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
+                "frame_ms": args.frame_ms, "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
                 "simulator": "answer=echo, pace=1.0 (real time), 100 ms deltas",
                 "durations": d.__dict__}, "runs": {}}
             try:
                 for transport in transports:
                     result["runs"][transport] = run_transport(transport, rig, base, d=d,
-                                                                log=log, say=say)
-                daemon_config(base / "floor.yaml", "ws://127.0.0.1:9", base)
-                result["portaudio_floor"] = portaudio_floor(
-                    base / "floor.yaml", {**rig.env, "EDGED_BENCH_KEY": KEY}, log, d.idle_s)
+                                                                log=log, say=say,
+                                                                frame_ms=args.frame_ms)
             except (RuntimeError, OSError) as exc:
                 log.flush()
                 tail = log_path.read_text(errors="replace")[-3000:]

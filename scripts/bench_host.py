@@ -29,13 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edged import config as config_mod
-from edged.audio_port import EnginePort, pyaudio_engine
-from edged.config import Config
-from edged.conversation import PttDown, PttUp, WakePress
-from edged.daemon import Daemon, Timeline
-from edged.health.journal import setup_logging
-from edged.health.metrics import LatencyWindow
+if "--floor" not in sys.argv:  # the floor process must not pay for edged's imports
+    from edged import config as config_mod
+    from edged.audio_port import EnginePort, pyaudio_engine
+    from edged.config import Config
+    from edged.conversation import PttDown, PttUp, WakePress
+    from edged.daemon import Daemon, Timeline
+    from edged.health.journal import setup_logging
+    from edged.health.metrics import LatencyWindow
 
 
 class Probe:
@@ -51,6 +52,7 @@ class Probe:
         self.waiters: list[Waiter] = []
         self.recent: deque[tuple[float, str, dict[str, Any]]] = deque(maxlen=256)
         self.input_lags: deque[float] = deque(maxlen=4096)
+        self.profiler: Any = None
 
     def on_event(self, kind: str, fields: dict[str, Any]) -> None:
         """A daemon listener (the control socket's hook): runs on the loop."""
@@ -150,16 +152,17 @@ class Waiter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config")
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--floor", action="store_true",
-                        help="only open the configured devices with do-nothing callbacks "
-                        "(what any PortAudio client pays), until stdin closes")
+    parser.add_argument("--floor", nargs=4, metavar=("MIC", "SPEAKER", "RATE", "FRAME_MS"),
+                        help="only open these devices (2 channels) with do-nothing callbacks: "
+                        "what any PortAudio client pays; until stdin closes")
     args = parser.parse_args()
+    if args.floor:
+        mic, speaker, rate, frame_ms = args.floor
+        return floor(mic, speaker, int(rate), int(frame_ms))
     setup_logging(args.log_level)
     cfg = config_mod.load(args.config)
-    if args.floor:
-        return floor(cfg)
     probe = Probe()
     daemon = Daemon(cfg, audio_factory=probe.engine_factory, config_path=args.config,
                     timeline=Timeline(keep=False))
@@ -204,6 +207,16 @@ async def serve(daemon: Daemon, probe: Probe) -> int:
                 probe.collect()
                 reply({"ok": True, "t": now, **stats(daemon, probe)})
                 return
+            elif cmd == "profile":  # cProfile the event loop's thread, for finding hot spots
+                if probe.profiler is None:
+                    import cProfile
+
+                    probe.profiler = cProfile.Profile()
+                    probe.profiler.enable()
+                else:
+                    probe.profiler.disable()
+                    probe.profiler.dump_stats(request["path"])
+                    probe.profiler = None
             elif cmd == "stop":
                 daemon.stop()
             else:
@@ -222,14 +235,15 @@ async def serve(daemon: Daemon, probe: Probe) -> int:
     return await daemon.run()
 
 
-def floor(cfg: Config) -> int:
-    """The same streams as the engine (device, rate, channels, frame), doing nothing."""
-    from edged.audio.portaudio import PortAudio, resolve_config
+def floor(mic: str, speaker: str, rate: int, frame_ms: int) -> int:
+    """The engine's streams (devices, rate, 2 channels, frame), doing nothing, with only
+    PyAudio imported: the CPU and memory any PortAudio client pays on these devices."""
+    import pyaudio
 
-    pa = PortAudio()
-    fmt_in, fmt_out = resolve_config(pa, cfg.audio)
-    ms = cfg.audio.frame_ms
-    silence = bytes(fmt_out.rate * ms // 1000 * fmt_out.channels * 2)
+    pa = pyaudio.PyAudio()
+    names = {pa.get_device_info_by_index(i)["name"]: i for i in range(pa.get_device_count())}
+    frames = rate * frame_ms // 1000
+    silence = bytes(frames * 2 * 2)
 
     def capture(*_: Any) -> tuple[None, int]:
         return None, 0
@@ -237,10 +251,14 @@ def floor(cfg: Config) -> int:
     def playback(*_: Any) -> tuple[bytes, int]:
         return silence, 0
 
-    streams = [pa.open(fmt_in, "input", fmt_in.rate * ms // 1000, capture),
-               pa.open(fmt_out, "output", fmt_out.rate * ms // 1000, playback)]
-    for stream in streams:
-        stream.start_stream()
+    streams = [
+        pa.open(rate=rate, channels=2, format=pyaudio.paInt16, input=True,
+                input_device_index=names[mic], frames_per_buffer=frames,
+                stream_callback=capture),
+        pa.open(rate=rate, channels=2, format=pyaudio.paInt16, output=True,
+                output_device_index=names[speaker], frames_per_buffer=frames,
+                stream_callback=playback),
+    ]
     print(json.dumps({"ok": True, "t": time.monotonic()}), flush=True)
     sys.stdin.read()  # until the bench closes it
     for stream in streams:

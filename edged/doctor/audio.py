@@ -89,6 +89,16 @@ def check_output_device(ctx: Context) -> CheckResult:
     return check_device(ctx, "output")
 
 
+def _started(stream: Any) -> Any:
+    """Start a freshly opened stream; close it if it will not start."""
+    try:
+        stream.start_stream()
+    except OSError:
+        stream.close()
+        raise
+    return stream
+
+
 class _Collector:
     """Captured buffers, appended from PortAudio's thread."""
 
@@ -116,8 +126,7 @@ def check_mic_level(ctx: Context) -> CheckResult:
     pa = ctx.portaudio()
     got = _Collector()
     try:
-        stream = pa.open(fmt, "input", max(1, fmt.rate // 10), got.callback)
-        stream.start_stream()
+        stream = _started(pa.open(fmt, "input", max(1, fmt.rate // 10), got.callback))
     except OSError as exc:
         why, busy = _pa_error(exc)
         return fail(check_id, title, f"cannot start the microphone: {why}",
@@ -184,8 +193,7 @@ def check_tone(ctx: Context) -> CheckResult:
         return chunk, 0
 
     try:
-        stream = pa.open(fmt, "output", max(1, fmt.rate // 50), callback)
-        stream.start_stream()
+        stream = _started(pa.open(fmt, "output", max(1, fmt.rate // 50), callback))
     except OSError as exc:
         why, busy = _pa_error(exc)
         return fail(check_id, title, f"cannot start the speaker: {why}",

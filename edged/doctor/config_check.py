@@ -19,8 +19,8 @@ def check_config(ctx: Context) -> CheckResult:
         missing = len(exc.problems) == 1 and exc.problems[0].reason == "no such file"
         if missing:
             return fail(ID, TITLE, f"{path}: no such file",
-                        "install the example: sudo install -D -m 644 config/edged.yaml "
-                        f"{path} (scripts/install.sh does this), or pass --config PATH",
+                        "run sudo scripts/install.sh from the edged checkout (it installs the "
+                        "commented example there), or pass --config PATH",
                         path=path, problems=list(problems))
         if len(problems) == 1:
             return fail(ID, TITLE, problems[0],

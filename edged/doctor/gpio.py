@@ -10,6 +10,7 @@ import asyncio
 import grp
 import os
 import pwd
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ def check_gpio(ctx: Context) -> CheckResult:
                                           ("led", cfg.led_pin)) if pin is not None]
     if not pins:
         return skip(check_id, title, "skipped: no pins configured (controls.*_pin are null)")
+    # lgpio (the Pi's default factory) makes its notification pipe in LG_WD, else in the
+    # working directory, which need not be writable where someone runs the doctor
+    os.environ.setdefault("LG_WD", tempfile.gettempdir())
     loop = asyncio.new_event_loop()
     try:
         controls = Controls(cfg, loop, lambda _event: None, pin_factory=ctx.options.pin_factory)

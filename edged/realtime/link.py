@@ -25,15 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
-from websockets.protocol import State
+from typing import TYPE_CHECKING
 
 from edged import __version__
 from edged.config import Config
@@ -58,6 +50,10 @@ from edged.realtime.policy import (
     classify_status,
     parse_retry_after,
 )
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger("edged.realtime")
 _wire_log = logging.getLogger("edged.realtime.wire")  # websockets' own debug lines
@@ -347,6 +343,12 @@ class Link:
 
     async def _attempt(self) -> Failure:
         """One connection from handshake to its end; returns why it ended."""
+        # imported here, not at the top: websockets is ~70 ms of start-up before READY=1
+        # (scripts/bench), and nothing needs it before the first connection
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+        from websockets.protocol import State
+
         self._policy.attempt(time.monotonic())
         self._set_state(LinkState.CONNECTING)
         self._ending = None
@@ -408,6 +410,8 @@ class Link:
                 ws.transport.abort()
 
     async def _serve(self, ws: ClientConnection) -> Failure:
+        from websockets.exceptions import ConnectionClosed
+
         self._error_code = None
         try:
             failure = await self._configure(ws)
@@ -469,6 +473,8 @@ class Link:
         return classify_close(rcvd.code, rcvd.reason, error_code)
 
     async def _sender(self, ws: ClientConnection) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         outbox, wake, on_sent = self._outbox, self._outbox_wake, self._on_sent
         try:
             while True:

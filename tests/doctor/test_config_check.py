@@ -8,11 +8,6 @@ from edged.doctor.config_check import check_config
 from edged.doctor.context import Context, Options
 
 
-def run(path: Path) -> tuple[Context, object]:
-    ctx = Context(Options(config_path=str(path)))
-    return ctx, check_config(ctx)
-
-
 def test_a_valid_file_passes_and_is_kept_for_the_other_checks(tmp_path: Path) -> None:
     path = tmp_path / "edged.yaml"
     path.write_text("realtime:\n  voice: echo\n")
@@ -48,4 +43,4 @@ def test_a_missing_file_says_how_to_install_one(tmp_path: Path) -> None:
     result = check_config(Context(Options(config_path=str(path))))
     assert result.status == "fail"
     assert "no such file" in result.summary
-    assert result.fix is not None and "config/edged.yaml" in result.fix
+    assert result.fix is not None and "install.sh" in result.fix
