@@ -130,7 +130,7 @@ class Daemon:
         # capture end time of live microphone audio, by the identity of its bytes object,
         # until its append reaches the socket (pre-roll and held audio are not timed)
         self._capture_ends: dict[int, float] = {}
-        self._first_delta: set[str] = set()  # items whose first delta was seen
+        self._delta_item: str | None = None  # the answer item whose audio is arriving
         self._tasks: list[asyncio.Task[Any]] = []
         self._link_up = False
         self._last_held_turn: object = None
@@ -393,8 +393,8 @@ class Daemon:
         if isinstance(action, PlayAnswer):
             if audio is not None:
                 at = audio.play(action.item_id, action.pcm)
-                if action.item_id not in self._first_delta:
-                    self._first_delta.add(action.item_id)
+                if action.item_id != self._delta_item:  # its first delta: time it
+                    self._delta_item = action.item_id
                     now = self._now()
                     self.metrics.downlink.record(max(0.0, (at - now) * 1000.0))
                     self.timeline.add(now, "answer_audio", item=action.item_id,
