@@ -69,6 +69,7 @@ class AudioConfig:
     auto_gain_dbfs: int = _f(0, 0, 31)
     stall_timeout_s: float = _f(2.0, 0.2, 30)
     reopen_backoff_cap_s: float = _f(10.0, 0.5, 300)
+    standby_after_s: float = _f(30.0, 0, 86400)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,7 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
     lat = run.get("latency_ms", {})
     return {
         "cpu_idle_pct": run.get("cpu_idle", {}).get("pct"),
-        "cpu_idle_own_pct": run.get("cpu_idle", {}).get("own_pct"),
+        "cpu_idle_own_pct": run.get("cpu_idle_awake", {}).get("own_pct"),
         "cpu_full_duplex_pct": run.get("cpu_full_duplex", {}).get("pct"),
         "cpu_full_duplex_own_pct": run.get("cpu_full_duplex", {}).get("own_pct"),
         "rss_steady_mb": run.get("memory", {}).get("rss_steady_mb"),
@@ -165,10 +165,11 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("  process → link up (session.updated) p50", lambda r: r["start_to_link_up_s"]["p50"],
      "s"),
     ("CPU idle (connected, nobody talking)", lambda r: r["cpu_idle"]["pct"], "%"),
-    ("  PortAudio floor, same seconds", lambda r: r["cpu_idle"]["floor_pct"], "%"),
-    ("  edged's share (− PortAudio floor)", lambda r: r["cpu_idle"]["own_pct"], "%"),
     ("  of which the event loop", lambda r: r["cpu_idle"]["by_thread"]["main (event loop)"],
      "%"),
+    ("CPU idle before standby (streams awake)", lambda r: r["cpu_idle_awake"]["pct"], "%"),
+    ("  PortAudio floor, same seconds", lambda r: r["cpu_idle_awake"]["floor_pct"], "%"),
+    ("  edged's share (− PortAudio floor)", lambda r: r["cpu_idle_awake"]["own_pct"], "%"),
     ("CPU full duplex (hands-free, answers)", lambda r: r["cpu_full_duplex"]["pct"], "%"),
     ("  PortAudio floor, same seconds ", lambda r: r["cpu_full_duplex"]["floor_pct"], "%"),
     ("  edged's share (− PortAudio floor) ", lambda r: r["cpu_full_duplex"]["own_pct"], "%"),
@@ -317,11 +318,13 @@ class ProcWatch:
 # --------------------------------------------------------------------------- the processes
 
 
-def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS) -> None:
+def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS,
+                  standby_after_s: float = 30.0) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
-                  "input_channels": 2, "output_channels": 2, "frame_ms": frame_ms},
+                  "input_channels": 2, "output_channels": 2, "frame_ms": frame_ms,
+                  "standby_after_s": standby_after_s},
         "controls": {"enabled": False},  # no GPIO here; the bench presses through the API
         "realtime": {"provider": "custom", "url": url,
                      "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}},
@@ -442,13 +445,21 @@ class Bench:
             time.sleep(self.d.settle_s)  # past the devices' start-up
             watch = ProcWatch(proc.pid)
             with ControlClient(str(self.config.parent / "control.sock"), timeout=15) as ctl:
-                idle: dict[str, Any] = {}
-                with self.cpu(watch, idle):
+                awake: dict[str, Any] = {}
+                with self.cpu(watch, awake):
                     time.sleep(self.d.idle_s)
-                out["cpu_idle"] = idle
+                out["cpu_idle_awake"] = awake
                 steady = watch.memory()
                 out["memory"] = {"rss_steady_mb": steady["rss_mb"],
                                  "pss_steady_mb": steady["pss_mb"]}
+                wait_for(lambda: "standby" in ctl.request("status")["health"]["devices"].values(),
+                         "the audio streams to go to standby", 30)
+                self.say(f"  audio asleep (standby); idle {self.d.idle_s:g} s")
+                idle: dict[str, Any] = {}
+                with self.cpu(watch, idle):
+                    time.sleep(self.d.idle_s)
+                idle["own_pct"] = idle["pct"]  # no stream runs: all of it is edged's
+                out["cpu_idle"] = idle
                 self.say(f"  hands-free conversation for {self.d.full_duplex_s:g} s")
                 out["cpu_full_duplex"], out["full_duplex_answers"] = self.handsfree(ctl, watch)
                 out["health"] = {k: v for k, v in ctl.request("status")["health"].items()
@@ -654,8 +665,9 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
     its first sample handed to PortAudio; waiting for the next output callback takes
     up to one frame, so ``downlink_added`` is what lies beyond the frame.
     ``downlink_scheduled`` adds the device's output latency (the daemon's other health
-    metric). ``barge_in``: press → the last answer sample already handed to the
-    device leaves the speaker; ``barge_in_flush``: press → playback queue flushed.
+    metric). ``barge_in``: press → the speaker silent (PortAudio discarded the
+    device's buffer, or the last answer sample handed to it played out);
+    ``barge_in_flush``: press → playback queue flushed.
     """
     uplink = duplex["uplink_ms"] + turns["uplink_ms"]
     lags = duplex["input_lag_ms"] + turns["input_lag_ms"]
@@ -696,7 +708,9 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
         with SimulatorThread(answer="echo", pace=1.0, ssl_context=ssl_context,
                              record=False) as sim:
             config = base / f"edged-{transport}.yaml"
-            daemon_config(config, sim.url, base, frame_ms)
+            # the streams stay awake through the first idle window, then sleep
+            daemon_config(config, sim.url, base, frame_ms,
+                          standby_after_s=d.settle_s + d.idle_s + 2)
             bench = Bench(rig, sim, config, env, log, d, say, floor_watch, frame_ms)
             say(f"{transport}: {sim.url}")
             result = bench.edged_run()

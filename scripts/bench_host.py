@@ -7,9 +7,11 @@ exactly as ``edged run`` does (the same config loading, logging, PyAudio engine 
 - a command channel on stdin/stdout (one JSON object per line): ``press``,
   ``release`` and ``wake`` call ``Daemon.button`` with the events a GPIO button or
   the control socket produces; ``stats`` returns the daemon's own timestamps;
-- the barge-in figure: when the daemon flushes playback, the time the last answer
-  sample already handed to PortAudio reaches the speaker (from the playback queue's
-  DAC times), so "press → answer silent" is measured, not estimated.
+- the barge-in figure: press → the speaker silent. The flush makes the next output
+  callback abort the stream, and PortAudio discards what the device holds: silent
+  then (the moment is recorded), or, had nothing been discarded, when the last answer
+  sample already handed to PortAudio reaches the speaker (the playback queue's DAC
+  times).
 
 A thread blocked on stdin and one idle reader callback are all it adds while
 nothing is asked, so its idle CPU matches ``edged run``'s (the bench reports both).
@@ -77,6 +79,19 @@ class Probe:
             if self.presses:
                 self.barge_ins.append((self.presses[-1], now, max(now, silent)))
             return result
+
+        playback: Any = port.engine._playback
+        aborted = playback.on_aborted
+
+        def timed_abort() -> None:  # PortAudio's thread: the device's buffer is being dropped
+            at = time.monotonic()
+            if self.barge_ins:
+                press, flushed, silent = self.barge_ins[-1]
+                if flushed <= at < silent:
+                    self.barge_ins[-1] = (press, flushed, at)
+            aborted()
+
+        playback.on_aborted = timed_abort
 
         def timed_play(item_id: str, pcm: bytes) -> float:
             received = time.monotonic()

@@ -51,7 +51,7 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         where = f"{transport}: "
         assert number(run["cold_start_s"]["p50"]), where + "cold start"
         assert number(run["start_to_link_up_s"]["p50"]), where + "start to link up"
-        for phase in ("cpu_idle", "cpu_full_duplex"):
+        for phase in ("cpu_idle", "cpu_idle_awake", "cpu_full_duplex"):
             cpu = run[phase]
             for key in ("pct", "pct_from_ticks", "floor_pct", "own_pct"):
                 assert number(cpu[key]), where + f"{phase}.{key}"

@@ -114,8 +114,23 @@ class PlayQueue:
         self.state = "idle"
         return {item: self._handed.get(item, 0) for item in touched}
 
+    def sounding_until(self) -> float:
+        """When the last frame already handed to the device reaches the speaker (0: none)."""
+        rate = self.rate
+        return max((dac + n / rate for dac, _, n in self._in_flight), default=0.0)
+
+    def drop_in_flight(self, now: float) -> None:
+        """The device discarded its buffer at ``now``: what had not reached the
+        speaker by then was never heard, so it no longer counts as handed."""
+        rate = self.rate
+        for dac, item, n in self._in_flight:
+            unheard = n - min(n, max(0, int((now - dac) * rate + 1e-6)))
+            if unheard and item in self._handed:
+                self._handed[item] -= unheard
+        self._in_flight.clear()
+
     def handed(self, item: str) -> int:
-        """Frames of ``item`` given to the device so far (all of them will be heard)."""
+        """Frames of ``item`` given to the device so far (less any it discarded)."""
         return self._handed.get(item, 0)
 
     def received(self, item: str) -> int:

@@ -190,6 +190,15 @@ class Capture:
         """Hand over the rest now and stop delivering (push-to-talk release)."""
         self.flush_uplink(close=True)
 
+    def forget(self) -> None:
+        """The stream was stopped (standby): the pre-roll is stale and the capture
+        clock starts afresh with the next buffer."""
+        with self._lock:
+            if not self._uplink:
+                self._raw.clear()
+                self._raw_frames = 0
+            self._clock_end = 0.0
+
     def stop(self) -> None:
         with self._lock:
             self._uplink = False

@@ -11,6 +11,11 @@ Threads and who owns what:
 - The loop owns the rest: the public methods, and the supervisor that notices
   a vanished or stalled device and reopens it with backoff after re-creating
   PortAudio (which has no hotplug), reporting each step through ``on_status``.
+
+Standby: open streams cost CPU even in silence (PortAudio's threads and the
+ALSA plugin wake every buffer), so after ``standby_after_s`` with nobody
+talking and nothing playing the supervisor stops them (they stay open), and
+the next uplink, answer or sound starts them again in a few milliseconds.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ class AudioEngine:
         self.on_idle = on_idle
         self._loop = loop
         self._clock = clock
-        self._playback = Playback(cfg, self._drained_from_thread, clock)
+        self._playback = Playback(cfg, self._drained_from_thread, clock,
+                                  on_aborted=self._aborted_from_thread)
         self._capture = Capture(cfg, on_frames, self._call_soon_threadsafe, self._mic_gate,
                                 clock)
         self._state: EngineState = "stopped"
@@ -99,6 +105,9 @@ class AudioEngine:
         self._retry_at = 0.0
         self._attempt = 0
         self._last_problem = ""
+        self._restarting: asyncio.Task[None] | None = None  # the output stream, after a barge-in
+        self._waking: asyncio.Task[None] | None = None  # out of standby
+        self._active_at = clock()  # the last moment something was heard or played
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -134,6 +143,11 @@ class AudioEngine:
         if self._state == "stopped":
             return
         wedged = self._state == "wedged"
+        for task in (self._waking, self._restarting):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -207,8 +221,10 @@ class AudioEngine:
         """Start delivering captured audio, beginning with the pre-roll.
 
         The pre-roll (whole frames of the audio just before this call) joins
-        seamlessly with the frames that follow.
+        seamlessly with the frames that follow. In standby there is none: the
+        microphone starts now.
         """
+        self._touch()
         self._capture.open_uplink(preroll)
 
     def flush_uplink(self) -> None:
@@ -238,6 +254,7 @@ class AudioEngine:
         Returns when its first sample should reach the speaker (monotonic s).
         Audio for an item that was flushed is ignored.
         """
+        self._touch()
         return self._playback.play(item_id, pcm24k)
 
     def end_of_answer(self, item_id: str) -> None:
@@ -246,11 +263,12 @@ class AudioEngine:
             self._loop.call_soon(self._idle)
 
     def flush(self) -> dict[str, int]:
-        """Barge-in: answer audio stops with the next output buffer.
+        """Barge-in: the speaker goes silent within one output buffer.
 
-        Returns, per item touched, the milliseconds handed to the device. The
-        stream is not aborted, so all of it reaches the speaker: this is what
-        the person heard, the ``audio_end_ms`` for a truncate.
+        The next output callback aborts the stream, so PortAudio discards the
+        audio the device still holds, and the stream is restarted at once.
+        Returns, per item touched, the milliseconds heard by then: the
+        ``audio_end_ms`` for a truncate.
         """
         return self._playback.flush()
 
@@ -278,10 +296,31 @@ class AudioEngine:
 
     def sound(self, name: SoundName) -> None:
         """Mix a feedback sound ("listening", "done", "error") into the output."""
+        self._touch()
         self._playback.sound(name)
 
     def _drained_from_thread(self) -> None:
         self._call_soon_threadsafe(self._idle)
+
+    def _aborted_from_thread(self) -> None:
+        self._call_soon_threadsafe(self._restart_output)
+
+    def _restart_output(self) -> None:
+        """After a barge-in's abort: start the output stream again (on the loop)."""
+        op = self._open
+        if op is None or op.out is None or self._restarting is not None:
+            return
+        self._restarting = self._loop.create_task(self._restart(op), name="edged-audio-restart")
+
+    async def _restart(self, op: _Open) -> None:
+        try:
+            await self._call(functools.partial(_restart_stream, op.out))
+        except (AudioError, OSError) as exc:  # the device went away meanwhile
+            log.warning("speaker: restarting after a barge-in failed: %s", exc)
+        except TimeoutError:
+            self._wedged("restarting the speaker")
+        finally:
+            self._restarting = None
 
     def _idle(self) -> None:
         if self.on_idle is not None and not self._playback.is_playing:
@@ -289,6 +328,65 @@ class AudioEngine:
                 self.on_idle()
             except Exception:
                 log.exception("on_idle handler failed")
+
+    # ------------------------------------------------------------------ standby
+
+    def _touch(self) -> None:
+        """Something is to be heard or played: wake the streams if they sleep."""
+        self._active_at = self._clock()
+        if self._state == "standby" and self._waking is None:
+            self._waking = self._loop.create_task(self._wake(), name="edged-audio-wake")
+
+    def _standby_due(self, now: float) -> bool:
+        after = self.cfg.standby_after_s
+        if not after:
+            return False
+        if self._capture.uplink_open or self._playback.busy(now):
+            self._active_at = now
+            return False
+        return now - self._active_at >= after
+
+    async def _sleep(self) -> None:
+        """Stop both streams (kept open) until something needs them."""
+        op = self._open
+        assert op is not None
+        self._state = "standby"
+        await self._call(functools.partial(self._stop_blocking, op))
+        log.info("audio asleep after %g s of quiet (streams stopped)", self.cfg.standby_after_s)
+        self._report("standby", "asleep: streams stopped until the next press or answer")
+
+    def _stop_blocking(self, op: _Open) -> None:
+        """Stop the streams (worker thread); what they held is stale after that."""
+        for stream in (op.inp, op.out):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.stop_stream()
+        self._capture.forget()
+        self._playback.forget()
+
+    async def _wake(self) -> None:
+        op = self._open
+        try:
+            if op is None or self._state != "standby":
+                return
+            try:
+                await self._call(functools.partial(self._start_blocking, op))
+            except AudioError as exc:  # a device went away while asleep: reopen it
+                log.warning("audio: waking from standby failed: %s; reopening", exc)
+                self._report("lost", f"waking from standby failed: {exc}")
+                await self._close_streams()
+                self._state = "recovering"
+                self._attempt = 0
+                self._retry_at = self._clock()
+                return
+            except TimeoutError:
+                self._wedged("waking the audio devices")
+                return
+            op.opened_at = self._active_at = self._clock()
+            self._state = "running"
+            self._report("opened", "awake: streams started")
+        finally:
+            self._waking = None
 
     # ------------------------------------------------------------------ figures
 
@@ -460,6 +558,8 @@ class AudioEngine:
                     lost = self._find_lost(now)
                     if lost:
                         await self._lose(lost)
+                    elif self._state == "running" and self._standby_due(now):
+                        await self._sleep()
                     elif (self._state == "degraded" and now >= self._retry_at
                           and not self.is_playing and not self.uplink_open):
                         await self._reopen()  # only when no conversation is disturbed
@@ -481,16 +581,20 @@ class AudioEngine:
             return []
         lost: list[tuple[Direction, str]] = []
         timeout = self.cfg.stall_timeout_s
-        checks: tuple[tuple[Direction, Any, float], ...] = (
-            ("input", op.inp, self._capture.last_callback),
-            ("output", op.out, self._playback.last_callback),
+        # after a barge-in the output stream is aborted and restarted: a fresh start
+        restarted = max(op.opened_at, self._playback.aborted_at)
+        checks: tuple[tuple[Direction, Any, float, float], ...] = (
+            ("input", op.inp, self._capture.last_callback, op.opened_at),
+            ("output", op.out, self._playback.last_callback, restarted),
         )
-        for direction, stream, last in checks:
-            if stream is None:
+        for direction, stream, last, since in checks:
+            if stream is None or (direction == "output" and self._restarting is not None):
                 continue
             if not _active(stream):
+                if direction == "output" and now - restarted < 1.0:
+                    continue  # aborted a moment ago; the restart is on its way
                 lost.append((direction, "its stream stopped (unplugged or failed)"))
-            elif stalled(now, op.opened_at, last, timeout):
+            elif stalled(now, since, last, timeout):
                 lost.append((direction, f"no audio from it for over {timeout:g} s"))
         return lost
 
@@ -560,6 +664,12 @@ def _active(stream: Any) -> bool:
         return bool(stream.is_active())
     except OSError:
         return False
+
+
+def _restart_stream(stream: Any) -> None:
+    """Stop (already aborted: returns at once) and start again (worker thread)."""
+    stream.stop_stream()
+    stream.start_stream()
 
 
 def _close_all(op: _Open) -> None:

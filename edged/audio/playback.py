@@ -6,6 +6,14 @@ chunk edges are seamless. The output callback then only slices bytes off the
 :class:`~edged.audio.buffers.PlayQueue`; it touches numpy only while a
 feedback sound is being mixed in, and when nothing plays it returns a prebuilt
 silent buffer without taking a lock.
+
+Barge-in must silence the speaker at once, but the device already holds two or
+three output buffers (40–60 ms) that PortAudio cannot take back while the
+stream runs. So when the engine gives an ``on_aborted`` handler, :meth:`flush`
+asks the next output callback to return ``paAbort``: PortAudio then discards the
+device's buffer (``snd_pcm_drop``), the speaker is silent within one buffer,
+and the engine restarts the stream. Without a handler (tests driving the
+callback by hand) the device's buffer plays out.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import numpy as np
 from edged.audio.buffers import Int16, PlayQueue
 from edged.audio.convert import PlaybackConverter
 from edged.audio.devices import MODEL_RATE, StreamFormat
-from edged.audio.portaudio import CONTINUE, OUTPUT_UNDERFLOW
+from edged.audio.portaudio import ABORT, CONTINUE, OUTPUT_UNDERFLOW
 from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render
 from edged.config import AudioConfig
 
@@ -38,9 +46,12 @@ class Playback:
     """
 
     def __init__(self, cfg: AudioConfig, on_drained: Callable[[], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 on_aborted: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self._on_drained = on_drained
+        #: Called from PortAudio's thread right after a callback returned paAbort.
+        self.on_aborted = on_aborted
         self._clock = clock
         self._lock = threading.Lock()  # the callback holds it only to slice and mix
         self.rate = MODEL_RATE
@@ -56,6 +67,10 @@ class Playback:
         self.last_callback = 0.0
         self.echo_until = 0.0  # the last answer audio is out of the room by then
         self._errors = 0
+        self._abort = False  # the next callback returns paAbort
+        self._frames = 0  # frames per output buffer, as the device last asked
+        self.aborts = 0
+        self.aborted_at = 0.0  # when the device's buffer was last discarded
 
     def _new_queue(self, rate: int, channels: int) -> PlayQueue:
         cfg = self.cfg
@@ -82,6 +97,7 @@ class Playback:
             self.latency = latency
             self._silence.clear()
             self.last_callback = 0.0
+            self._abort = False
 
     # -- answer audio (loop thread)
 
@@ -123,12 +139,24 @@ class Playback:
             self.queue.end(item_id)
 
     def flush(self) -> dict[str, int]:
-        """Drop queued answer audio; ms handed to the device per item touched."""
+        """Drop queued answer audio; ms heard per item touched.
+
+        With an abort handler, audio still on its way to the speaker is
+        discarded by the next output callback, so what is heard is what
+        reaches it by then (the callbacks are regular, one buffer apart);
+        otherwise it all plays out.
+        """
+        now = self._clock()
         with self._lock:
-            handed = self.queue.flush()
+            q = self.queue
+            heard = q.flush()
+            if self.on_aborted is not None and q.sounding_until() > now and self._frames:
+                self._abort = True
+                drop_at = max(now, self.last_callback + self._frames / self.rate)
+                heard = {item: min(n, q.heard(item, drop_at)) for item, n in heard.items()}
         self._conv.reset()
         self._item = None
-        return {item: n * _MS // self.rate for item, n in handed.items()}
+        return {item: n * _MS // self.rate for item, n in heard.items()}
 
     def played_ms(self, item_id: str) -> int:
         now = self._clock()
@@ -142,6 +170,17 @@ class Playback:
     @property
     def is_playing(self) -> bool:
         return self.queue.state != "idle"
+
+    def busy(self, now: float) -> bool:
+        """Is anything playing or about to (answer, sound, audio still in the device)?"""
+        return (self.queue.state != "idle" or self._mixer.active or self._abort
+                or self.queue.sounding_until() > now)
+
+    def forget(self) -> None:
+        """The stream was stopped (standby): nothing is in flight any more."""
+        with self._lock:
+            self._abort = False
+            self.queue.drop_in_flight(self._clock())
 
     @property
     def volume(self) -> float:
@@ -170,8 +209,11 @@ class Playback:
                  status: int) -> tuple[bytes, int]:
         now = self._clock()
         self.last_callback = now
+        self._frames = frame_count
         if status & OUTPUT_UNDERFLOW:
             self.underflows += 1
+        if self._abort:
+            return self._discard(now, frame_count)
         queue = self.queue
         if queue.state == "idle" and not self._mixer.active:
             return self._silent(frame_count), CONTINUE
@@ -197,6 +239,19 @@ class Playback:
             if self._errors <= 3:
                 log.exception("output callback failed (playback continues)")
             return self._silent(frame_count), CONTINUE
+
+    def _discard(self, now: float, frame_count: int) -> tuple[bytes, int]:
+        """Barge-in: end the stream so PortAudio drops what the device holds."""
+        with self._lock:
+            self._abort = False
+            self.queue.drop_in_flight(now)
+        self.aborts += 1
+        self.aborted_at = now
+        self.echo_until = now + ECHO_TAIL_S
+        handler = self.on_aborted
+        if handler is not None:
+            handler()
+        return self._silent(frame_count), ABORT
 
     def _silent(self, frame_count: int) -> bytes:
         silence = self._silence.get(frame_count)

@@ -31,6 +31,7 @@ log = logging.getLogger("edged.audio")
 INPUT_OVERFLOW = 0x2
 OUTPUT_UNDERFLOW = 0x4
 CONTINUE = 0
+ABORT = 2  # stop at once: PortAudio discards what the device still holds
 PA_INT16 = 0x8
 
 Callback = Callable[[bytes | None, int, dict[str, float], int], tuple[bytes | None, int]]

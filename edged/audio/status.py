@@ -11,8 +11,9 @@ from typing import Literal
 
 from edged.audio.devices import StreamFormat
 
-StatusKind = Literal["opened", "lost", "unavailable", "wedged", "stopped"]
-EngineState = Literal["stopped", "starting", "running", "degraded", "recovering", "wedged"]
+StatusKind = Literal["opened", "standby", "lost", "unavailable", "wedged", "stopped"]
+EngineState = Literal["stopped", "starting", "running", "standby", "degraded", "recovering",
+                      "wedged"]
 
 # PortAudio may take a few seconds to deliver the first buffers of a fresh
 # stream (the ALSA pulse plugin does); stalls only count after this.
@@ -25,10 +26,12 @@ class AudioStatus:
     """One change in the audio path, for health records and the journal.
 
     ``opened``: streams are running (``reopened`` tells a recovery from the
-    first open); ``lost``: a device stopped delivering (``direction`` says
-    which) and will be reopened; ``unavailable``: an open attempt failed,
-    ``retry_in_s`` until the next; ``wedged``: PortAudio hung in a call and
-    only a restart helps; ``stopped``: the engine was stopped.
+    first open; it also follows a wake from standby); ``standby``: the streams
+    were stopped after ``standby_after_s`` of quiet; ``lost``: a device stopped
+    delivering (``direction`` says which) and will be reopened;
+    ``unavailable``: an open attempt failed, ``retry_in_s`` until the next;
+    ``wedged``: PortAudio hung in a call and only a restart helps;
+    ``stopped``: the engine was stopped.
     """
 
     kind: StatusKind

@@ -24,6 +24,8 @@ Priority = Literal["info", "warning", "critical"]
 _RANK: dict[Priority, int] = {"info": 0, "warning": 1, "critical": 2}
 
 ERROR_WINDOW_S = 3600.0
+# audio device states that need no attention (the engine's "open", and its idle "standby")
+HEALTHY_DEVICE = frozenset({"ok", "open", "standby"})
 
 
 class LatencyWindow:
@@ -227,7 +229,7 @@ def evaluate(snapshot: Mapping[str, Any], budgets: HealthConfig) -> Evaluation:
 
     devices = snapshot.get("devices") or {}
     for name, status in sorted(devices.items()):
-        if status != "ok":
+        if status not in HEALTHY_DEVICE:
             found.append(("warning", f"audio {name} device {status}"))
 
     priority: Priority = "info"
@@ -267,7 +269,8 @@ def status_line(snapshot: Mapping[str, Any], evaluation: Evaluation | None = Non
     if isinstance(cpu, int | float):
         parts.append(f"{cpu:.1f}% CPU")
     devices = snapshot.get("devices") or {}
-    parts.extend(f"{name} {status}" for name, status in sorted(devices.items()) if status != "ok")
+    parts.extend(f"{name} {status}" for name, status in sorted(devices.items())
+                 if status not in HEALTHY_DEVICE)
     if evaluation is not None and evaluation.priority != "info" and evaluation.reasons:
         parts.append(f"{evaluation.priority}: {evaluation.reasons[0]}")
     return " · ".join(parts)
