@@ -138,3 +138,15 @@ def test_audio_comes_out_in_order_once_whatever_the_timing(
     assert played == pushed[: len(played)]
     assert q.handed("a") == len(played)
     assert q.queued == len(pushed) - len(played)
+
+
+def test_a_dropped_device_buffer_counts_only_what_was_heard() -> None:
+    q = PlayQueue(RATE, MONO, prebuffer=0, capacity=1000)
+    q.push("a", frames(range(1, 101)))
+    q.pull(20, 10.0, 9.95)  # reaches the speaker 10.00 … 10.02
+    q.pull(20, 10.02, 9.97)  # … 10.04
+    assert q.sounding_until() == 10.04
+    q.flush()
+    q.drop_in_flight(10.025)  # the device discarded its buffer at 10.025
+    assert q.handed("a") == 25 and q.heard("a", 11.0) == 25
+    assert q.sounding_until() == 0.0

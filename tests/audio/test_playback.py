@@ -11,7 +11,7 @@ import numpy as np
 
 from edged.audio.devices import DeviceInfo, StreamFormat
 from edged.audio.playback import Playback
-from edged.audio.portaudio import OUTPUT_UNDERFLOW
+from edged.audio.portaudio import ABORT, CONTINUE, OUTPUT_UNDERFLOW
 from edged.config import AudioConfig
 from tests.audio.helpers import db, pcm, peak_frequency, rms, sine
 
@@ -148,3 +148,32 @@ def test_half_duplex_signal_covers_the_echo_tail() -> None:
     rig.ticks(2)
     assert rig.pb.speaking(rig.now)  # audio still on its way out of the speaker
     assert not rig.pb.speaking(rig.now + 1.0)
+
+
+def test_barge_in_with_an_abort_handler_makes_the_device_drop_its_buffer() -> None:
+    rig = Rig(playback_prebuffer_ms=0)
+    aborted: list[float] = []
+    rig.pb.on_aborted = lambda: aborted.append(rig.now)
+    rig.pb.play("a", pcm(sine(2.0, 440, 24000)))
+    rig.ticks(10)  # 200 ms handed; the next buffer is due now, the last 30 ms still in flight
+    heard = rig.pb.flush()
+    # what will have reached the speaker when the next buffer comes (and aborts)
+    assert heard == {"a": 200 - 30}
+    n = rig.rate // 50
+    data, flag = rig.pb.callback(None, n, {"current_time": rig.now,
+                                          "output_buffer_dac_time": rig.now + LATENCY}, 0)
+    assert flag == ABORT and not np.frombuffer(data, np.int16).any()
+    assert aborted == [rig.now] and rig.pb.aborts == 1
+    assert rig.pb.played_ms("a") == 200 - 30  # the rest was discarded by the device
+    # the restarted stream plays on as usual
+    _, flag = rig.pb.callback(None, n, {"current_time": rig.now,
+                                       "output_buffer_dac_time": rig.now + LATENCY}, 0)
+    assert flag == CONTINUE
+
+
+def test_nothing_in_flight_means_no_abort() -> None:
+    rig = Rig(playback_prebuffer_ms=0)
+    rig.pb.on_aborted = lambda: None
+    rig.ticks(3)
+    assert rig.pb.flush() == {}
+    assert len(rig.ticks(2))  # tick() asserts the flag is paContinue
