@@ -93,7 +93,7 @@ class Capture:
             self._conv = conv
             self.format = fmt
             self._rate = fmt.rate
-            # a little extra: the resampler holds back up to ~40 ms of what it is given
+            # a little extra: soxr (rates that are not 24 kHz × k) holds back up to ~40 ms
             self._keep = fmt.rate * (cfg.preroll_ms + _RESAMPLER_SLACK_MS) // _MS
             self._batch_dev = fmt.rate * self.batch_ms // _MS
             self._raw.clear()

@@ -1,18 +1,30 @@
 """Sample-format conversion between the devices and the model's 24 kHz mono PCM16.
 
 Pure and single-threaded: arrays in, arrays out, state only in the streaming
-resamplers (soxr keeps it across chunks, so chunk edges never click). The
-capture side runs in PortAudio's callback thread, so it avoids work it can:
-int16 end to end, no per-sample Python, preallocated scratch for channel mixing.
+resamplers (kept across chunks, so chunk edges never click). The capture side
+runs in PortAudio's callback thread, so it avoids work it can: int16 end to end,
+no per-sample Python, preallocated scratch for channel mixing.
+
+Which resampler: soxr's streaming API holds back ~20 ms of output between calls
+(measured 48k → 24k in 20 ms chunks: 21 ms pending on average; 18 ms in 100 ms
+chunks), most of the uplink's added latency, and python-soxr has no setting that
+avoids it without dropping the anti-alias filter. So integer ratios, the common
+case (48 and 96 kHz devices, 24 kHz × k; 8 and 12 kHz ones the other way), go
+through :mod:`edged.audio.fir`, whose polyphase FIR holds back only its 1 ms half
+length (measured: 1.0 ms after every chunk). Every other rate (44.1, 32, 16 kHz
+...) and the noise-suppression path (via 16 kHz) keep soxr HQ.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import soxr
 
 from edged.audio.devices import MODEL_RATE
+from edged.audio.fir import Decimator, Interpolator
 
 Int16 = npt.NDArray[np.int16]
 
@@ -20,15 +32,51 @@ _EMPTY: Int16 = np.zeros(0, np.int16)
 NS_RATE = 16000  # webrtc-noise-gain works on 10 ms of 16 kHz mono only
 _NS_CHUNK = NS_RATE // 100
 
-# soxr quality: "HQ" costs the least per chunk here and keeps the band clean
-# (−140 dB aliasing), at the price of ~20 ms (mean) of look-ahead buffering.
+# soxr quality, for the rates the FIR does not cover (ratios that are not integers):
+# "HQ" costs the least per chunk here and keeps the band clean (−140 dB aliasing),
+# at the price of ~20 ms (mean) of look-ahead buffering.
 QUALITY = "HQ"
 
 
-def _resampler(rate_in: int, rate_out: int, quality: str) -> soxr.ResampleStream | None:
+class Resampler(Protocol):
+    """A streaming mono int16 resampler (the FIR streams, or soxr behind :class:`_Soxr`)."""
+
+    def process(self, x: Int16) -> Int16: ...
+    def finish(self) -> Int16: ...
+    def reset(self) -> None: ...
+    def delay(self) -> float: ...
+
+
+class _Soxr:
+    """soxr.ResampleStream with the FIR streams' method names."""
+
+    def __init__(self, rate_in: int, rate_out: int, quality: str) -> None:
+        self._rs = soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16", quality=quality)
+
+    def process(self, x: Int16) -> Int16:
+        return self._rs.resample_chunk(x)  # type: ignore[no-any-return]
+
+    def finish(self) -> Int16:
+        y: Int16 = self._rs.resample_chunk(_EMPTY, last=True)
+        self._rs.clear()
+        return y
+
+    def reset(self) -> None:
+        self._rs.clear()
+
+    def delay(self) -> float:
+        return float(self._rs.delay())
+
+
+def _resampler(rate_in: int, rate_out: int, quality: str, fir: bool = True) -> Resampler | None:
+    """None for equal rates, the FIR for integer ratios (unless ``fir`` is off), else soxr."""
     if rate_in == rate_out:
         return None
-    return soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16", quality=quality)
+    if fir and rate_in % rate_out == 0:
+        return Decimator(rate_in // rate_out)
+    if fir and rate_out % rate_in == 0:
+        return Interpolator(rate_out // rate_in)
+    return _Soxr(rate_in, rate_out, quality)
 
 
 class CaptureConverter:
@@ -36,7 +84,8 @@ class CaptureConverter:
 
     With ``noise_suppression``/``auto_gain_dbfs`` set, audio goes through
     webrtc's processor on the way, which needs 16 kHz: device → 16 kHz →
-    processor (10 ms steps) → 24 kHz.
+    processor (10 ms steps) → 24 kHz, all through soxr (the 10 ms steps hold back
+    audio anyway). ``quality`` is soxr's, wherever soxr is used.
     """
 
     def __init__(self, rate: int, channels: int, *, max_frames: int = 0,
@@ -52,8 +101,8 @@ class CaptureConverter:
             from webrtc_noise_gain import AudioProcessor
 
             self._processor = AudioProcessor(auto_gain_dbfs, noise_suppression)
-            self._to_16k = _resampler(rate, NS_RATE, quality)
-            self._from_16k = _resampler(NS_RATE, MODEL_RATE, quality)
+            self._to_16k = _resampler(rate, NS_RATE, quality, fir=False)
+            self._from_16k = _resampler(NS_RATE, MODEL_RATE, quality, fir=False)
             self._ns_carry = bytearray()
         else:
             self._resample = _resampler(rate, MODEL_RATE, quality)
@@ -100,11 +149,11 @@ class CaptureConverter:
         if self._processor is None:
             if self._resample is None:
                 return mono.copy()
-            return self._resample.resample_chunk(mono)  # type: ignore[no-any-return]
+            return self._resample.process(mono)
         return self._suppress(mono)
 
     def _suppress(self, mono: Int16) -> Int16:
-        at16 = self._to_16k.resample_chunk(mono) if self._to_16k is not None else mono
+        at16 = self._to_16k.process(mono) if self._to_16k is not None else mono
         self._ns_carry += at16.tobytes()
         usable = len(self._ns_carry) // (2 * _NS_CHUNK) * (2 * _NS_CHUNK)
         if not usable:
@@ -118,23 +167,19 @@ class CaptureConverter:
         out = np.frombuffer(cleaned, np.int16)
         if self._from_16k is None:
             return out.copy()
-        return self._from_16k.resample_chunk(out)  # type: ignore[no-any-return]
+        return self._from_16k.process(out)
 
     def finish(self) -> Int16:
         """Flush the audio held in the resamplers (end of a stretch), then start afresh."""
         parts: list[Int16] = []
         if self._processor is None:
             if self._resample is not None:
-                parts.append(self._resample.resample_chunk(_EMPTY, last=True))
-                self._resample.clear()
+                parts.append(self._resample.finish())
         else:
-            tail = self._to_16k.resample_chunk(_EMPTY, last=True) if self._to_16k else _EMPTY
-            if self._to_16k is not None:
-                self._to_16k.clear()
+            tail = self._to_16k.finish() if self._to_16k is not None else _EMPTY
             parts.append(self._suppress(tail))
             if self._from_16k is not None:
-                parts.append(self._from_16k.resample_chunk(_EMPTY, last=True))
-                self._from_16k.clear()
+                parts.append(self._from_16k.finish())
         return np.concatenate(parts) if parts else _EMPTY
 
 
@@ -159,9 +204,9 @@ class PlaybackConverter:
         if self._resample is None:
             y = x
         else:
-            y = self._resample.resample_chunk(x, last=last)
+            y = self._resample.process(x)
             if last:
-                self._resample.clear()
+                y = np.concatenate((y, self._resample.finish()))
         return self._apply_gain(y)
 
     def _apply_gain(self, y: Int16) -> Int16:
@@ -176,5 +221,5 @@ class PlaybackConverter:
     def reset(self) -> None:
         """Forget held audio (barge-in): the next chunk starts a fresh stream."""
         if self._resample is not None:
-            self._resample.clear()
+            self._resample.reset()
 

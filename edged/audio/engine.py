@@ -51,6 +51,7 @@ T = TypeVar("T")
 StatusHandler = Callable[[AudioStatus], None]
 
 OP_TIMEOUT_S = 15.0  # a PortAudio call taking longer than this has hung
+STANDBY_TICK_S = 5.0
 _MS = 1000
 _NAMES = {"input": "microphone", "output": "speaker"}
 
@@ -313,6 +314,7 @@ class AudioEngine:
         self._restarting = self._loop.create_task(self._restart(op), name="edged-audio-restart")
 
     async def _restart(self, op: _Open) -> None:
+        self._playback.starting()
         try:
             await self._call(functools.partial(_restart_stream, op.out))
         except (AudioError, OSError) as exc:  # the device went away meanwhile
@@ -369,6 +371,7 @@ class AudioEngine:
         try:
             if op is None or self._state != "standby":
                 return
+            self._playback.starting()
             try:
                 await self._call(functools.partial(self._start_blocking, op))
             except AudioError as exc:  # a device went away while asleep: reopen it
@@ -551,7 +554,8 @@ class AudioEngine:
     async def _supervise(self) -> None:
         tick = max(0.1, min(0.5, self.cfg.stall_timeout_s / 4))
         while True:
-            await asyncio.sleep(tick)
+            # asleep, nothing can be lost and waking is not the supervisor's job: wake rarely
+            await asyncio.sleep(STANDBY_TICK_S if self._state == "standby" else tick)
             try:
                 now = self._clock()
                 if self._state in ("running", "degraded"):

@@ -71,6 +71,8 @@ class Playback:
         self._frames = 0  # frames per output buffer, as the device last asked
         self.aborts = 0
         self.aborted_at = 0.0  # when the device's buffer was last discarded
+        self._warming = True  # see starting()
+        self._prev_callback = 0.0
 
     def _new_queue(self, rate: int, channels: int) -> PlayQueue:
         cfg = self.cfg
@@ -98,6 +100,18 @@ class Playback:
             self._silence.clear()
             self.last_callback = 0.0
             self._abort = False
+        self.starting()
+
+    def starting(self) -> None:
+        """The stream is about to (re)start: play silence until the device runs.
+
+        PortAudio first fills the device's whole buffer in quick succession, before
+        the device clock runs; the pulse plugin can lose that fill (measured: the
+        first 60–80 ms of an answer missing after a restart). So the callbacks give
+        silence until one comes at least half a buffer after the previous one.
+        """
+        self._warming = True
+        self._prev_callback = 0.0
 
     # -- answer audio (loop thread)
 
@@ -214,6 +228,11 @@ class Playback:
             self.underflows += 1
         if self._abort:
             return self._discard(now, frame_count)
+        if self._warming:
+            prev, self._prev_callback = self._prev_callback, now
+            if not prev or now - prev < frame_count / self.rate / 2:
+                return self._silent(frame_count), CONTINUE
+            self._warming = False
         queue = self.queue
         if queue.state == "idle" and not self._mixer.active:
             return self._silent(frame_count), CONTINUE

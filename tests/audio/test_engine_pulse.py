@@ -170,6 +170,7 @@ async def test_barge_in_stops_the_speaker_and_counts_what_was_heard(pulse: Pulse
         rec = samples(recorder.stop()).reshape(-1, 2)[:, 0]
         # the aborted stream was restarted: the next answer plays in full
         recorder = pulse.record_speaker()
+        await asyncio.sleep(0.5)  # the recorder is listening before the tone starts
         h.idle.clear()
         h.engine.play("item_2", pcm(sine(0.5, 440, 24000, AMP)))
         h.engine.end_of_answer("item_2")
@@ -235,6 +236,7 @@ async def test_a_speaker_that_vanishes_is_reopened_when_it_returns(pulse: PulseR
         assert h.engine.stats.reopen_count == 1
         await until(h.flowing, 30)
         recorder = pulse.record_speaker()
+        await asyncio.sleep(0.5)  # the recorder is listening before the tone starts
         h.idle.clear()
         h.engine.play("item_2", pcm(sine(0.5, 440, 24000, AMP)))
         h.engine.end_of_answer("item_2")
@@ -303,6 +305,7 @@ async def test_standby_stops_the_streams_when_quiet_and_wakes_for_audio(pulse: P
         assert h.engine.stats.last_output_callback == st.last_output_callback
         # an answer wakes the speaker and plays in full
         recorder = pulse.record_speaker()
+        await asyncio.sleep(0.5)  # the recorder is listening before the tone starts
         h.idle.clear()
         h.engine.play("item_1", pcm(sine(0.5, 440, 24000, AMP)))
         h.engine.end_of_answer("item_1")

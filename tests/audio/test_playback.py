@@ -27,6 +27,15 @@ class Rig:
         self.pb = Playback(AudioConfig(frame_ms=20, **cfg),  # type: ignore[arg-type]
                            self._on_drained, clock=lambda: self.now)
         self.pb.configure(StreamFormat(SPK, rate, channels), LATENCY)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """The device's initial fill, one buffer before now: the stream is running."""
+        n = self.rate // 50
+        self.now -= n / self.rate
+        self.pb.callback(None, n, {"current_time": self.now,
+                                   "output_buffer_dac_time": self.now + LATENCY}, 0)
+        self.now += n / self.rate
 
     def _on_drained(self) -> None:
         self.drained += 1
@@ -177,3 +186,17 @@ def test_nothing_in_flight_means_no_abort() -> None:
     rig.ticks(3)
     assert rig.pb.flush() == {}
     assert len(rig.ticks(2))  # tick() asserts the flag is paContinue
+
+
+def test_a_restarted_stream_plays_silence_until_the_device_runs() -> None:
+    rig = Rig(playback_prebuffer_ms=0)
+    rig.pb.starting()
+    rig.pb.play("a", pcm(sine(0.2, 440, 24000)))
+    n = rig.rate // 50
+    for _ in range(3):  # PortAudio's fill: three buffers at once, before the clock runs
+        data, _ = rig.pb.callback(None, n, {"current_time": rig.now,
+                                           "output_buffer_dac_time": rig.now}, 0)
+        assert not np.frombuffer(data, np.int16).any()
+    rig.now += n / rig.rate
+    assert rig.tick().any()  # one buffer later: the device runs, the answer starts
+    assert rig.pb.played_ms("a") == 0  # nothing of it was spent on the fill
