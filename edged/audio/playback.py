@@ -35,6 +35,7 @@ from edged.config import AudioConfig
 log = logging.getLogger("edged.audio")
 
 ECHO_TAIL_S = 0.2  # half duplex: the mic stays closed this long after the speaker stops
+_MAX_FILL = 8  # buffers of silence at most while a (re)started stream warms up
 _MS = 1000
 
 
@@ -73,6 +74,7 @@ class Playback:
         self.aborted_at = 0.0  # when the device's buffer was last discarded
         self._warming = True  # see starting()
         self._prev_callback = 0.0
+        self._fill = 0
 
     def _new_queue(self, rate: int, channels: int) -> PlayQueue:
         cfg = self.cfg
@@ -108,10 +110,12 @@ class Playback:
         PortAudio first fills the device's whole buffer in quick succession, before
         the device clock runs; the pulse plugin can lose that fill (measured: the
         first 60–80 ms of an answer missing after a restart). So the callbacks give
-        silence until one comes at least half a buffer after the previous one.
+        silence until one comes at least half a buffer after the previous one (or,
+        on a device that is not paced at all, for at most ``_MAX_FILL`` buffers).
         """
         self._warming = True
         self._prev_callback = 0.0
+        self._fill = 0
 
     # -- answer audio (loop thread)
 
@@ -230,7 +234,8 @@ class Playback:
             return self._discard(now, frame_count)
         if self._warming:
             prev, self._prev_callback = self._prev_callback, now
-            if not prev or now - prev < frame_count / self.rate / 2:
+            self._fill += 1
+            if self._fill <= _MAX_FILL and (not prev or now - prev < frame_count / self.rate / 2):
                 return self._silent(frame_count), CONTINUE
             self._warming = False
         queue = self.queue

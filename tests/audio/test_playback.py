@@ -200,3 +200,15 @@ def test_a_restarted_stream_plays_silence_until_the_device_runs() -> None:
     rig.now += n / rig.rate
     assert rig.tick().any()  # one buffer later: the device runs, the answer starts
     assert rig.pb.played_ms("a") == 0  # nothing of it was spent on the fill
+
+
+def test_an_unpaced_device_gets_its_audio_after_a_bounded_fill() -> None:
+    rig = Rig(playback_prebuffer_ms=0)
+    rig.pb.starting()
+    rig.pb.play("a", pcm(sine(0.5, 440, 24000)))
+    n = rig.rate // 50
+    out = [rig.pb.callback(None, n, {"current_time": rig.now,
+                                     "output_buffer_dac_time": rig.now}, 0)[0]
+           for _ in range(12)]  # a file-like device: every buffer at once, no clock
+    loud = [np.frombuffer(d, np.int16).any() for d in out]
+    assert loud == [False] * 8 + [True] * 4
