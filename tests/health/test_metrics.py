@@ -194,6 +194,14 @@ def test_lost_device_is_a_warning() -> None:
     assert ev.reasons == ("audio input device lost",)
 
 
+def test_open_and_sleeping_devices_are_healthy() -> None:
+    # what the PyAudio engine reports: "open" while running, "standby" while asleep
+    snap = {**healthy(), "devices": {"both": "standby"}}
+    assert evaluate(snap, BUDGETS).priority == "info"
+    assert evaluate({**snap, "devices": {"both": "open"}}, BUDGETS).priority == "info"
+    assert "standby" not in status_line(snap)
+
+
 def test_worst_figure_wins_and_leads_the_reasons() -> None:
     snap = {**healthy(), "rss_mb": 85.0, "cpu_pct": 50.0}
     ev = evaluate(snap, BUDGETS)
