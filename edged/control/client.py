@@ -69,6 +69,7 @@ class ControlClient:
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._file: Any = None
+        self._closing = False
 
     # ------------------------------------------------------------------ connection
 
@@ -98,6 +99,7 @@ class ControlClient:
             raise NotRunning(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
         self._sock = sock
         self._file = sock.makefile("rb")
+        self._closing = False
         return self
 
     def _connect(self, sock: socket.socket) -> None:
@@ -113,6 +115,12 @@ class ControlClient:
                 time.sleep(0.01)
 
     def close(self) -> None:
+        """Close; safe from another thread while one is blocked in :meth:`events`, which
+        then ends (the shutdown wakes its read; closing the file first would wait on it)."""
+        self._closing = True
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
@@ -159,8 +167,13 @@ class ControlClient:
         raise Refused(reason, reply)
 
     def _read(self, waiting_for: str) -> dict[str, Any]:
+        file = self._file
         try:
-            raw = self._file.readline(MAX_REPLY_BYTES)
+            if file is None:
+                raise ValueError("closed")
+            raw = file.readline(MAX_REPLY_BYTES)
+        except ValueError:  # closed meanwhile, by another thread
+            raise NotRunning("the connection to edged was closed") from None
         except TimeoutError:
             raise NotRunning(f"edged did not send {waiting_for} within {self.timeout:g} s") \
                 from None
@@ -181,4 +194,9 @@ class ControlClient:
         assert self._sock is not None
         self._sock.settimeout(None)
         while True:
-            yield self._read(waiting_for="an event")
+            try:
+                yield self._read(waiting_for="an event")
+            except NotRunning:
+                if self._closing:  # closed by this side: the end, not a failure
+                    return
+                raise

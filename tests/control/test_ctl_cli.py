@@ -228,3 +228,31 @@ def test_bad_timeout_is_a_usage_error(served: Served) -> None:
         assert done.returncode == 2
         assert done.stderr == ("edged ctl: --timeout must be above 0 and at most 3600 "
                                "seconds\n")
+
+
+def test_close_from_another_thread_ends_a_blocked_watch(served: Served) -> None:
+    """A reader blocked in events() must not hold close() up (a GUI or an LED script
+    stops its watcher from another thread): close wakes it and the iteration ends."""
+    import threading
+
+    client = ControlClient(served.path).connect()
+    seen: list[dict[str, object]] = []
+    ended = threading.Event()
+
+    def watch() -> None:
+        for event in client.events():
+            seen.append(event)
+        ended.set()
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:  # subscribed: the state came
+        time.sleep(0.01)
+    assert seen and seen[0]["event"] == "state"
+    time.sleep(0.1)  # the reader is now blocked waiting for the next event
+    closer = threading.Thread(target=client.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() waited on the blocked reader"
+    assert ended.wait(10), "the watch did not end after close()"
