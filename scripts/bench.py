@@ -186,7 +186,10 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("uplink ADC → socket p95", lambda r: r["latency_ms"]["uplink"]["p95"], "ms"),
     ("  of which PortAudio input lag p50", lambda r: r["latency_ms"]["input_lag"]["p50"],
      "ms"),
-    ("uplink added by edged p50", lambda r: r["latency_ms"]["uplink_added"]["p50"], "ms"),
+    ("  less the median device lag, p95",
+     lambda r: r["latency_ms"]["uplink_beyond_device_median"]["p95"], "ms"),
+    ("uplink added by edged p50 (callback → socket)",
+     lambda r: r["latency_ms"]["uplink_added"]["p50"], "ms"),
     ("uplink added by edged p95", lambda r: r["latency_ms"]["uplink_added"]["p95"], "ms"),
     ("downlink delta → device p50",
      lambda r: r["latency_ms"]["downlink_to_device"]["p50"], "ms"),
@@ -660,10 +663,14 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
 
     ``uplink``: PortAudio's ADC time of a batch's last sample → its bytes on the socket
     (the daemon's health metric); PortAudio's ``input_lag`` (ADC → callback, the
-    device's and driver's buffering) is part of it, so the daemon's share
-    (``uplink_added``) is what remains. ``downlink_to_device``: answer delta handled →
-    its first sample handed to PortAudio; waiting for the next output callback takes
-    up to one frame, so ``downlink_added`` is what lies beyond the frame.
+    device's and driver's buffering) is part of it. ``uplink_added``, the daemon's
+    share, is measured per batch: the callback that handed it the batch's last sample
+    (or the press or release the batch waited for) → its bytes on the socket.
+    ``uplink_beyond_device_median`` subtracts only the median device lag, so it also
+    holds the device's delivery jitter.
+    ``downlink_to_device``: answer delta handled → its first sample handed to
+    PortAudio; waiting for the next output callback takes up to one frame, so
+    ``downlink_added`` is what lies beyond the frame.
     ``downlink_scheduled`` adds the device's output latency (the daemon's other health
     metric). ``barge_in``: press → the speaker silent (PortAudio discarded the
     device's buffer, or the last answer sample handed to it played out);
@@ -672,12 +679,14 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
     uplink = duplex["uplink_ms"] + turns["uplink_ms"]
     lags = duplex["input_lag_ms"] + turns["input_lag_ms"]
     device_ms = max(0.0, (percentile(lags, 50) or 0.0) - frame_ms)  # ADC end → callback
+    own = duplex.get("uplink_own_ms", []) + turns.get("uplink_own_ms", [])
     down = duplex["downlink"] + turns["downlink"]
     to_device = [(h - r) * 1000 for r, h, _ in down]
     return {
         "uplink": spread(uplink),
         "input_lag": spread(lags),
-        "uplink_added": spread([max(0.0, u - device_ms) for u in uplink]),
+        "uplink_beyond_device_median": spread([max(0.0, u - device_ms) for u in uplink]),
+        "uplink_added": spread(own),
         "downlink_to_device": spread(to_device),
         "downlink_added": spread([max(0.0, t - frame_ms) for t in to_device]),
         "downlink_scheduled": spread([(s - r) * 1000 for r, _, s in down]),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import sys
 import threading
@@ -54,6 +55,11 @@ class Probe:
         self.waiters: list[Waiter] = []
         self.recent: deque[tuple[float, str, dict[str, Any]]] = deque(maxlen=256)
         self.input_lags: deque[float] = deque(maxlen=4096)
+        # (capture clock after the buffer, when its callback ran): which callback handed
+        # edged a batch's last sample, for the uplink's own part
+        self.arrivals: deque[tuple[float, float]] = deque(maxlen=8192)
+        self.sent: deque[tuple[float, float]] = deque(maxlen=8192)  # (capture end, on socket)
+        self.buttons: list[float] = []  # every press, release and wake (monotonic s)
         self.profiler: Any = None
 
     def on_event(self, kind: str, fields: dict[str, Any]) -> None:
@@ -107,16 +113,52 @@ class Probe:
         # are opened after this, so they call the wrapper.
         capture: Any = port.engine._capture
         inner = capture.callback
-        lags = self.input_lags
+        lags, arrivals = self.input_lags, self.arrivals
 
         def timed_capture(data: bytes | None, frames: int, info: dict[str, float],
                           status: int) -> tuple[None, int]:
+            now = time.monotonic()
             lags.append(info.get("current_time", 0.0) - info.get("input_buffer_adc_time", 0.0))
             result: tuple[None, int] = inner(data, frames, info, status)
+            arrivals.append((capture._clock_end, now))
             return result
 
         capture.callback = timed_capture
         return port
+
+    def timed_sent(self, daemon: Daemon) -> None:
+        """Record when each microphone batch reached the socket, by its capture end."""
+        inner = daemon._on_sent
+
+        def timed(event: Any, at: float) -> None:
+            end = daemon._capture_ends.get(id(getattr(event, "audio", None)))
+            if end is not None:
+                self.sent.append((end, at))
+            inner(event, at)
+
+        daemon._on_sent = timed  # type: ignore[method-assign]  # read when the link is built
+
+    def uplink_own(self) -> list[float]:
+        """Per batch, ms from the moment edged could send it to its bytes on the socket:
+        edged's own part. That moment is when the callback that handed edged the batch's
+        last sample ran (so the device's delivery jitter is not counted), or, for the
+        pre-roll sent on a press and the tail flushed on a release, the button event (the
+        audio waited for it, as a batch waits to fill)."""
+        arrivals = sorted(self.arrivals)
+        ends = [end for end, _ in arrivals]
+        buttons = sorted(self.buttons)
+        out: list[float] = []
+        for end, at in self.sent:
+            # that sample's callback: the first whose buffer ends at or after it (the
+            # resampler holds 1 ms back, less than a buffer)
+            i = bisect.bisect_left(ends, end - 1e-4)
+            if i < len(arrivals) and arrivals[i][0] - end < 0.1:
+                could = arrivals[i][1]
+                j = bisect.bisect_right(buttons, at) - 1
+                if j >= 0:
+                    could = max(could, buttons[j])
+                out.append(round((at - could) * 1000, 3))
+        return out
 
     def _last_sample_at(self) -> float:
         """When the answer audio already handed to PortAudio finishes at the speaker."""
@@ -181,6 +223,7 @@ def main() -> int:
     probe = Probe()
     daemon = Daemon(cfg, audio_factory=probe.engine_factory, config_path=args.config,
                     timeline=Timeline(keep=False))
+    probe.timed_sent(daemon)
     return asyncio.run(serve(daemon, probe))
 
 
@@ -197,6 +240,8 @@ async def serve(daemon: Daemon, probe: Probe) -> int:
             request = json.loads(line)
             cmd = request["cmd"]
             now = loop.time()
+            if cmd in ("press", "release", "wake"):
+                probe.buttons.append(time.monotonic())
             if cmd == "press":
                 probe.presses.append(now)
                 daemon.button(PttDown())
@@ -213,6 +258,9 @@ async def serve(daemon: Daemon, probe: Probe) -> int:
                 probe.presses.clear()
                 probe.link_ups.clear()
                 probe.input_lags.clear()
+                probe.arrivals.clear()
+                probe.sent.clear()
+                probe.buttons.clear()
             elif cmd == "wait":
                 Waiter(probe, request["kind"], match=request.get("match", {}),
                        after=float(request.get("after", now)),
@@ -300,6 +348,7 @@ def stats(daemon: Daemon, probe: Probe) -> dict[str, Any]:
         "link_ups": list(probe.link_ups),
         "output_latency_ms": round(playback.latency * 1000, 2) if playback is not None else None,
         "input_lag_ms": [round(v * 1000, 2) for v in probe.input_lags],
+        "uplink_own_ms": probe.uplink_own(),
         "xruns": list(port.xruns()) if port is not None else None,
     }
 

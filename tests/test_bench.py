@@ -66,10 +66,13 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         assert growth["answers"] > 0, where + "the soak's turns were answered"
         assert run["full_duplex_answers"] > 0, where + "the hands-free talk was answered"
         latency = run["latency_ms"]
-        for key in ("uplink", "input_lag", "uplink_added", "downlink_to_device",
+        for key in ("uplink", "input_lag", "uplink_added", "uplink_beyond_device_median",
+                    "downlink_to_device",
                     "downlink_added", "downlink_scheduled", "barge_in", "barge_in_flush"):
             assert latency[key]["n"] > 0, where + f"no {key} samples"
             assert number(latency[key]["p50"]) and number(latency[key]["p95"]), where + key
+        # edged's own uplink part is matched per batch to the callback that completed it
+        assert latency["uplink_added"]["n"] >= latency["uplink"]["n"] // 2, where + "matched"
         assert number(latency["output_latency"])
         for key in ("uplink_p95_ms", "downlink_p95_ms"):  # the daemon's own health figures
             assert number(run["health"][key]), where + key
