@@ -103,7 +103,11 @@ async def test_48k_stereo_mic_becomes_24k_mono_with_its_tone_intact(
 async def test_answer_audio_reaches_the_speaker_byte_for_byte(alsa_files: AlsaFileRig) -> None:
     x = (np.arange(12000) % 20000 + 1).astype(np.int16)
     got = Collector()
-    engine = got.engine(config())
+    # This file device is unpaced: its callbacks can take the first delta's 208 ms in well
+    # under a millisecond, before the second delta is queued, and play an underrun's
+    # silence between them. A prebuffer longer than the answer (which the end of the
+    # answer releases) keeps this about the data path; a paced device never races so.
+    engine = got.engine(config(playback_prebuffer_ms=1000))
     await engine.start(strict=True)
     try:
         engine.play("item_1", pcm(x[:5000]))

@@ -170,6 +170,11 @@ def test_a_turn_driven_by_ctl_talk(edged_run: Edged) -> None:
     r = edged_run
     watcher = Watcher(r)
     watcher.until("state", "idle")
+    # The rig's microphone is a null sink's monitor: freshly loaded and idle, the sink
+    # renders in 2 s blocks, so a stream opened on it gets its first buffer 1.5–2 s late
+    # (measured with a bare PyAudio stream; a USB microphone delivers at once). The
+    # daemon opened it at start-up; a press before then would hold nothing to send.
+    time.sleep(2.5)
     first = len(r.sim.events())
     talk = subprocess.Popen(
         [sys.executable, "-m", "edged", "ctl", "--socket", r.socket, "talk", "--seconds", "1.5"],

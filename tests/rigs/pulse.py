@@ -9,6 +9,11 @@ USB speaker and microphone offer:
 - ``edged_mic``: a 48 kHz stereo source (the microphone) that hears whatever is
   played into the 48 kHz mono null sink ``edged_micsrc`` (:meth:`PulseRig.feed_mic`).
 
+Unlike USB devices, an idle null sink renders in 2 s blocks: a stream opened on an idle
+sink, or on its monitor (the microphone), gets going only when the current block ends
+(measured with a bare PyAudio stream: first input buffer 1.5–2.0 s after start, ~24 ms
+once something keeps the sink busy). Tests that press right after start-up wait that out.
+
 ``$HOME/.asoundrc`` maps the ALSA PCMs ``edged_mic``/``edged_spk`` (and
 ``default``) to them, so PortAudio lists them as devices. A child process (for
 example ``edged run``) sees the same devices when given :attr:`PulseRig.env`.
