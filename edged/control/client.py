@@ -168,9 +168,9 @@ class ControlClient:
 
     def _read(self, waiting_for: str) -> dict[str, Any]:
         file = self._file
+        if file is None:  # closed by another thread
+            raise NotRunning("the connection to edged was closed")
         try:
-            if file is None:
-                raise ValueError("closed")
             raw = file.readline(MAX_REPLY_BYTES)
         except ValueError:  # closed meanwhile, by another thread
             raise NotRunning("the connection to edged was closed") from None
