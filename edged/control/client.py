@@ -195,8 +195,9 @@ class ControlClient:
         self._sock.settimeout(None)
         while True:
             try:
-                yield self._read(waiting_for="an event")
+                event = self._read(waiting_for="an event")
             except NotRunning:
                 if self._closing:  # closed by this side: the end, not a failure
                     return
                 raise
+            yield event
