@@ -27,6 +27,10 @@ class AudioPort(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
+    def reconfigure(self, config: Config) -> bool:
+        """Take a reloaded config in place; False when the devices must be reopened (the
+        daemon then stops this engine before starting a new one)."""
+
     def set_mic(self, mode: str) -> None:
         """closed (muted) · preroll (keep the ring only) · stream (pre-roll, then live)."""
 
@@ -66,6 +70,9 @@ class EnginePort:
 
     async def stop(self) -> None:
         await self.engine.stop()
+
+    def reconfigure(self, config: Config) -> bool:
+        return self.engine.reconfigure(config.audio)
 
     def _on_frames(self, pcm: bytes, t: float) -> None:
         self._daemon.on_frames(pcm, t + len(pcm) / BYTES_PER_S)

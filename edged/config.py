@@ -203,6 +203,24 @@ class Config:
         )
 
 
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two configs (or two sections of one),
+    for the reload record and ``edged ctl reload``'s reply."""
+    out: list[str] = []
+    for f in dataclasses.fields(old):
+        if not f.compare:
+            continue
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a == b:
+            continue
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            out.extend(changed_keys(a, b, key + "."))
+        else:
+            out.append(key)
+    return out
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -70,6 +70,17 @@ log = logging.getLogger("edged")
 EXIT_OK = 0
 EXIT_CONFIG = 2  # a condition the owner must fix (config, GPIO, devices)
 AUDIO_COUNTERS_S = 5.0
+SHUTDOWN_RELOAD_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What a reload did: ``changed`` dotted keys, or the ``problems`` that refused it."""
+
+    applied: bool
+    changed: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    coalesced: int = 0
 
 
 AudioFactory = Callable[[Config, asyncio.AbstractEventLoop, "Daemon"], AudioPort]
@@ -134,6 +145,10 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._link_up = False
         self._last_held_turn: object = None
+        self._reload_lock = asyncio.Lock()
+        self._reload_asked = 0
+        self._last_reload: ReloadResult | None = None
+        self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -169,9 +184,9 @@ class Daemon:
         self._tasks.append(asyncio.create_task(self._sync_audio_counters(), name="xruns"))
         self.watchdog = Watchdog.from_env(self.notifier)
         if self.watchdog is not None:
-            audio = self.audio
+            # the engine in use now: a reload may have replaced the one started above
             self.watchdog.add_probe("audio callbacks", max(2.0, self.config.audio.stall_timeout_s),
-                                    audio.last_callback)
+                                    self._audio_last_callback)
             self._tasks.append(asyncio.create_task(self.watchdog.run(), name="watchdog"))
         self.metrics.set_state("idle")
         self.notifier.ready("ready · link connecting")
@@ -209,6 +224,9 @@ class Daemon:
         add_secret(key)
         return key
 
+    def _audio_last_callback(self) -> float | None:
+        return self.audio.last_callback() if self.audio is not None else None
+
     def stop(self) -> None:
         """Begin a clean shutdown (SIGTERM, SIGINT, or a caller)."""
         self._stopped.set()
@@ -216,6 +234,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
         log.info("edged stopping", extra={"fields": {"kind": "lifecycle", "event": "stopping"}})
+        await self._finish_reloads()
         if self.control is not None:
             await self.control.close()
             self.control = None
@@ -240,33 +259,63 @@ class Daemon:
     # ------------------------------------------------------------------ reload
 
     def request_reload(self) -> None:
-        if self._loop is not None:
-            self._loop.create_task(self.reload())
+        """SIGHUP: reload in the background; a burst of signals makes one more reload."""
+        if self._loop is None or self._stopped.is_set():
+            return
+        task = self._loop.create_task(self.reload(), name="reload")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
 
-    async def reload(self) -> bool:
-        """Re-read the config; apply only what changed. False: kept the old config."""
+    async def reload(self) -> ReloadResult:
+        """Re-read the config and apply only what changed; a refused file keeps the old one.
+
+        Reloads never overlap: one asked for while another runs waits for it, and all
+        that waited are then answered by a single reload that reads the file after
+        every one of them was asked for (the journal says how many were coalesced).
+        """
+        self._reload_asked += 1
+        async with self._reload_lock:
+            if self._reload_asked == 0 and self._last_reload is not None:
+                return self._last_reload  # a reload that began after this request covered it
+            coalesced, self._reload_asked = self._reload_asked - 1, 0
+            if self._stopped.is_set():
+                return ReloadResult(False, problems=("edged is stopping",))
+            result = await self._reload_once(coalesced)
+            self._last_reload = result
+            return result
+
+    async def _reload_once(self, coalesced: int) -> ReloadResult:
         self.notifier.reloading()
         path = self.config_path or config_mod.default_path()
+        more = (f" ({coalesced} more request{'s' if coalesced > 1 else ''} coalesced into "
+                "this one)" if coalesced else "")
         try:
-            new = config_mod.load(path)
-        except config_mod.ConfigError as exc:
-            for problem in exc.problems:
-                log.error("reload refused: %s", problem,
-                          extra={"fields": {"kind": "reload", "reload": "refused"}})
-            log.error("reload refused: %d problem(s); still running on the previous config",
-                      len(exc.problems))
+            try:
+                new = config_mod.load(path)
+            except config_mod.ConfigError as exc:
+                for problem in exc.problems:
+                    log.error("reload refused: %s", problem,
+                              extra={"fields": {"kind": "reload", "reload": "refused"}})
+                log.error("reload refused%s: %d problem(s); still running on the previous "
+                          "config", more, len(exc.problems),
+                          extra={"fields": {"kind": "reload", "reload": "refused",
+                                            "coalesced": coalesced}})
+                return ReloadResult(False, problems=tuple(str(p) for p in exc.problems),
+                                    coalesced=coalesced)
+            old, self.config = self.config, new
+            changed = tuple(config_mod.changed_keys(old, new))
+            try:
+                await self._apply(old, new)
+            except Exception as exc:  # a bug must not kill the daemon nor hide the reload
+                log.exception("reload of %s failed part-way", path,
+                              extra={"fields": {"kind": "reload", "reload": "failed"}})
+                return ReloadResult(False, changed, (f"applying it failed: {exc}",), coalesced)
+            log.info("reloaded %s%s: %s", path, more, ", ".join(changed) or "nothing changed",
+                     extra={"fields": {"kind": "reload", "reload": "applied",
+                                       "changed": ",".join(changed), "coalesced": coalesced}})
+            return ReloadResult(True, changed, (), coalesced)
+        finally:
             self.notifier.ready()
-            return False
-        old, self.config = self.config, new
-        changed = [name for name in ("audio", "controls", "realtime", "link", "credentials",
-                                     "health", "conversation", "control")
-                   if getattr(old, name) != getattr(new, name)]
-        await self._apply(old, new)
-        log.info("reloaded %s: %s", path, ", ".join(changed) or "nothing changed",
-                 extra={"fields": {"kind": "reload", "reload": "applied",
-                                   "changed": ",".join(changed)}})
-        self.notifier.ready()
-        return True
 
     async def _apply(self, old: Config, new: Config) -> None:
         assert self._loop is not None
@@ -283,10 +332,7 @@ class Daemon:
                 self.link.set_session(rt.session_from_config(nrt, handsfree=self._handsfree))
             self.link.credentials_changed()  # a new key file may be in place
         if old.audio != new.audio and self.audio is not None:
-            await self.audio.stop()
-            self.audio = self._audio_factory(new, self._loop, self)
-            await self.audio.start()
-            self.audio.set_mic(self._mic_mode)
+            await self._apply_audio(new)
         if old.control != new.control:
             if self.control is not None:
                 await self.control.close()
@@ -298,6 +344,27 @@ class Daemon:
             if not self._start_controls(self._loop):
                 log.error("controls unavailable after reload; running without buttons")
                 self.exit_code = EXIT_OK
+
+    async def _apply_audio(self, new: Config) -> None:
+        """In place when no device must reopen; otherwise the old engine is stopped (and
+        PortAudio terminated) before the new one starts: never two at once."""
+        assert self._loop is not None and self.audio is not None
+        if self.audio.reconfigure(new):
+            return
+        old_audio = self.audio
+        await old_audio.stop()
+        self.audio = self._audio_factory(new, self._loop, self)
+        await self.audio.start()
+        self.audio.set_mic(self._mic_mode)
+
+    async def _finish_reloads(self) -> None:
+        """At shutdown: let a reload in progress finish (bounded); waiting ones give up."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_RELOAD_WAIT_S), self._reload_lock:
+                pass
+        for task in list(self._reload_tasks):
+            task.cancel()
+        await asyncio.gather(*self._reload_tasks, return_exceptions=True)
 
     # ------------------------------------------------------------------ inputs
 

@@ -360,3 +360,14 @@ def test_cli_version_and_help() -> None:
     r = run_cli("--help")
     assert r.returncode == 0 and "check-config" in r.stdout
     assert run_cli().returncode == 2
+
+
+def test_changed_keys_names_each_dotted_key_that_differs() -> None:
+    from edged.config import changed_keys
+
+    old = config.parse("audio:\n  volume: 1.0\nrealtime:\n  voice: alloy\n")
+    new = config.parse("audio:\n  volume: 0.5\n  half_duplex: true\nrealtime:\n  voice: echo\n"
+                       "  turn_detection:\n    eagerness: low\n")
+    assert changed_keys(old, new) == ["audio.volume", "audio.half_duplex", "realtime.voice",
+                                      "realtime.turn_detection.eagerness"]
+    assert changed_keys(old, old) == []

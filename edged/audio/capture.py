@@ -117,6 +117,11 @@ class Capture:
                 self._raw_frames = 0
             self._mic_enabled = bool(on)
 
+    def reconfigure(self, cfg: AudioConfig) -> None:
+        """A config whose frame and pre-roll sizes are unchanged (the engine checks)."""
+        self.cfg = cfg
+        self.batch_ms = cfg.uplink_batch_ms
+
     @property
     def batch_ms(self) -> int:
         return self._batch_frames * self.cfg.frame_ms

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -54,6 +55,19 @@ OP_TIMEOUT_S = 15.0  # a PortAudio call taking longer than this has hung
 STANDBY_TICK_S = 5.0
 _MS = 1000
 _NAMES = {"input": "microphone", "output": "speaker"}
+
+IN_PLACE_KEYS = frozenset({
+    "volume", "sounds", "sounds_volume", "half_duplex", "uplink_batch_ms", "standby_after_s",
+    "stall_timeout_s", "reopen_backoff_cap_s",
+})
+"""Audio keys a running engine takes as they are; any other change means reopening the
+devices (device, rate, channels, frame size, pre-roll and buffer sizes, processing)."""
+
+
+def needs_reopen(old: AudioConfig, new: AudioConfig) -> bool:
+    """Does going from ``old`` to ``new`` need the devices reopened?"""
+    return any(getattr(old, f.name) != getattr(new, f.name)
+               for f in dataclasses.fields(old) if f.name not in IN_PLACE_KEYS)
 
 
 @dataclass(slots=True)
@@ -172,6 +186,19 @@ class AudioEngine:
             await asyncio.to_thread(ex.shutdown, wait=True)
         else:  # a thread is stuck inside PortAudio: leave it behind
             ex.shutdown(wait=False, cancel_futures=True)
+
+    def reconfigure(self, cfg: AudioConfig) -> bool:
+        """Take ``cfg`` in place when no device needs reopening (volume, sounds,
+        half-duplex, batching, timings); False: nothing changed, the caller must
+        stop this engine and start one with ``cfg``."""
+        if needs_reopen(self.cfg, cfg):
+            return False
+        old, self.cfg = self.cfg, cfg
+        self._capture.reconfigure(cfg)
+        self._playback.reconfigure(cfg)
+        if cfg.volume != old.volume:
+            self._playback.volume = cfg.volume
+        return True
 
     @property
     def state(self) -> EngineState:

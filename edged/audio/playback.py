@@ -200,6 +200,13 @@ class Playback:
             self._abort = False
             self.queue.drop_in_flight(self._clock())
 
+    def reconfigure(self, cfg: AudioConfig) -> None:
+        """A config whose sizes are unchanged (the engine checks): sounds are
+        rendered again at their new level when next played."""
+        if cfg.sounds_volume != self.cfg.sounds_volume:
+            self._sounds.clear()
+        self.cfg = cfg
+
     @property
     def volume(self) -> float:
         return self._conv.gain

@@ -1,7 +1,12 @@
 """The thin shell over PyAudio: quiet initialisation, device listing, opening streams.
 
 PortAudio has no hotplug: the device list is read once per ``PyAudio()``, so
-the engine makes a fresh :class:`PortAudio` for every (re)open. Creating one
+the engine makes a fresh :class:`PortAudio` for every (re)open. At most one
+lives in the process at a time (a lease taken by the constructor and given back
+by :meth:`PortAudio.terminate`): PortAudio's initialisation is reference-counted
+and not thread-safe, so two live instances would both defeat the
+terminate-and-rescan that device recovery relies on and, when two threads
+initialise at once, crash inside PortAudio. Creating one
 makes ALSA and JACK print dozens of lines on stderr; :func:`quiet_native_noise`
 routes them to no-op handlers first (JACK's through its own error hooks), so the
 daemon's log shows only what edged says.
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +46,10 @@ _ALSA_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_c
                                  ctypes.c_int, ctypes.c_char_p)
 _JACK_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 _keep: list[Any] = []  # the C callbacks must outlive every PortAudio call
+
+LEASE_TIMEOUT_S = 10.0
+"""How long a new :class:`PortAudio` waits for the previous one to be terminated."""
+_lease = threading.Lock()
 
 
 def _ignore_alsa(*_args: object) -> None:
@@ -72,15 +82,30 @@ def quiet_native_noise() -> None:
 class PortAudio:
     """One initialised PortAudio (a ``pyaudio.PyAudio``): devices and streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, lease_timeout_s: float = LEASE_TIMEOUT_S) -> None:
         quiet_native_noise()
         import pyaudio
 
         self._pyaudio = pyaudio
-        self.pa = pyaudio.PyAudio()
+        if not _lease.acquire(timeout=lease_timeout_s):
+            raise OSError(-1, "PortAudio is still held by another audio engine in this "
+                          f"process after {lease_timeout_s:g} s")
+        try:
+            self.pa = pyaudio.PyAudio()
+        except BaseException:
+            _lease.release()
+            raise
+        self._held = True
 
     def terminate(self) -> None:
-        self.pa.terminate()
+        """Terminate this PortAudio and give the lease back (idempotent)."""
+        if not self._held:
+            return
+        self._held = False
+        try:
+            self.pa.terminate()
+        finally:
+            _lease.release()
 
     def devices(self) -> list[DeviceInfo]:
         pa = self.pa
@@ -161,3 +186,8 @@ def list_devices() -> list[DeviceInfo]:
         return pa.devices()
     finally:
         pa.terminate()
+
+
+def portaudio_held() -> bool:
+    """Is a :class:`PortAudio` alive in this process? (for tests and the doctor)"""
+    return _lease.locked()

@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                 description="Print the health figures from the running daemon.")
     status.add_argument("--json", action="store_true", help="print JSON")
     _common(status, argparse.SUPPRESS)
+    reload = actions.add_parser(
+        "reload", help="reload the config file and say what changed, or why it was refused",
+        description="Ask the daemon to reload its config, as SIGHUP does, and print "
+        "'applied: KEYS' (exit 0) or 'refused: PATH:LINE: key: reason' per problem (exit 1): "
+        "systemctl reload reports success even when the file was refused.")
+    _common(reload, argparse.SUPPRESS)
     watch = actions.add_parser(
         "watch", help="print the event stream until interrupted",
         description="Print one line per event (TIME PHASE KIND key=value...) until "
@@ -149,6 +155,8 @@ def _act(client: ControlClient, args: argparse.Namespace) -> int:
                                   else None)
             print(table(record))
         return 0
+    if action == "reload":
+        return _reload(client)
     if action == "watch":
         return _watch(client, args.json)
     return _fail(f"unknown action {action}", EXIT_USAGE)  # pragma: no cover - argparse
@@ -157,6 +165,21 @@ def _act(client: ControlClient, args: argparse.Namespace) -> int:
 def _print_phase(reply: dict[str, Any]) -> None:
     phase = str(reply.get("phase", "?"))
     print(phase if reply.get("changed", True) else f"{phase} (no change)", flush=True)
+
+
+def _reload(client: ControlClient) -> int:
+    from edged.control.client import Refused
+
+    try:
+        reply = client.request("reload")
+    except Refused as exc:
+        problems = (exc.reply or {}).get("problems") or [str(exc)]
+        for problem in problems:
+            print(f"refused: {problem}", flush=True)
+        return exc.exit_code
+    changed = [str(k) for k in reply.get("changed") or []]
+    print("applied: " + (", ".join(changed) if changed else "nothing changed"), flush=True)
+    return 0
 
 
 def _talk(client: ControlClient, seconds: float) -> int:

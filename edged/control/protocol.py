@@ -18,7 +18,7 @@ from typing import Any, Final
 
 COMMANDS: Final = (
     "ptt.press", "ptt.release", "wake", "mute", "unmute", "cancel", "say", "status",
-    "subscribe",
+    "subscribe", "reload",
 )
 """Every command the server understands."""
 

@@ -65,6 +65,22 @@ class ConversationView(Protocol):
     def phase(self) -> str: ...
 
 
+class ReloadOutcome(Protocol):
+    """What a reload did (:class:`edged.daemon.ReloadResult`)."""
+
+    @property
+    def applied(self) -> bool: ...
+
+    @property
+    def changed(self) -> tuple[str, ...]: ...
+
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+
+    @property
+    def coalesced(self) -> int: ...
+
+
 class DaemonPort(Protocol):
     """What the server uses of :class:`edged.daemon.Daemon`."""
 
@@ -80,6 +96,8 @@ class DaemonPort(Protocol):
     def reporter(self) -> HealthReporter: ...
 
     def button(self, event: Event) -> None: ...
+
+    async def reload(self) -> ReloadOutcome: ...
 
 
 @dataclass(eq=False)
@@ -105,6 +123,7 @@ class ControlServer:
         self._ids = itertools.count(1)
         self.clients: dict[int, Client] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
         self._hold = PttHold()
         self._capture: list[tuple[str, dict[str, Any]]] | None = None
         self._refused_unlogged = 0
@@ -256,6 +275,8 @@ class ControlServer:
             request = p.parse_request(line, limit)
             if isinstance(request, p.Invalid):
                 reply = request.reply()
+            elif request.cmd == "reload":
+                reply = await self._reload(request)
             else:
                 reply = self.execute(client, request)
             if not await self._send(client, reply):
@@ -368,6 +389,27 @@ class ControlServer:
         if reason is not None:
             return p.error(p.REFUSED, reason, request=request, phase=after)
         return p.ok(request, phase=after, **({} if steps.changed else {"changed": False}))
+
+    async def _reload(self, request: p.Request) -> dict[str, Any]:
+        """Reload as SIGHUP does, and say what came of it (``systemctl reload`` cannot).
+
+        The reload runs as a task of its own: a client that leaves, or a reload that
+        replaces this very socket, never cuts it off half-way.
+        """
+        task = asyncio.ensure_future(self._daemon.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+        try:
+            result = await asyncio.shield(task)
+        except Exception:
+            log.exception("control: reload failed")
+            return p.error(p.INTERNAL, "the reload failed; see journalctl -u edged",
+                           request=request)
+        if result.applied:
+            return p.ok(request, phase=self._phase(), applied=True,
+                        changed=list(result.changed), coalesced=result.coalesced)
+        return p.error(p.REFUSED, "; ".join(result.problems) or "refused",
+                       request=request, problems=list(result.problems))
 
     def _status(self) -> dict[str, Any]:
         reporter = self._daemon.reporter

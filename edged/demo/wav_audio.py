@@ -85,6 +85,16 @@ class WavAudio:
                 await self._task
             self._task = None
 
+    def reconfigure(self, config: Config) -> bool:
+        """Virtual devices have nothing to reopen: every audio key applies in place."""
+        cfg = config.audio
+        self._batch = BYTES_PER_S * cfg.uplink_batch_ms // 1000
+        self._preroll_bytes = BYTES_PER_S * cfg.preroll_ms // 1000
+        self._prebuffer_s = cfg.playback_prebuffer_ms / 1000
+        self._volume = cfg.volume
+        self._sounds_volume = cfg.sounds_volume
+        return True
+
     def set_mic(self, mode: str) -> None:
         if mode == "closed":
             self._ring.clear()

@@ -196,3 +196,24 @@ def test_the_log_says_which_devices_opened_at_what_rates(
         in lines
     assert any(line.startswith(f"speaker: '{SPEAKER}' (#1) at 44100 Hz, 1 ch <- 24000 Hz mono")
                for line in lines)
+
+
+@aio
+async def test_reconfigure_takes_volume_and_sounds_in_place_and_refuses_a_new_rate(
+        alsa_files: AlsaFileRig) -> None:
+    got = Collector()
+    engine = got.engine(config())
+    await engine.start(strict=True)
+    try:
+        opened = [s for s in got.statuses if s.kind == "opened"]
+        assert engine.reconfigure(config(volume=0.25, sounds_volume=0.1, half_duplex=True,
+                                         uplink_batch_ms=40))
+        assert engine.volume == 0.25
+        assert engine.batch_ms == 40
+        assert engine.cfg.half_duplex
+        assert [s for s in got.statuses if s.kind == "opened"] == opened  # not reopened
+        assert not engine.reconfigure(config(volume=0.25, output_rate=48000))
+        assert engine.volume == 0.25  # a refused change leaves the engine as it was
+        assert engine.cfg.output_rate == 24000
+    finally:
+        await engine.stop()
