@@ -200,7 +200,7 @@ class Daemon:
     def _start_controls(self, loop: asyncio.AbstractEventLoop) -> bool:
         if not self.config.controls.enabled:
             return True
-        from edged.controls import Controls, ControlsUnavailable
+        from edged.buttons.gpio import Controls, ControlsUnavailable
 
         try:
             self.controls = Controls(self.config.controls, loop, self.button,

@@ -410,7 +410,7 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float) -> None:
 
 @dataclass
 class Bench:
-    rig: Any  # tests.rigs.pulse.PulseRig
+    rig: Any  # edged.rig.pulse.PulseRig
     sim: Any  # edged.simulator.SimulatorThread
     config: Path
     env: dict[str, str]
@@ -434,7 +434,7 @@ class Bench:
         """``edged run`` itself, driven over its control socket (as ``edged ctl`` does):
         cold start, idle, a hands-free conversation, then the soak and the reconnects."""
         from edged.control.client import ControlClient
-        from tests.rigs.notify import NotifyListener
+        from edged.rig.notify import NotifyListener
 
         out: dict[str, Any] = {}
         listener = NotifyListener()
@@ -703,7 +703,7 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
     env = {**rig.env, "EDGED_BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
     ssl_context = None
     if transport == "wss":
-        from tests.rigs.tls import make_loopback_tls
+        from edged.rig.tls import make_loopback_tls
 
         tls = make_loopback_tls(base)
         ssl_context = tls.server_context()
@@ -761,7 +761,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # stop cleanly (the PulseAudio rig and the daemons are stopped by the with-blocks)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &
     signal.signal(signal.SIGTERM, _terminate)
-    from tests.rigs.pulse import have_pulseaudio, pulse_rig
+    from edged.rig.pulse import have_pulseaudio, pulse_rig
 
     if not have_pulseaudio():
         print("scripts/bench: PulseAudio is not installed (scripts/setup installs it)",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from edged.rig.tls import HAVE_OPENSSL
 from tests.rigs.pulse import have_pulseaudio
-from tests.rigs.tls import HAVE_OPENSSL
 
 ROOT = Path(__file__).resolve().parent.parent
 

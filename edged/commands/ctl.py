@@ -103,7 +103,14 @@ def socket_path(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from edged.control.client import DEFAULT_TIMEOUT_S, ControlClient, ControlError
+
+    # Ctrl-C ends ``watch`` and releases ``talk`` even when this process was started with
+    # SIGINT ignored, as everything started in the background by a non-interactive shell
+    # is (and keeps it: Python installs its own handler only where SIGINT is not ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     try:
         path = socket_path(args)

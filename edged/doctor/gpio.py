@@ -1,6 +1,6 @@
 """Checks 6–7: the GPIO pin factory and the configured pins, and the user's groups.
 
-The pins are claimed through the daemon's own ``edged.controls.Controls`` (so the
+The pins are claimed through the daemon's own ``edged.buttons.gpio.Controls`` (so the
 error is the one ``edged run`` would give) and released at once.
 """
 
@@ -23,7 +23,7 @@ _BUSY = ("is edged already running? stop it first (sudo systemctl stop edged); o
 
 
 def check_gpio(ctx: Context) -> CheckResult:
-    from edged.controls import Controls, ControlsUnavailable
+    from edged.buttons.gpio import Controls, ControlsUnavailable
 
     check_id, title = "gpio", "GPIO"
     assert ctx.config is not None

@@ -8,8 +8,8 @@ smart speaker must not fall over on one bad message.
 The audio paths run fifty times a second, so they avoid ``json`` on the way out
 (base64 needs no JSON escaping) and use ``binascii`` directly.
 
-``encode_server``/``decode_client`` are the mirror image, for loopback servers
-and tests: a round trip through both halves must be lossless.
+Its mirror image (client JSON → events, server events → JSON) exists only in the
+tests, which use it to show that round trips are lossless.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from edged.realtime.events import (
     PCM_RATE,
@@ -27,7 +27,6 @@ from edged.realtime.events import (
     AudioCommitted,
     AudioDelta,
     AudioDone,
-    AudioFormat,
     ClientEvent,
     ErrorEvent,
     InputAudioAppend,
@@ -36,8 +35,6 @@ from edged.realtime.events import (
     InputTranscriptCompleted,
     InputTranscriptFailed,
     ItemCreateText,
-    ItemTruncate,
-    Modality,
     OutputItemAdded,
     RateLimit,
     RateLimits,
@@ -75,7 +72,6 @@ _GA_FORMATS: dict[str, dict[str, Any]] = {
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
 }
-_GA_FORMAT_NAMES = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 def _dumps(obj: Mapping[str, Any]) -> str:
@@ -168,27 +164,6 @@ def _turn_json(td: TurnDetection) -> dict[str, Any] | None:
     return None
 
 
-def _turn_value(obj: Any) -> TurnDetection:
-    if obj is None:
-        return None
-    if not isinstance(obj, dict):
-        raise ProtocolError("'turn_detection' must be an object or null")
-    kind = obj.get("type")
-    if kind == "server_vad":
-        return ServerVad(_num(obj, "threshold") if "threshold" in obj else 0.5,
-                         _int(obj, "prefix_padding_ms", 300),
-                         _int(obj, "silence_duration_ms", 500),
-                         _bool(obj, "create_response", True),
-                         _bool(obj, "interrupt_response", True))
-    if kind == "semantic_vad":
-        eagerness = obj.get("eagerness", "auto")
-        if eagerness not in ("low", "medium", "high", "auto"):
-            raise ProtocolError("'eagerness' must be low, medium, high or auto")
-        return SemanticVad(eagerness, _bool(obj, "create_response", True),
-                           _bool(obj, "interrupt_response", True))
-    raise ProtocolError("'turn_detection.type' must be server_vad or semantic_vad")
-
-
 def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
     if t is None:
         return None
@@ -196,34 +171,6 @@ def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
     if t.language is not None:
         out["language"] = t.language
     return out
-
-
-def _transcription_value(obj: Any) -> Transcription | None:
-    if obj is None:
-        return None
-    if not isinstance(obj, dict):
-        raise ProtocolError("'transcription' must be an object or null")
-    return Transcription(_str(obj, "model"), _opt_str(obj, "language"))
-
-
-def _noise_value(obj: Any) -> Any:
-    if obj is None:
-        return None
-    if not isinstance(obj, dict) or obj.get("type") not in ("near_field", "far_field"):
-        raise ProtocolError("'noise_reduction' must be {type: near_field|far_field} or null")
-    return obj["type"]
-
-
-def _modalities(obj: Any, key: str) -> tuple[Modality, ...]:
-    if not isinstance(obj, list) or not obj or any(m not in ("audio", "text") for m in obj):
-        raise ProtocolError(f"'{key}' must be a list of 'audio'/'text'")
-    return ("audio",) if "audio" in obj else ("text",)
-
-
-def _tokens(obj: Any) -> int | Literal["inf"]:
-    if obj == "inf" or (isinstance(obj, int) and not isinstance(obj, bool)):
-        return cast("int | Literal['inf']", obj)
-    raise ProtocolError("max output tokens must be an integer or 'inf'")
 
 
 def session_json(s: Session, dialect: Wire) -> dict[str, Any]:
@@ -262,50 +209,6 @@ def session_json(s: Session, dialect: Wire) -> dict[str, Any]:
         "turn_detection": _turn_json(s.turn_detection),
         "max_response_output_tokens": s.max_output_tokens,
     }
-
-
-def _ga_format(obj: Any) -> AudioFormat:
-    if not isinstance(obj, dict) or obj.get("type") not in _GA_FORMAT_NAMES:
-        raise ProtocolError("audio format must be {type: audio/pcm|audio/pcmu|audio/pcma}")
-    if obj["type"] == "audio/pcm" and obj.get("rate", PCM_RATE) != PCM_RATE:
-        raise ProtocolError(f"audio/pcm rate must be {PCM_RATE}")
-    return cast(AudioFormat, _GA_FORMAT_NAMES[obj["type"]])
-
-
-def _beta_format(obj: Any) -> AudioFormat:
-    if obj not in ("pcm16", "g711_ulaw", "g711_alaw"):
-        raise ProtocolError("audio format must be pcm16, g711_ulaw or g711_alaw")
-    return cast(AudioFormat, obj)
-
-
-def session_value(obj: Mapping[str, Any], dialect: Wire) -> Session:
-    """Parse a full ``session`` object as :func:`session_json` writes it."""
-    if dialect == "ga":
-        audio = _map(obj, "audio")
-        ain, aout = _map(audio, "input"), _map(audio, "output")
-        return Session(
-            voice=_str(aout, "voice"),
-            instructions=_str(obj, "instructions"),
-            modalities=_modalities(obj.get("output_modalities"), "output_modalities"),
-            input_format=_ga_format(ain.get("format")),
-            output_format=_ga_format(aout.get("format")),
-            turn_detection=_turn_value(ain.get("turn_detection")),
-            transcription=_transcription_value(ain.get("transcription")),
-            noise_reduction=_noise_value(ain.get("noise_reduction")),
-            max_output_tokens=_tokens(obj.get("max_output_tokens")),
-            speed=_num(aout, "speed"),
-        )
-    return Session(
-        voice=_str(obj, "voice"),
-        instructions=_str(obj, "instructions"),
-        modalities=_modalities(obj.get("modalities"), "modalities"),
-        input_format=_beta_format(obj.get("input_audio_format")),
-        output_format=_beta_format(obj.get("output_audio_format")),
-        turn_detection=_turn_value(obj.get("turn_detection")),
-        transcription=_transcription_value(obj.get("input_audio_transcription")),
-        noise_reduction=_noise_value(obj.get("input_audio_noise_reduction")),
-        max_output_tokens=_tokens(obj.get("max_response_output_tokens")),
-    )
 
 
 # --------------------------------------------------------------------------- client → JSON
@@ -357,47 +260,6 @@ def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:
     obj = _with_id({"type": "conversation.item.truncate"}, event.event_id)
     obj.update(item_id=event.item_id, content_index=event.content_index,
                audio_end_ms=event.audio_end_ms)
-    return obj
-
-
-def decode_client(text: str | bytes, dialect: Wire) -> ClientEvent:
-    """Parse a client event (for servers and tests); raises ProtocolError."""
-    obj = _loads(text)
-    kind = obj.get("type")
-    eid = _opt_str(obj, "event_id")
-    if kind == "session.update":
-        return SessionUpdate(session_value(_map(obj, "session"), dialect), eid)
-    if kind == "input_audio_buffer.append":
-        return InputAudioAppend(_unb64(_str(obj, "audio")), eid)
-    if kind == "input_audio_buffer.commit":
-        return InputAudioCommit(eid)
-    if kind == "input_audio_buffer.clear":
-        return InputAudioClear(eid)
-    if kind == "response.create":
-        return ResponseCreate(eid)
-    if kind == "response.cancel":
-        return ResponseCancel(_opt_str(obj, "response_id"), eid)
-    if kind == "conversation.item.truncate":
-        return ItemTruncate(_str(obj, "item_id"), _int(obj, "content_index"),
-                            _int(obj, "audio_end_ms"), eid)
-    if kind == "conversation.item.create":
-        item = _map(obj, "item")
-        content = item.get("content")
-        if (item.get("type") != "message" or item.get("role") != "user"
-                or not isinstance(content, list) or len(content) != 1
-                or not isinstance(content[0], dict) or content[0].get("type") != "input_text"):
-            raise ProtocolError("only a user message with one input_text part is understood")
-        return ItemCreateText(_str(content[0], "text"), eid)
-    raise ProtocolError(f"unknown client event type {str(kind)[:60]!r}")
-
-
-def _loads(text: str | bytes) -> dict[str, Any]:
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
-        raise ProtocolError(f"invalid JSON ({type(exc).__name__})") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError("an event must be a JSON object")
     return obj
 
 
@@ -592,73 +454,3 @@ class Decoder:
             what = f"{kind:.60}" if isinstance(kind, str) else "server event"
             log.warning("dropped a malformed %s: %s (%d dropped so far)",
                         what, reason, self.malformed)
-
-
-# --------------------------------------------------------------------------- server → JSON
-
-
-def encode_server(event: ServerEvent, dialect: Wire) -> str:
-    """A server event as JSON in the given dialect (for loopback servers and tests)."""
-    ga = dialect == "ga"
-    obj: dict[str, Any]
-    if isinstance(event, SessionCreated | SessionUpdated):
-        kind = "session.created" if isinstance(event, SessionCreated) else "session.updated"
-        session = dict(event.raw)
-        if event.session_id is not None:
-            session["id"] = event.session_id
-        obj = {"type": kind, "session": session}
-    elif isinstance(event, ErrorEvent):
-        obj = {"type": "error", "error": {"type": event.type, "code": event.code,
-                                          "message": event.message, "param": event.param,
-                                          "event_id": event.event_id}}
-    elif isinstance(event, SpeechStarted):
-        obj = {"type": "input_audio_buffer.speech_started",
-               "audio_start_ms": event.audio_start_ms, "item_id": event.item_id}
-    elif isinstance(event, SpeechStopped):
-        obj = {"type": "input_audio_buffer.speech_stopped",
-               "audio_end_ms": event.audio_end_ms, "item_id": event.item_id}
-    elif isinstance(event, AudioCommitted):
-        obj = {"type": "input_audio_buffer.committed", "item_id": event.item_id}
-    elif isinstance(event, AudioCleared):
-        obj = {"type": "input_audio_buffer.cleared"}
-    elif isinstance(event, ResponseCreated):
-        obj = {"type": "response.created",
-               "response": {"id": event.response_id, "status": "in_progress"}}
-    elif isinstance(event, OutputItemAdded):
-        obj = {"type": "response.output_item.added", "response_id": event.response_id,
-               "output_index": 0, "item": {"id": event.item_id, "type": "message",
-                                           "role": "assistant"}}
-    elif isinstance(event, AudioDelta):
-        obj = {"type": "response.output_audio.delta" if ga else "response.audio.delta",
-               "response_id": event.response_id, "item_id": event.item_id,
-               "output_index": 0, "content_index": event.content_index,
-               "delta": _b64(event.pcm).decode("ascii")}
-    elif isinstance(event, AudioDone):
-        obj = {"type": "response.output_audio.done" if ga else "response.audio.done",
-               "response_id": event.response_id, "item_id": event.item_id}
-    elif isinstance(event, TranscriptDelta):
-        kind = ("response.output_audio_transcript.delta" if ga
-                else "response.audio_transcript.delta")
-        obj = {"type": kind, "response_id": event.response_id, "item_id": event.item_id,
-               "delta": event.text}
-    elif isinstance(event, TranscriptDone):
-        kind = ("response.output_audio_transcript.done" if ga
-                else "response.audio_transcript.done")
-        obj = {"type": kind, "response_id": event.response_id, "item_id": event.item_id,
-               "transcript": event.transcript}
-    elif isinstance(event, InputTranscriptCompleted):
-        obj = {"type": "conversation.item.input_audio_transcription.completed",
-               "item_id": event.item_id, "content_index": 0, "transcript": event.transcript}
-    elif isinstance(event, InputTranscriptFailed):
-        obj = {"type": "conversation.item.input_audio_transcription.failed",
-               "item_id": event.item_id, "error": {"message": event.message}}
-    elif isinstance(event, RateLimits):
-        obj = {"type": "rate_limits.updated", "rate_limits": [
-            {"name": r.name, "limit": r.limit, "remaining": r.remaining,
-             "reset_seconds": r.reset_seconds} for r in event.limits]}
-    else:
-        details = None if event.reason is None else {"type": event.status,
-                                                     "reason": event.reason}
-        obj = {"type": "response.done", "response": {
-            "id": event.response_id, "status": event.status, "status_details": details}}
-    return _dumps(obj)

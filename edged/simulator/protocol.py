@@ -1,7 +1,7 @@
 """The server's view of the two realtime dialects: names, sessions, errors.
 
-Written from /work/shared/realtime-protocol.md, independently of the daemon's
-own codec, so that testing one against the other checks both. Pure: dicts in,
+Written from the protocol as documented (docs/realtime.md), independently of the
+daemon's own codec, so that testing one against the other checks both. Pure: dicts in,
 dicts out.
 """
 

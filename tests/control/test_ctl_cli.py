@@ -256,3 +256,35 @@ def test_close_from_another_thread_ends_a_blocked_watch(served: Served) -> None:
     closer.join(10)
     assert not closer.is_alive(), "close() waited on the blocked reader"
     assert ended.wait(10), "the watch did not end after close()"
+
+
+# ``trap "" INT`` ignores SIGINT, and exec keeps that for the program it runs
+SIGINT_IGNORED = ["sh", "-c", 'trap "" INT; exec "$0" "$@"']
+
+
+def test_ctrl_c_ends_watch_and_talk_even_when_started_with_sigint_ignored(
+        served: Served) -> None:
+    # What a non-interactive shell does to everything it starts in the background: the
+    # process begins with SIGINT ignored, and Python keeps that unless told otherwise.
+    watch = subprocess.Popen([*SIGINT_IGNORED, sys.executable, "-m", "edged", "ctl",
+                              "--socket", served.path, "watch"], env=ENV,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    talk = subprocess.Popen([*SIGINT_IGNORED, sys.executable, "-m", "edged", "ctl",
+                             "--socket", served.path, "talk", "--seconds", "60"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None and talk.stdout is not None
+        assert watch.stdout.readline().split()[2] == "state"
+        assert talk.stdout.readline() == "listening\n"
+        watch.send_signal(signal.SIGINT)
+        talk.send_signal(signal.SIGINT)
+        _, werr = watch.communicate(timeout=30)
+        _, terr = talk.communicate(timeout=30)
+    finally:
+        for proc in (watch, talk):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert (watch.returncode, werr) == (0, "")
+    assert talk.returncode == 130 and "Traceback" not in terr
+    served.wait_until(lambda: served.daemon.fed == [PttDown(), PttUp()])

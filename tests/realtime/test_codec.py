@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.realtime import codec
-from edged.realtime.codec import Decoder, ProtocolError, decode_client, encode, encode_server
+from edged.realtime.codec import Decoder, ProtocolError, encode
 from edged.realtime.events import (
     AudioCleared,
     AudioCommitted,
@@ -47,6 +47,7 @@ from edged.realtime.events import (
     TranscriptDone,
     Transcription,
 )
+from tests.realtime.codec_inverse import decode_client, encode_server
 
 HANDSFREE = Session(voice="coral", instructions="Be brief.",
                     turn_detection=ServerVad(0.6, 200, 700, True, True),

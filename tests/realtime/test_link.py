@@ -39,7 +39,7 @@ from edged.realtime.events import (
 )
 from edged.realtime.link import Link, LinkState, LinkStatus
 from edged.simulator import Fault, Simulator
-from tests.rigs.tls import HAVE_OPENSSL, make_loopback_tls
+from edged.rig.tls import HAVE_OPENSSL, make_loopback_tls
 
 KEY = "sk-test-linkkey-0123456789abcdefXYZ"
 FAST = LinkConfig(open_timeout_s=5.0, ping_interval_s=5.0, ping_timeout_s=5.0,

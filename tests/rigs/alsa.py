@@ -24,11 +24,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from edged.rig import patched_env
 
 MIC = "edged_test_mic"
 SPEAKER = "edged_test_spk"
@@ -60,21 +62,6 @@ class AlsaFileRig:
     def speaker_bytes(self) -> bytes:
         """Everything played to the speaker so far."""
         return self.speaker_out.read_bytes() if self.speaker_out.exists() else b""
-
-
-@contextmanager
-def patched_env(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager

@@ -19,10 +19,10 @@ import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
+from edged.buttons.gestures import ButtonEvent
+from edged.buttons.gpio import Controls, ControlsUnavailable, led_plan
 from edged.config import ControlsConfig
-from edged.controls import Controls, ControlsUnavailable, led_plan
 from edged.conversation import PttDown, PttUp, WakeHold, WakePress
-from edged.gestures import ButtonEvent
 
 PTT, WAKE, LED = 17, 27, 22
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edged.buttons.gestures import ButtonLogic, Debouncer
 from edged.conversation import (
     Conversation,
     LinkUp,
@@ -12,7 +13,6 @@ from edged.conversation import (
     WakeHold,
     WakePress,
 )
-from edged.gestures import ButtonLogic, Debouncer
 
 
 def test_the_first_edge_passes_at_once_and_chatter_is_ignored() -> None:

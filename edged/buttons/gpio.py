@@ -3,7 +3,7 @@
 gpiozero calls button callbacks in a thread of its own (lgpio's on a Pi, the
 caller's with mock pins). Those callbacks only stamp the time and hand the edge
 to the event loop with ``call_soon_threadsafe``; debouncing, hold timing and
-the events for the conversation happen on the loop, in ``edged.gestures``.
+the events for the conversation happen on the loop, in ``edged.buttons.gestures``.
 
 When GPIO cannot be used, building ``Controls`` raises one error,
 ``ControlsUnavailable``, whose message names the cause and the config key, so
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from edged.buttons.gestures import ButtonEvent, ButtonLogic, Role
 from edged.config import ControlsConfig
 from edged.conversation.actions import LedPattern
-from edged.gestures import ButtonEvent, ButtonLogic, Role
 
 T = TypeVar("T")
 
