@@ -217,11 +217,11 @@ class Daemon:
 
     def _read_key(self) -> str:
         """The key, read afresh at every connect so a reload can bring a new one."""
-        from edged.health.journal import add_secret
         from edged.realtime.credentials import load_key
+        from edged.redact import register_secret
 
         key = load_key(self.config.credentials).reveal()
-        add_secret(key)
+        register_secret(key)  # masked in every log, status and event from now on
         return key
 
     def _audio_last_callback(self) -> float | None:

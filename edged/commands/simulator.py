@@ -70,8 +70,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "accepted.",
         epilog="Faults apply to the next connections in the order given: "
         "refuse:STATUS[:RETRY_AFTER], close:CODE[:AFTER_S], drop[:AFTER_CHUNKS], "
-        "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], delay:SECONDS; append xN "
-        "for N connections, e.g. --fault refuse:503:2x3 --fault close:1011:5.",
+        "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], delay:SECONDS, "
+        "quotekey[:AFTER_S] (an error quoting the client's key), surrogate[:AFTER_S] (an "
+        "error holding a lone surrogate); append xN for N connections, e.g. --fault "
+        "refuse:503:2x3 --fault close:1011:5.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1; only loopback unless --allow-remote)")

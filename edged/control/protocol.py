@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from edged.redact import redact, without_surrogates
+
 COMMANDS: Final = (
     "ptt.press", "ptt.release", "wake", "mute", "unmute", "cancel", "say", "status",
     "subscribe", "reload",
@@ -142,20 +144,27 @@ def error(code: str, reason: str, *, request: Request | None = None,
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
-    """One wire line. Values that JSON cannot hold are shown as text, never raised."""
-    return json.dumps(_plain(message), separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode("utf-8") + b"\n"
+    """One wire line, never raising: every string redacted (this is an exit from the
+    process: a secret must not leave by it) and encodable, values JSON cannot hold
+    shown as text."""
+    return json.dumps(_plain(message), separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "replace") + b"\n"
 
 
 def _plain(value: Any) -> Any:
-    """NaN and infinities become null: strict JSON readers (jq) reject them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    """Plain JSON values: NaN and infinities become null (strict readers such as jq
+    reject them), anything else that is not JSON becomes its redacted text."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {without_surrogates(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    return redact(str(value))
 
 
 # --------------------------------------------------------------------------- events

@@ -30,6 +30,7 @@ def credential_fix(message: str, tried: tuple[str, ...], key_file: str | None) -
 
 def check_credentials(ctx: Context) -> CheckResult:
     from edged.realtime.credentials import CredentialsError, load_key
+    from edged.redact import register_secret
 
     assert ctx.config is not None
     creds = ctx.config.credentials
@@ -39,6 +40,7 @@ def check_credentials(ctx: Context) -> CheckResult:
         return fail(ID, TITLE, str(exc).split("; tried ")[0],
                     credential_fix(str(exc), exc.tried, creds.key_file),
                     notes=tuple(f"tried {t}" for t in exc.tried), tried=list(exc.tried))
+    register_secret(secret.reveal())  # whatever the checks print next, the key is masked
     note = ""
     if (creds.credential and "CREDENTIALS_DIRECTORY" not in ctx.environ
             and not secret.source.startswith("systemd")):

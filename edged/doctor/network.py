@@ -247,12 +247,14 @@ def check_handshake(ctx: Context) -> CheckResult:
 
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-    from edged.realtime.credentials import load_key, scrub
+    from edged.realtime.credentials import load_key
     from edged.realtime.endpoint import build_endpoint
+    from edged.redact import redact, register_secret
 
     check_id, title = "handshake", "WebSocket"
     assert ctx.config is not None
     secret = load_key(ctx.config.credentials, ctx.environ)
+    register_secret(secret.reveal())
     endpoint = build_endpoint(ctx.config.realtime, secret)
     target = target_of(endpoint.url)
     timeout = _timeout(ctx)
@@ -278,7 +280,7 @@ def check_handshake(ctx: Context) -> CheckResult:
         summary, fix = connect_problem(exc, target, timeout)
         return fail(check_id, title, summary, fix, status=None, **facts)
     except InvalidHandshake as exc:
-        text = scrub(str(exc), secret.reveal())
+        text = redact(str(exc))
         return fail(check_id, title, f"the handshake failed: {text}",
                     "the URL may not be a realtime WebSocket endpoint: check realtime.url",
                     status=None, **facts)

@@ -57,10 +57,10 @@ def run(options: Options, on_result: Callable[[CheckResult], None] = lambda _r: 
                 try:
                     result = table[spec.id](ctx)
                 except Exception as exc:
-                    from edged.realtime.credentials import scrub
+                    from edged.redact import redact
 
                     result = fail(spec.id, spec.title, "the check itself failed: "
-                                  f"{type(exc).__name__}: {scrub(str(exc))}",
+                                  f"{type(exc).__name__}: {redact(str(exc))}",
                                   "please report this (edged doctor --json shows the details)")
             done[spec.id] = result
             results.append(result)

@@ -2,8 +2,9 @@
 
 ``setup_logging()`` picks journald when its socket exists (under systemd, and on a
 test machine running journald), stderr otherwise. Every record passes the
-:class:`~edged.health.redact.RedactFilter` first, so a credential never reaches
-either. ``extra={"fields": {...}}`` on a log call becomes ``EDGED_*`` journal fields.
+:class:`~edged.redact.RedactFilter` first, so neither a credential nor a lone
+surrogate (which would make ``journal.send`` fail) reaches either.
+``extra={"fields": {...}}`` on a log call becomes ``EDGED_*`` journal fields.
 
 Not systemd-python's own ``JournalHandler``: it forwards every attribute of the log
 record as a field (``MSG``, ``ARGS``, ...), which would carry unformatted arguments
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 from edged.health import records
 from edged.health.metrics import Priority
-from edged.health.redact import RedactFilter
+from edged.redact import RedactFilter, redact, redact_value, without_surrogates
 
 IDENTIFIER = "edged"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -34,13 +35,9 @@ _LEVEL_OF: dict[Priority, int] = {
 
 log = logging.getLogger("edged.health")
 
-#: The one redaction filter every handler installed here shares.
-REDACTOR = RedactFilter()
-
-
-def add_secret(secret: str | None) -> None:
-    """Mask this exact string (the loaded API key) in everything logged from now on."""
-    REDACTOR.add_secret(secret)
+#: The one redaction filter every handler installed here shares (it masks what the
+#: process-wide redactor knows: see ``edged.redact.register_secret``).
+REDACT_FILTER = RedactFilter()
 
 
 def syslog_priority(levelno: int) -> int:
@@ -75,8 +72,11 @@ class JournalHandler(logging.Handler):
             if record.exc_text:
                 fields[records.PREFIX + "TRACEBACK"] = record.exc_text
             fields[records.PREFIX + "LOGGER"] = record.name
+            # The filter made the strings it saw encodable; values that only become
+            # text here (str() of an object) get the same treatment.
+            fields = {k: without_surrogates(v) for k, v in fields.items()}
             self._send(
-                record.getMessage(),
+                without_surrogates(record.getMessage()),
                 PRIORITY=str(syslog_priority(record.levelno)),
                 SYSLOG_IDENTIFIER=self.identifier,
                 CODE_FILE=record.pathname,
@@ -102,7 +102,7 @@ class ConsoleFormatter(logging.Formatter):
         text = f"{IDENTIFIER}: {record.levelname.lower()}: {record.getMessage()}"
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
-            text += f" ({type(exc).__name__}: {REDACTOR.redact(str(exc))})"
+            text += f" ({type(exc).__name__}: {redact(str(exc))})"
         return text.replace("\n", " ⏎ ")
 
 
@@ -129,7 +129,7 @@ def setup_logging(level: int | str = logging.INFO, *, journal: bool | None = Non
     else:
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         handler.setFormatter(ConsoleFormatter())
-    handler.addFilter(REDACTOR)
+    handler.addFilter(REDACT_FILTER)
     root.addHandler(handler)
     _installed = handler
     root.setLevel(level.upper() if isinstance(level, str) else level)
@@ -150,6 +150,9 @@ def reset_logging() -> None:
 def record_health(snapshot: Mapping[str, Any], priority: Priority,
                   reasons: tuple[str, ...] | list[str] = ()) -> None:
     """Write one health record (EDGED_KIND=health) at the priority the budgets gave."""
+    # Redacted before EDGED_RECORD is built: inside that JSON a surrogate is an ASCII
+    # escape the filter cannot see, and ``edged status`` would print it back.
+    snapshot = redact_value(snapshot)
     fields = records.health_fields(snapshot, priority, reasons)
     message = records.health_message(snapshot, priority, reasons)
     log.log(_LEVEL_OF[priority], "%s", message, extra={"fields": fields})

@@ -9,7 +9,6 @@ the key, and a key file that others can read is refused rather than used.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -140,17 +139,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     return str(exc)
-
-
-_KEYLIKE = re.compile(
-    r"(sk-[A-Za-z0-9_\-*.]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-.]*|"
-    r"\b[A-Fa-f0-9]{32,}\b|(?i:bearer)\s+\S+)"
-)
-
-
-def scrub(text: str, *secrets: str) -> str:
-    """Text safe to log: known secrets and anything that looks like a key removed."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "<redacted>")
-    return _KEYLIKE.sub("<redacted>", text)

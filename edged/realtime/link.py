@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from edged import __version__
 from edged.config import Config
 from edged.realtime.codec import Decoder, Wire, encode_bytes
-from edged.realtime.credentials import CredentialsError, Secret, scrub
+from edged.realtime.credentials import CredentialsError, Secret
 from edged.realtime.endpoint import EndpointError, build_endpoint
 from edged.realtime.events import (
     ClientEvent,
@@ -50,6 +50,8 @@ from edged.realtime.policy import (
     classify_status,
     parse_retry_after,
 )
+from edged.realtime.sanitize import MESSAGE_CHARS, sanitize_event
+from edged.redact import REDACTOR, RedactFilter, register_secret
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -117,27 +119,9 @@ class LinkStatus:
         return 100.0 * self.up_time_s / self.run_time_s if self.run_time_s > 0 else 0.0
 
 
-class _KeyFilter(logging.Filter):
-    """Keeps keys out of websockets' debug lines (it logs handshake headers)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: deque[str] = deque(maxlen=8)  # every link's key, old ones too
-
-    def add(self, secret: str) -> None:
-        if secret and secret not in self.secrets:
-            self.secrets.append(secret)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        clean = scrub(text, *self.secrets)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-_key_filter = _KeyFilter()
-_wire_log.addFilter(_key_filter)
+# websockets logs handshake headers at DEBUG; it creates its records on this logger,
+# so a logger filter sees them all, even before any handler does.
+_wire_log.addFilter(RedactFilter())
 
 
 def _always_idle() -> bool:
@@ -202,7 +186,6 @@ class Link:
         self._malformed = 0
         self._refused = 0
         self._session_seq = 0
-        self._secret = ""
         self._error_code: str | None = None
 
     # ------------------------------------------------------------------ public API
@@ -328,7 +311,8 @@ class Link:
             self._renewals += 1
         else:
             self._failures[failure.cause.value] += 1
-            self._last_error = scrub(failure.detail, self._secret)
+            # the detail may quote the server (a close reason, an error code)
+            self._last_error = REDACTOR.clean(failure.detail, MESSAGE_CHARS)
         plan = self._policy.failed(failure, now)
         left = plan.seconds_left(now)
         if plan.wait is Wait.NONE:
@@ -358,8 +342,7 @@ class Link:
             return Failure(Cause.CREDENTIALS, str(exc))
         except Exception as exc:
             return Failure(Cause.CREDENTIALS, f"cannot read the API key ({type(exc).__name__})")
-        self._secret = secret.reveal()
-        _key_filter.add(self._secret)
+        register_secret(secret.reveal())  # whoever supplied it, it is masked from now on
         try:
             endpoint = build_endpoint(self._config.realtime, secret)
         except EndpointError as exc:
@@ -459,7 +442,7 @@ class Link:
                         or (event.event_id is None and (event.param or "").startswith("session"))):
                     what = f"{event.code}: {event.message}" if event.code else event.message
                     return Failure(Cause.CONFIGURATION, "the server rejected the session "
-                                   f"settings ({scrub(what, self._secret)[:200]})")
+                                   f"settings ({what[:200]})")
                 self._dispatch(event)
 
     def _closed(self, exc: ConnectionClosed, error_code: str | None) -> Failure:
@@ -516,12 +499,16 @@ class Link:
         return SessionUpdate(self._session, event_id=f"edged_session_{self._session_seq}")
 
     async def _receive(self, ws: ClientConnection) -> ServerEvent | None:
+        """The next event, its server text already made safe to show (see sanitize)."""
         assert self._decoder is not None
         event = self._decoder.decode(await ws.recv())
+        if event is None:
+            return None
+        event = sanitize_event(event)
         if isinstance(event, ErrorEvent):
             self._error_code = event.code  # explains a close that may follow
             log.warning("realtime server error %s: %s", event.code or event.type,
-                        scrub(event.message, self._secret)[:200])
+                        event.message[:200])
         return event
 
     def _dispatch(self, event: ServerEvent) -> None:

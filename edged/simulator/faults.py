@@ -13,7 +13,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["refuse", "close", "drop", "silent", "malformed", "expired", "delay"]
+FaultKind = Literal["refuse", "close", "drop", "silent", "malformed", "expired", "delay",
+                    "quotekey", "surrogate"]
 
 # Codes a server may put in a close frame (RFC 6455 §7.4; 1004–1006 and 1015 are
 # reserved for "no code"/"abnormal"/"TLS" and can never be sent).
@@ -94,6 +95,21 @@ class Fault:
         return cls("expired", after_s=_non_negative("after", after_s))
 
     @classmethod
+    def quote_key(cls, after_s: float = 0.0) -> Fault:
+        """``after_s`` after session.updated: an ``error`` whose message quotes the key the
+        client presented, whole and without its first 3 characters; the connection stays.
+
+        A buggy or hostile server; the client must not show it to anyone.
+        """
+        return cls("quotekey", after_s=_non_negative("after", after_s))
+
+    @classmethod
+    def surrogate(cls, after_s: float = 0.0) -> Fault:
+        """``after_s`` after session.updated: an ``error`` whose message holds a lone UTF-16
+        surrogate (valid JSON, escaped as ``\\ud800``; not encodable as UTF-8)."""
+        return cls("surrogate", after_s=_non_negative("after", after_s))
+
+    @classmethod
     def delay_answers(cls, seconds: float) -> Fault:
         """Hold every answer on the connection this long after response.created."""
         return cls("delay", seconds=_non_negative("delay", seconds))
@@ -111,8 +127,8 @@ class Fault:
             return "silent" if self.after_s is None else f"silent:{self.after_s:g}"
         if self.kind == "malformed":
             return "malformed:audio" if self.bad_audio else "malformed"
-        if self.kind == "expired":
-            return f"expired:{self.after_s or 0:g}"
+        if self.kind in ("expired", "quotekey", "surrogate"):
+            return f"{self.kind}:{self.after_s or 0:g}"
         return f"delay:{self.seconds:g}"
 
 
@@ -153,7 +169,8 @@ class FaultQueue:
 _SPEC = re.compile(r"^(?P<body>[a-z]+(?::[^:x]+)*)(?:x(?P<times>\d+))?$")
 USAGE = (
     "refuse:STATUS[:RETRY_AFTER], close:CODE[:AFTER_S], drop[:AFTER_CHUNKS], "
-    "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], delay:SECONDS; "
+    "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], delay:SECONDS, "
+    "quotekey[:AFTER_S], surrogate[:AFTER_S]; "
     "append xN to apply it to the next N connections"
 )
 
@@ -182,7 +199,8 @@ def parse_spec(spec: str) -> tuple[Fault, int]:
         return int(value)
 
     arity = {"refuse": (1, 2), "close": (1, 2), "drop": (0, 1), "silent": (0, 1),
-             "malformed": (0, 1), "expired": (0, 1), "delay": (1, 1)}
+             "malformed": (0, 1), "expired": (0, 1), "delay": (1, 1), "quotekey": (0, 1),
+             "surrogate": (0, 1)}
     if kind not in arity:
         raise FaultSpecError(f"unknown fault kind {kind!r}; expected one of: {USAGE}")
     lo, hi = arity[kind]
@@ -205,6 +223,10 @@ def parse_spec(spec: str) -> tuple[Fault, int]:
         fault = Fault.malformed(bad_audio=bool(args))
     elif kind == "expired":
         fault = Fault.session_expired(number(0, "delay") if args else 0.0)
+    elif kind == "quotekey":
+        fault = Fault.quote_key(number(0, "delay") if args else 0.0)
+    elif kind == "surrogate":
+        fault = Fault.surrogate(number(0, "delay") if args else 0.0)
     else:
         fault = Fault.delay_answers(number(0, "delay"))
     if times < 1:

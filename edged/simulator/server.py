@@ -83,6 +83,8 @@ class _Conn:
     ending: bool = False  # a close, drop or silence is queued: produce nothing more
     silent: bool = False
     dropped: bool = False
+    key: str | None = field(default=None, repr=False)  # held only for the quotekey fault
+    error_due: bool = False  # the quotekey/surrogate error is scheduled
 
     def put(self, item: _Output) -> None:
         if not self.ending:
@@ -365,6 +367,8 @@ class Simulator:
                            tone=self._tone, connection=number, chunk_ms=self.chunk_ms,
                            model=protocol.model_from_path(request.path, self.model))
         conn = _Conn(number, ws, core, fault)
+        if fault is not None and fault.kind == "quotekey":
+            conn.key = presented_key(request.headers)
         self._cores[number] = core
         self._live[number] = conn
         self._notify()
@@ -408,6 +412,18 @@ class Simulator:
             conn.put([{"type": "simulator.unknown_event", "event_id": "event_sim_unknown",
                        "note": "an event type no client knows"}])
 
+    @staticmethod
+    def _bad_error(conn: _Conn) -> str:
+        """The quotekey or surrogate fault's error as a text frame. ``ensure_ascii`` writes
+        a lone surrogate as the escape ``\\ud800``: valid JSON, which a client decodes
+        into a string that UTF-8 cannot encode."""
+        assert conn.fault is not None
+        if conn.fault.kind == "quotekey":
+            event = conn.core.key_quoting_error(conn.key)
+        else:
+            event = conn.core.surrogate_error()
+        return json.dumps(event, ensure_ascii=True, separators=(",", ":"))
+
     async def _later(self, delay: float, conn: _Conn,
                      outputs: Callable[[], list[_Output]]) -> None:
         await asyncio.sleep(delay)
@@ -434,6 +450,11 @@ class Simulator:
         if (conn.fault is not None and conn.fault.kind == "silent" and conn.fault.after_s is None
                 and any(e["type"] == "session.updated" for e in events)):
             conn.put(_Silence())
+        if (conn.fault is not None and conn.fault.kind in ("quotekey", "surrogate")
+                and not conn.error_due and any(e["type"] == "session.updated" for e in events)):
+            conn.error_due = True
+            conn.spawn(self._later(conn.fault.after_s or 0.0, conn, lambda: [
+                self._bad_error(conn)]))
         answer = core.response
         if answer is not None and conn.pumping is not answer and not conn.ending:
             conn.pumping = answer

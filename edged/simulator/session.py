@@ -96,6 +96,19 @@ class SessionCore:
         return self._ev("error", error={"type": type_, "code": code, "message": message,
                                         "param": param, "event_id": event_id})
 
+    def key_quoting_error(self, key: str | None) -> Event:
+        """An invalid_api_key error quoting ``key`` whole and without its first 3 characters
+        (OpenAI's own message quotes it masked; a careless or hostile server may not)."""
+        shown = key or "(none)"
+        return self.error("invalid_api_key", f"Incorrect API key provided: {shown} (read as "
+                          f"{shown[3:]}). You can find your API key in your account settings.")
+
+    def surrogate_error(self) -> Event:
+        """A server_error whose message holds a lone UTF-16 surrogate: JSON can carry it
+        (as an escape), UTF-8 cannot."""
+        return self.error("server_error", "The server failed on character \ud800 here.",
+                          type_="server_error")
+
     def _apply_turn_detection(self) -> None:
         settings = protocol.vad_settings(protocol.turn_detection_of(self.dialect, self.session))
         self.vad_settings = settings

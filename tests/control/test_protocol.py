@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import edged.redact
 from edged.control import protocol as p
+from edged.redact import Redactor
 
 LIMIT = 65536
 
@@ -129,8 +131,12 @@ def test_any_bytes_give_a_request_or_a_reason(line: bytes) -> None:
         assert p.decode(p.encode(got.reply()))["ok"] is False
 
 
-@given(st.dictionaries(st.text(max_size=8), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+TEXT = st.text(st.characters(categories=["L", "N", "P", "Z", "Cc", "Cs"]), max_size=20)
+"""Any text, lone surrogates included: valid in JSON from a server, not in UTF-8."""
+
+
+@given(st.dictionaries(TEXT, st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                  max_size=3),
     max_leaves=10), max_size=5))
@@ -138,3 +144,26 @@ def test_any_reply_content_encodes_to_one_decodable_line(message: dict[str, obje
     line = p.encode(message)
     assert line.count(b"\n") == 1
     assert isinstance(p.decode(line), dict)
+
+
+def test_encode_replaces_lone_surrogates_instead_of_raising() -> None:
+    line = p.encode({"ok": True, "health": {"last_error": "server_error message=\ud800!",
+                                             "k\udfff": ["\udc00"]}})
+    assert p.decode(line)["health"] == {"last_error": "server_error message=\ufffd!",
+                                        "k\ufffd": ["\ufffd"]}
+
+
+def test_encode_masks_every_string_with_the_process_redactor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "Zq7Wm2Xr9Lp4Tn6Vb8Yc1Ud3"
+    fresh = Redactor()
+    fresh.register(key)
+    monkeypatch.setattr(edged.redact, "REDACTOR", fresh)
+    line = p.encode(p.event("server_error", "idle", 1.0, {
+        "message": f"Incorrect API key provided: {key}", "cut": key[3:],
+        "bearer": "Authorization: Bearer sk-unregistered-0123456789abcdef", "n": 3}))
+    data = p.decode(line)["data"]
+    assert data == {"message": "Incorrect API key provided: [redacted]", "cut": "[redacted]",
+                    "bearer": "Authorization: Bearer [redacted]", "n": 3}
+    for i in range(len(key) - 7):
+        assert key[i:i + 8].encode() not in line

@@ -12,9 +12,9 @@ import pytest
 
 from edged.doctor import network
 from edged.doctor.context import Context
+from edged.rig.tls import HAVE_OPENSSL, LoopbackTLS, make_loopback_tls
 from edged.simulator import Fault, SimulatorThread
 from tests.doctor.helpers import KEY, context, custom, shown
-from edged.rig.tls import HAVE_OPENSSL, LoopbackTLS, make_loopback_tls
 
 
 def ctx_for(tmp_path: Path, url: str, timeout_s: float = 5.0) -> Context:

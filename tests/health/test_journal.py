@@ -17,6 +17,7 @@ import pytest
 from edged.health import journal as hj
 from edged.health.metrics import Metrics, evaluate
 from edged.health.proc import ProcSample
+from edged.redact import register_secret
 from tests.rigs.journald import Journal
 
 from edged.config import HealthConfig  # isort: skip
@@ -124,7 +125,7 @@ def test_log_levels_code_location_and_extra_fields(to_journal: logging.Handler,
 def test_api_key_never_reaches_any_journal_field(to_journal: logging.Handler,
                                                   journald: Journal,
                                                   journal_cursor: str | None) -> None:
-    hj.add_secret(ODD_KEY)  # as the daemon does once it has loaded the key
+    register_secret(ODD_KEY)  # as the daemon does once it has loaded the key
     log = logging.getLogger("edged.realtime.link")
     log.info("connecting with %s", FAKE_KEY)
     log.warning("handshake headers", extra={"fields": {
@@ -147,6 +148,24 @@ def test_api_key_never_reaches_any_journal_field(to_journal: logging.Handler,
     assert raw.count("[redacted]") >= 8
     traceback = next(e for e in entries if e["MESSAGE"] == "connect failed")["EDGED_TRACEBACK"]
     assert "PermissionError: 401: Incorrect API key provided: [redacted] / [redacted]" in traceback
+
+
+def test_a_lone_surrogate_cannot_keep_a_record_out_of_the_journal(
+        to_journal: logging.Handler, journald: Journal, journal_cursor: str | None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # JSON carries "\ud800"; UTF-8 cannot, and journal.send encodes every field.
+    m = Metrics(0.0)
+    m.fail("server_error", "server_error message=bad \ud800 char", 1.0)
+    hj.record_health(m.snapshot(2.0), "warning")
+    logging.getLogger("edged.realtime").warning("server said %s", "bad \udfff",
+                                                extra={"fields": {"detail\ud800": "x\udc00"}})
+    health = journald.mine(journal_cursor, "EDGED_KIND=health")
+    assert health[0]["EDGED_LAST_ERROR"] == "server_error message=bad \ufffd char"
+    assert json.loads(health[0]["EDGED_RECORD"])["health"]["last_error"].endswith("\ufffd char")
+    [said] = journald.mine(journal_cursor, "EDGED_LOGGER=edged.realtime")
+    assert said["MESSAGE"] == "server said bad \ufffd"
+    assert said["EDGED_DETAIL"] == "x\ufffd"
+    assert "cannot write to the journal" not in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- without journald

@@ -38,8 +38,8 @@ from edged.realtime.events import (
     session_from_config,
 )
 from edged.realtime.link import Link, LinkState, LinkStatus
-from edged.simulator import Fault, Simulator
 from edged.rig.tls import HAVE_OPENSSL, make_loopback_tls
+from edged.simulator import Fault, Simulator
 
 KEY = "sk-test-linkkey-0123456789abcdefXYZ"
 FAST = LinkConfig(open_timeout_s=5.0, ping_interval_s=5.0, ping_timeout_s=5.0,
@@ -519,6 +519,44 @@ async def test_the_key_never_reaches_a_log_even_at_debug(caplog: pytest.LogCaptu
     assert KEY not in ours  # ...without the key (the simulator's own server log may show it)
     assert all(KEY not in str(st) for st in rig.statuses)
     assert s.requests[0].auth == "bearer"
+
+
+def key_runs(key: str, text: str) -> list[str]:
+    """Every 8-character slice of ``key`` found in ``text``."""
+    return [key[i:i + 8] for i in range(len(key) - 7) if key[i:i + 8] in text]
+
+
+@pytest.mark.parametrize("key", [KEY, "Hq3Rt8Wm1Zx6Vn4Pb2LyQ7"])  # with and without sk-
+@aio
+async def test_a_server_quoting_the_key_is_masked_before_anyone_sees_it(
+        key: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="edged")
+    async with sim() as s:
+        s.inject(Fault.quote_key())
+        async with Rig(s, key_source=lambda: key) as rig:
+            await rig.up()
+            await rig.until(lambda: any(isinstance(e, ErrorEvent) for e in rig.events),
+                            "the error event")
+            assert rig.link.status.up  # an error, not a close
+    [error] = [e for e in rig.events if isinstance(e, ErrorEvent)]
+    assert error.code == "invalid_api_key"
+    assert error.message.startswith("Incorrect API key provided: [redacted] (read as [redacted])")
+    ours = "\n".join(r.getMessage() for r in caplog.records)
+    assert "realtime server error invalid_api_key: Incorrect API key provided: [redacted]" in ours
+    assert key_runs(key, ours + repr(rig.events) + repr(rig.statuses)) == []
+
+
+@aio
+async def test_a_lone_surrogate_from_the_server_is_replaced_on_arrival() -> None:
+    async with sim() as s:
+        s.inject(Fault.surrogate())
+        async with Rig(s) as rig:
+            await rig.up()
+            await rig.until(lambda: any(isinstance(e, ErrorEvent) for e in rig.events),
+                            "the error event")
+    [error] = [e for e in rig.events if isinstance(e, ErrorEvent)]
+    assert error.message == "The server failed on character \ufffd here."
+    error.message.encode("utf-8")
 
 
 @aio

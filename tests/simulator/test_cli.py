@@ -16,6 +16,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.rigs.realtime_client import PTT_GA
+
 
 @contextmanager
 def simulator(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
@@ -60,6 +62,26 @@ def test_starts_prints_its_url_serves_faults_and_stops_on_sigterm() -> None:
         err = proc.stderr.read()  # type: ignore[union-attr]
         assert "stopped after 1 connection(s), 2 handshake(s)" in err
         assert "Traceback" not in err
+
+
+def test_key_quoting_and_surrogate_faults_are_spelled_on_the_command_line() -> None:
+    key = "Hq3Rt8Wm1Zx6Vn4Pb2LyQ7"
+    with simulator("--port", "0", "-v", "--fault", "quotekey", "--fault", "surrogate:0.1") as (
+            proc, url):
+        messages = []
+        for _ in range(2):
+            with connect(url, additional_headers={"api-key": key}, open_timeout=10) as ws:
+                assert json.loads(ws.recv(10))["type"] == "session.created"
+                ws.send(json.dumps({"type": "session.update", "session": PTT_GA}))
+                while (event := json.loads(ws.recv(10)))["type"] != "error":
+                    pass
+                messages.append(event["error"]["message"])
+        assert key in messages[0] and "\ud800" in messages[1]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert "fault quotekey:0" in err and "fault surrogate:0.1" in err
+        assert key[3:11] not in err  # its log names the fault, never the key
 
 
 def test_sigint_stops_it_too() -> None:

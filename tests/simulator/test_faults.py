@@ -39,6 +39,10 @@ def test_queue_reports_what_is_pending_and_rejects_zero_times() -> None:
     ("expiredx4", Fault.session_expired(), 4),
     ("expired:1.5", Fault.session_expired(1.5), 1),
     ("delay:0.25", Fault.delay_answers(0.25), 1),
+    ("quotekey", Fault.quote_key(), 1),
+    ("quotekey:0.5x2", Fault.quote_key(0.5), 2),
+    ("surrogate", Fault.surrogate(), 1),
+    ("surrogate:1", Fault.surrogate(1.0), 1),
 ])
 def test_cli_spellings_parse_to_faults(spec: str, fault: Fault, times: int) -> None:
     assert parse_spec(spec) == (fault, times)
@@ -57,6 +61,9 @@ def test_cli_spellings_parse_to_faults(spec: str, fault: Fault, times: int) -> N
     ("drop:0", "at least 1"),
     ("delay", "wrong number of arguments"),
     ("malformed:json", "only option"),
+    ("quotekey:1:2", "wrong number of arguments"),
+    ("surrogate:soon", "delay must be a number"),
+    ("surrogate:-1", "≥ 0"),
     ("refuse:503x0", "at least 1"),
     ("", "cannot read fault"),
 ])

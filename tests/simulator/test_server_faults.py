@@ -173,6 +173,54 @@ async def test_session_expired_sends_the_error_then_closes_1001() -> None:
             assert end.rcvd is not None and end.rcvd.code == 1001
 
 
+@pytest.mark.parametrize("header", ["Authorization", "api-key"])
+@aio
+async def test_quote_key_errors_with_the_presented_key_after_the_session_and_stays(
+        header: str) -> None:
+    key = "Hq3Rt8Wm1Zx6Vn4Pb2LyQ7"
+    value = f"Bearer {key}" if header == "Authorization" else key
+    async with Simulator() as sim:
+        sim.inject(Fault.quote_key(after_s=0.1))
+        async with connect(sim.url, additional_headers={header: value}, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            _, early = await recv_until(ws, "session.updated")
+            assert "error" not in [e["type"] for e in early]  # not before the session is set
+            error, before = await recv_until(ws, "error")
+            assert before == []  # nothing was due in between
+            assert error["error"]["code"] == "invalid_api_key"
+            assert f"provided: {key} (read as {key[3:]})" in error["error"]["message"]
+            await send(ws, "input_audio_buffer.clear")  # the connection is still served
+            await recv_until(ws, "input_audio_buffer.cleared")
+        async with connect(sim.url, additional_headers={header: value}, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            await send(ws, "input_audio_buffer.clear")  # one connection only
+            _, between = await recv_until(ws, "input_audio_buffer.cleared")
+            assert [e["type"] for e in between] == []
+
+
+@aio
+async def test_surrogate_sends_valid_json_holding_a_lone_surrogate_escape() -> None:
+    async with Simulator() as sim:
+        sim.inject(Fault.surrogate())
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            assert isinstance(frame, str) and "\\ud800" in frame  # the escape, as text
+            error = json.loads(frame)
+            assert error["type"] == "error"
+            message = error["error"]["message"]
+            assert "\ud800" in message
+            with pytest.raises(UnicodeEncodeError):
+                message.encode("utf-8")
+            await send(ws, "input_audio_buffer.clear")
+            await recv_until(ws, "input_audio_buffer.cleared")
+
+
 @aio
 async def test_delay_answers_holds_the_audio_after_response_created() -> None:
     async with Simulator(answer="tone", pace=float("inf")) as sim:
