@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 if "--floor" not in sys.argv:  # the floor process must not pay for edged's imports
     from edged import config as config_mod
-    from edged.audio_port import EnginePort, pyaudio_engine
+    from edged.audio.port import AudioCallbacks, EnginePort, pyaudio_engine
     from edged.config import Config
     from edged.conversation import PttDown, PttUp, WakePress
     from edged.daemon import Daemon, Timeline
@@ -73,8 +73,8 @@ class Probe:
                 waiter.done(True)
 
     def engine_factory(self, cfg: Config, loop: asyncio.AbstractEventLoop,
-                       daemon: Daemon) -> EnginePort:
-        port = pyaudio_engine(cfg, loop, daemon)
+                       callbacks: AudioCallbacks) -> EnginePort:
+        port = pyaudio_engine(cfg, loop, callbacks)
         self.port = port
         flush, play = port.flush, port.play
 
@@ -131,7 +131,7 @@ class Probe:
         inner = daemon._on_sent
 
         def timed(event: Any, at: float) -> None:
-            end = daemon._capture_ends.get(id(getattr(event, "audio", None)))
+            end = daemon.observer.capture_end(event)
             if end is not None:
                 self.sent.append((end, at))
             inner(event, at)

@@ -32,6 +32,7 @@ from edged.config import AudioConfig
 log = logging.getLogger("edged.audio")
 
 FramesHandler = Callable[[bytes, float], None]
+"""``(pcm, capture_end)``: 24 kHz mono PCM16 and the capture time of its last sample."""
 _MS = 1000
 _RESAMPLER_SLACK_MS = 60
 _MAX_BACKLOG_S = 10  # raw audio kept for a loop that does not drain it
@@ -253,7 +254,7 @@ class Capture:
         self._out_t = t + n / MODEL_RATE
         self.captured += n
         try:
-            self.on_frames(pcm, t)
+            self.on_frames(pcm, self._out_t)  # when its last sample was captured
         except Exception:
             log.exception("on_frames handler failed")
 

@@ -89,9 +89,10 @@ class AudioEngine:
     Capture: while the uplink is open (:meth:`open_uplink`), ``on_frames(pcm,
     t)`` receives 24 kHz mono PCM16 in whole ``frame_ms`` frames,
     ``uplink_batch_ms`` at a time, ``t`` being the capture time (monotonic s) of
-    its first sample. It runs on the loop, and also inside :meth:`open_uplink`,
-    :meth:`flush_uplink` and :meth:`close_uplink` for audio already captured, so
-    audio always arrives in order and complete.
+    its last sample (what latency is measured from). It runs on the loop, and
+    also inside :meth:`open_uplink`, :meth:`flush_uplink` and
+    :meth:`close_uplink` for audio already captured, so audio always arrives in
+    order and complete.
 
     Playback: :meth:`play` queues answer audio per item; :meth:`flush` stops it
     (barge-in) and says how much of each item was played.

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from edged import config as config_mod
-    from edged.audio_port import pyaudio_engine
+    from edged.audio.port import pyaudio_engine
     from edged.daemon import EXIT_CONFIG, Daemon
     from edged.health.journal import setup_logging
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from edged.conversation.actions import (
     SEND_ACTIONS,
+    WARNING_NOTICES,
     Action,
     EndAnswer,
     FlushPlayback,
@@ -67,6 +68,7 @@ __all__ = [
     "PCM_BYTES_PER_MS",
     "PCM_RATE",
     "SEND_ACTIONS",
+    "WARNING_NOTICES",
     "Action",
     "AnswerAudio",
     "AnswerAudioDone",

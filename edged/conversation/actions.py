@@ -31,9 +31,14 @@ class SendClear:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class SendAppend:
-    """``input_audio_buffer.append`` (the daemon base64-encodes ``pcm``)."""
+    """``input_audio_buffer.append`` (the daemon base64-encodes ``pcm``).
+
+    ``captured_at`` (live audio only; None for pre-roll and held audio): the
+    capture time of its last sample, from :class:`MicAudio`.
+    """
 
     pcm: bytes
+    captured_at: float | None = None
 
     __repr__ = audio_repr
 
@@ -123,6 +128,13 @@ class SetMic:
     """What the capture engine does with the microphone (see ``MicMode``)."""
 
     mode: MicMode
+
+
+WARNING_NOTICES = frozenset({
+    "utterance_dropped", "stuck_button", "cost_guard", "server_error", "answer_failed",
+    "playback_stalled", "no_answer",
+})
+"""Notices a person would want to hear about: logged as warnings, kept as the last error."""
 
 
 @dataclass(frozen=True, slots=True)

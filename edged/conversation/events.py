@@ -106,9 +106,12 @@ class MicAudio:
 
     The daemon sends these only while the machine asked for ``SetMic("stream")``,
     starting with the first frame captured after the pre-roll it passed.
+    ``captured_at``: when its last sample was captured (monotonic s), for the
+    uplink meter; the machine passes it on with the audio it sends live.
     """
 
     pcm: bytes
+    captured_at: float | None = None
 
     __repr__ = audio_repr
 

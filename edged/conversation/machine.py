@@ -237,6 +237,11 @@ class Conversation:
         return self.state.phase
 
     @property
+    def idle(self) -> bool:
+        """Nobody talking and nothing pending: a session may be renewed now."""
+        return self.state.phase in (Phase.IDLE, Phase.MUTED)
+
+    @property
     def settings(self) -> Settings:
         return self._settings
 
@@ -410,7 +415,7 @@ class Conversation:
             self._sound(sound)
         self._notice("handsfree_ended", reason=reason)
 
-    def _record(self, pcm: bytes) -> None:
+    def _record(self, pcm: bytes, captured_at: float | None = None) -> None:
         s = self.state
         u = s.utterance
         if u is None or not pcm:
@@ -418,7 +423,7 @@ class Conversation:
         u.chunks.append(pcm)
         u.nbytes += len(pcm)
         if u.on_server:
-            self._send(SendAppend(pcm))
+            self._send(SendAppend(pcm, captured_at))
         else:
             self._check_hold_bound()
 
@@ -786,9 +791,9 @@ class Conversation:
         s = self.state
         u = s.utterance
         if s.phase is Phase.LISTENING and u is not None and u.released is None:
-            self._record(ev.pcm)
+            self._record(ev.pcm, ev.captured_at)
         elif s.handsfree and self._mic_for() == "stream" and ev.pcm:
-            self._send(SendAppend(ev.pcm))
+            self._send(SendAppend(ev.pcm, ev.captured_at))
 
     # ------------------------------------------------------------------ server turn detection
 

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edged.audio.port import AudioCallbacks
 from edged.config import (
     Config,
     ControlConfig,
@@ -91,9 +92,13 @@ class Demo:
             loop = asyncio.get_running_loop()
             audio: WavAudio | None = None
 
-            def factory(cfg: Config, lp: asyncio.AbstractEventLoop, d: Daemon) -> WavAudio:
+            def played(item: str, now: float) -> None:
+                self.timeline.add(now, "first_audio_played", item=item)
+
+            def factory(cfg: Config, lp: asyncio.AbstractEventLoop,
+                        callbacks: AudioCallbacks) -> WavAudio:
                 nonlocal audio
-                audio = WavAudio(cfg, lp, d)
+                audio = WavAudio(cfg, lp, callbacks, on_first_played=played)
                 return audio
 
             daemon = Daemon(demo_config(sim.url), audio_factory=factory,

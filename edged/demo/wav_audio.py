@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,8 +23,8 @@ import numpy as np
 from edged.audio.sounds import SOUND_NAMES, render
 
 if TYPE_CHECKING:
+    from edged.audio.port import AudioCallbacks
     from edged.config import Config
-    from edged.daemon import Daemon
 
 RATE = 24_000
 BYTES_PER_S = RATE * 2
@@ -33,10 +34,13 @@ TICK_S = 0.02
 class WavAudio:
     """The daemon's audio engine, backed by memory instead of devices."""
 
-    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, daemon: Daemon) -> None:
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop,
+                 callbacks: AudioCallbacks,
+                 on_first_played: Callable[[str, float], None] | None = None) -> None:
         cfg = config.audio
         self._loop = loop
-        self._daemon = daemon
+        self._callbacks = callbacks
+        self._on_first_played = on_first_played  # (item, when): the demo's timeline
         self._batch = BYTES_PER_S * cfg.uplink_batch_ms // 1000
         self._preroll_bytes = BYTES_PER_S * cfg.preroll_ms // 1000
         self._prebuffer_s = cfg.playback_prebuffer_ms / 1000
@@ -75,8 +79,8 @@ class WavAudio:
         self._t0 = self._loop.time()
         self._samples = 0
         self._task = self._loop.create_task(self._run(), name="wav-audio")
-        self._daemon.on_audio_status("input", "open", "virtual microphone, 24000 Hz mono")
-        self._daemon.on_audio_status("output", "open", "virtual speaker, 24000 Hz mono")
+        self._callbacks.on_status("input", "open", "virtual microphone, 24000 Hz mono")
+        self._callbacks.on_status("output", "open", "virtual speaker, 24000 Hz mono")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -132,7 +136,7 @@ class WavAudio:
         if self._busy and not self._queue and not self._open:
             self._busy = False
             self._played.clear()  # heard in full; nothing left to truncate
-            self._loop.call_soon(self._daemon.on_playback_idle)
+            self._loop.call_soon(self._callbacks.on_idle)
 
     def flush(self) -> dict[str, int]:
         played = {item: n * 1000 // BYTES_PER_S for item, n in self._played.items()}
@@ -192,7 +196,7 @@ class WavAudio:
             return
         pcm = bytes(self._pending)
         self._pending.clear()
-        self._daemon.on_frames(pcm, self._loop.time())
+        self._callbacks.on_frames(pcm, self._loop.time())  # heard up to now
 
     def _render(self, nbytes: int, now: float) -> None:
         out = bytearray()
@@ -202,7 +206,8 @@ class WavAudio:
                 item, pcm = self._queue[0]
                 if item not in self._announced:
                     self._announced.add(item)
-                    self._daemon.timeline.add(now, "first_audio_played", item=item)
+                    if self._on_first_played is not None:
+                        self._on_first_played(item, now)
                 take = pcm[self._head:self._head + nbytes - len(out)]
                 out += take
                 self._played[item] = self._played.get(item, 0) + len(take)

@@ -91,6 +91,19 @@ class Metrics:
 
     # -- events
 
+    def count_notice(self, kind: str) -> None:
+        """Count a conversation notice that is also a health figure (others are ignored)."""
+        if kind == "answer_started":
+            self.answers += 1
+        elif kind == "barge_in":
+            self.barge_ins += 1
+        elif kind == "utterance_held":
+            self.utterances_held += 1
+        elif kind == "utterance_delivered":
+            self.utterances_delivered += 1
+        elif kind == "utterance_dropped":
+            self.utterances_dropped += 1
+
     def set_state(self, state: str) -> None:
         self.state = state
 

@@ -73,7 +73,7 @@ def test_preroll_is_the_newest_audio_in_whole_frames_and_joins_the_live_audio() 
     pre, t = rig.delivered[0]
     assert len(pre) == 7200  # 300 ms = 15 frames of 480
     assert np.array_equal(pre, x[-7200:])
-    assert abs(t - (pressed - 0.005 - 0.3)) < 1e-6  # capture time of its first sample
+    assert abs(t - (pressed - 0.005)) < 1e-6  # capture time of its last sample
     y = ramp(24000, start=24000)
     rig.feed(y)
     rig.run_loop()
@@ -128,7 +128,8 @@ def test_delivery_times_are_capture_times() -> None:
     rig.feed(ramp(480))
     rig.run_loop()
     _, t = rig.delivered[0]
-    assert abs(t - (before - 0.005)) < 1e-6  # the ADC time PortAudio reported
+    # the ADC time PortAudio reported for the first sample, plus the 20 ms it spans
+    assert abs(t - (before - 0.005 + 0.020)) < 1e-6
 
 
 def test_muting_silences_and_forgets_the_preroll() -> None:

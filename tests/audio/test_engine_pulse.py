@@ -32,7 +32,7 @@ CFG = AudioConfig(input_device=MIC, output_device=SPEAKER, input_rate=48000,
 
 class Harness:
     def __init__(self, cfg: AudioConfig = CFG) -> None:
-        self.frames: list[tuple[bytes, float, float]] = []  # (pcm, capture time, delivered)
+        self.frames: list[tuple[bytes, float, float]] = []  # (pcm, capture end, delivered)
         self.statuses: list[AudioStatus] = []
         self.idle = asyncio.Event()
         self.engine = AudioEngine(cfg, asyncio.get_running_loop(), self._on_frames,
@@ -112,8 +112,8 @@ async def test_microphone_audio_arrives_as_24k_mono_frames(pulse: PulseRig) -> N
     assert len(pre) == 2 * 7200  # 300 ms of pre-roll, in whole frames
     assert all(len(p) % 960 == 0 for p, _, _ in h.frames[:-1])  # whole 20 ms frames
     # consecutive deliveries continue each other in capture time, at 24 kHz
-    for (p0, t0, _), (_, t1, _) in zip(h.frames, h.frames[1:], strict=False):
-        assert abs(t1 - (t0 + len(p0) / 2 / 24000)) < 0.005
+    for (_, t0, _), (p1, t1, _) in zip(h.frames, h.frames[1:], strict=False):
+        assert abs((t1 - len(p1) / 2 / 24000) - t0) < 0.005
     audio = h.audio()
     first, last = tone_span(audio, 24000)
     body = audio[first + 2400:last - 2400]

@@ -9,11 +9,9 @@ socket, and ``edged ctl`` as separate processes. Nothing is mocked: GPIO is off
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 import queue
-import re
 import signal
 import socket
 import subprocess
@@ -28,7 +26,6 @@ from typing import Any
 import pytest
 import yaml
 
-import edged.daemon
 from edged.control.client import ControlClient, ControlError
 from edged.demo.scenario import utterance
 from edged.simulator import SimulatorThread
@@ -40,12 +37,7 @@ FAKE_KEY = "sk-ctl-e2e-Hq3Rt8Wm1Zx6Vn4Pb2Ly"
 TURN = ["input_audio_buffer.clear", "input_audio_buffer.append", "input_audio_buffer.commit",
         "response.create"]
 
-pytestmark = [
-    pytest.mark.pulse,
-    pytest.mark.skipif(not re.search(r"\bstart_control\(", inspect.getsource(edged.daemon)),
-                       reason="edged/daemon.py does not start the control server yet (the "
-                       "lead adds the start_control lines from the control report)"),
-]
+pytestmark = pytest.mark.pulse
 
 
 @dataclass

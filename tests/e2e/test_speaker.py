@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edged.audio.port import AudioCallbacks
 from edged.config import (
     AudioConfig,
     Config,
@@ -115,10 +116,10 @@ def speaker(pulse: PulseRig, tmp_path: Path) -> Iterator[Speaker]:
             factory.reset()
 
 
-def _engine(cfg: Config, loop: asyncio.AbstractEventLoop, daemon: Daemon) -> Any:
-    from edged.audio_port import pyaudio_engine
+def _engine(cfg: Config, loop: asyncio.AbstractEventLoop, callbacks: AudioCallbacks) -> Any:
+    from edged.audio.port import pyaudio_engine
 
-    return pyaudio_engine(cfg, loop, daemon)
+    return pyaudio_engine(cfg, loop, callbacks)
 
 
 def speak_with_ptt(sp: Speaker, words: str = "weather") -> float:

@@ -1,32 +1,31 @@
-"""The daemon: config, audio, controls, link and conversation under one asyncio loop.
+"""The daemon's lifecycle: start, reload, stop, and the one event queue in between.
 
-Everything here is wiring. The conversation machine decides; this module turns
-buttons, audio frames and server events into the machine's events, and carries
-out the actions it returns on the link, the audio engine, the LED and the
-journal. PortAudio and gpiozero threads only hand data to this loop.
+The conversation machine decides; :mod:`~edged.daemon.translate` maps its
+vocabulary to the wire protocol's; :mod:`~edged.daemon.observe` records what
+happens; this module owns the loop-side state (engines, link, control socket),
+feeds the machine one event at a time and carries out its actions. PortAudio
+and gpiozero threads only hand data to this loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edged import config as config_mod
-from edged.audio_port import AudioPort
+from edged.audio.port import AudioCallbacks
 from edged.config import Config
 from edged.control.server import ControlServer, start_control
 from edged.conversation import (
     Action,
-    AnswerAudio,
-    AnswerAudioDone,
-    Committed,
     Conversation,
     EndAnswer,
     Event,
@@ -41,24 +40,16 @@ from edged.conversation import (
     PlaySound,
     PttDown,
     PttUp,
-    ResponseDone,
-    ResponseStarted,
     SendAppend,
-    SendClear,
-    SendCommit,
-    SendResponseCancel,
-    SendResponseCreate,
-    SendText,
-    SendTruncate,
-    ServerError,
     SetHandsFree,
     SetLed,
     SetMic,
     Settings,
-    SpeechStarted,
-    SpeechStopped,
     Tick,
 )
+from edged.daemon import translate
+from edged.daemon.observe import Observer, Timeline
+from edged.daemon.ports import AudioFactory, AudioPort, ButtonsPort
 from edged.health.metrics import Metrics
 from edged.health.notify import Notifier, Watchdog
 from edged.health.reporter import HealthReporter
@@ -81,21 +72,6 @@ class ReloadResult:
     changed: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     coalesced: int = 0
-
-
-AudioFactory = Callable[[Config, asyncio.AbstractEventLoop, "Daemon"], AudioPort]
-
-
-@dataclass
-class Timeline:
-    """Timestamps the demo, the benchmark and the tests read (monotonic seconds)."""
-
-    entries: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
-    keep: bool = False
-
-    def add(self, t: float, what: str, **fields: Any) -> None:
-        if self.keep:
-            self.entries.append((t, what, fields))
 
 
 class Daemon:
@@ -124,11 +100,15 @@ class Daemon:
         self.conversation = Conversation(Settings.from_config(config))
         self.metrics = Metrics(time.monotonic())
         self.reporter = HealthReporter(self.metrics, config.health, notifier=self.notifier)
+        self.observer = Observer(self.metrics, self.reporter, self.timeline)
+        #: Event listeners (the control socket's subscribers): ``(kind, fields)``.
+        self.listeners = self.observer.listeners
+        self._audio_callbacks = AudioCallbacks(self.on_frames, self.on_audio_status,
+                                               self.on_playback_idle)
         self.audio: AudioPort | None = None
-        self.controls: Any = None
+        self.controls: ButtonsPort | None = None
         self.link: Link | None = None
         self.watchdog: Watchdog | None = None
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.control: ControlServer | None = None
         self.exit_code = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -136,15 +116,8 @@ class Daemon:
         self._queue: deque[Event] = deque()
         self._busy = False
         self._deadline: asyncio.TimerHandle | None = None
-        self._mic_mode = "preroll"
-        self._handsfree = False
-        # capture end time of live microphone audio, by the identity of its bytes object,
-        # until its append reaches the socket (pre-roll and held audio are not timed)
-        self._capture_ends: dict[int, float] = {}
-        self._delta_item: str | None = None  # the answer item whose audio is arriving
+        self._event_ids = itertools.count(1)
         self._tasks: list[asyncio.Task[Any]] = []
-        self._link_up = False
-        self._last_held_turn: object = None
         self._reload_lock = asyncio.Lock()
         self._reload_asked = 0
         self._last_reload: ReloadResult | None = None
@@ -168,14 +141,14 @@ class Daemon:
 
     async def _run(self, loop: asyncio.AbstractEventLoop) -> int:
         self.notifier.status("starting")
-        self.audio = self._audio_factory(self.config, loop, self)
+        self.audio = self._audio_factory(self.config, loop, self._audio_callbacks)
         await self.audio.start()
         if not self._start_controls(loop):
             await self.audio.stop()
             return self.exit_code
         self.link = Link(
             self.config, self._key_source, self._on_server_event, self._on_link_status,
-            is_idle=self.is_idle, ssl_context=self._ssl, on_sent=self._on_sent,
+            is_idle=lambda: self.conversation.idle, ssl_context=self._ssl, on_sent=self._on_sent,
         )
         self._dispatch_actions(self.conversation.start(loop.time()))
         self.control = await start_control(self.config.control, self)
@@ -329,7 +302,8 @@ class Daemon:
                     or old.link != new.link or old.credentials != new.credentials):
                 self.link.reconnect("configuration reloaded", new)
             elif ort != nrt:
-                self.link.set_session(rt.session_from_config(nrt, handsfree=self._handsfree))
+                handsfree = self.conversation.state.handsfree
+                self.link.set_session(rt.session_from_config(nrt, handsfree=handsfree))
             self.link.credentials_changed()  # a new key file may be in place
         if old.audio != new.audio and self.audio is not None:
             await self._apply_audio(new)
@@ -353,9 +327,9 @@ class Daemon:
             return
         old_audio = self.audio
         await old_audio.stop()
-        self.audio = self._audio_factory(new, self._loop, self)
+        self.audio = self._audio_factory(new, self._loop, self._audio_callbacks)
         await self.audio.start()
-        self.audio.set_mic(self._mic_mode)
+        self.audio.set_mic(self.conversation.state.mic or "preroll")
 
     async def _finish_reloads(self) -> None:
         """At shutdown: let a reload in progress finish (bounded); waiting ones give up."""
@@ -371,7 +345,8 @@ class Daemon:
     def button(self, event: Event) -> None:
         """A button or local-control event, on the loop thread."""
         # The pre-roll reaches the machine as the first MicAudio once it streams the mic.
-        if isinstance(event, PttUp) and self._mic_mode == "stream" and self.audio is not None:
+        if (isinstance(event, PttUp) and self.conversation.state.mic == "stream"
+                and self.audio is not None):
             self.audio.flush_capture()  # the utterance's tail goes out before the commit
         self.timeline.add(self._now(), "press" if isinstance(event, PttDown) else
                           type(event).__name__)
@@ -380,24 +355,14 @@ class Daemon:
     def on_frames(self, pcm: bytes, capture_end: float) -> None:
         """Microphone audio from the engine (24 kHz mono PCM16), on the loop thread;
         ``capture_end``: when its last sample was captured (monotonic s)."""
-        if self._mic_mode != "stream":
-            return
-        if len(self._capture_ends) > 64:  # frames the machine held rather than sent
-            self._capture_ends.clear()
-        self._capture_ends[id(pcm)] = capture_end
-        self.handle(MicAudio(pcm))
+        if self.conversation.state.mic == "stream":
+            self.handle(MicAudio(pcm, capture_end))
 
     def on_playback_idle(self) -> None:
         self.handle(PlaybackIdle())
 
     def on_audio_status(self, device: str, status: str, detail: str = "") -> None:
-        self.metrics.set_device(device, status)
-        level = logging.WARNING if status in ("lost", "missing", "error") else logging.INFO
-        log.log(level, "audio %s: %s%s", device, status, f" ({detail})" if detail else "",
-                extra={"fields": {"kind": "audio", "device": device, "audio": status}})
-        if status in ("lost", "missing", "error"):
-            self.metrics.fail("audio", f"{device} {status}", self._now())
-        self._emit("audio", {"device": device, "status": status})
+        self.observer.audio_status(device, status, detail, self._now())
 
     async def _sync_audio_counters(self) -> None:
         """Copy the engine's xrun counters into the health metrics, every few seconds."""
@@ -405,9 +370,6 @@ class Daemon:
             if self.audio is not None:
                 self.metrics.input_overflows, self.metrics.output_underflows = self.audio.xruns()
             await asyncio.sleep(AUDIO_COUNTERS_S)
-
-    def is_idle(self) -> bool:
-        return self.conversation.phase.value in ("idle", "muted")
 
     # ------------------------------------------------------------------ the machine
 
@@ -452,29 +414,15 @@ class Daemon:
                 log.exception("action %s failed", type(action).__name__)
 
     def _do(self, action: Action) -> None:
-        link, audio = self.link, self.audio
-        if isinstance(action, SendAppend):
-            if link is not None and not link.send(rt.InputAudioAppend(action.pcm)):
-                self._capture_ends.pop(id(action.pcm), None)
-            return
+        audio = self.audio
         if isinstance(action, PlayAnswer):
             if audio is not None:
                 at = audio.play(action.item_id, action.pcm)
-                if action.item_id != self._delta_item:  # its first delta: time it
-                    self._delta_item = action.item_id
-                    now = self._now()
-                    self.metrics.downlink.record(max(0.0, (at - now) * 1000.0))
-                    self.timeline.add(now, "answer_audio", item=action.item_id,
-                                      scheduled_ms=round((at - now) * 1000.0, 2))
-            return
-        if isinstance(action, SendClear | SendCommit | SendResponseCreate | SendResponseCancel
-                      | SendTruncate | SendText):
-            self._send(action)
+                self.observer.answer_queued(action.item_id, at, self._now())
         elif isinstance(action, SetHandsFree):
-            self._handsfree = action.on
-            if link is not None:
-                link.set_session(rt.session_from_config(self.config.realtime,
-                                                        handsfree=action.on))
+            if self.link is not None:
+                self.link.set_session(rt.session_from_config(self.config.realtime,
+                                                             handsfree=action.on))
         elif isinstance(action, EndAnswer):
             if audio is not None:
                 audio.end_of_answer(action.item_id)
@@ -489,131 +437,49 @@ class Daemon:
             if self.controls is not None:
                 self.controls.set_led(action.pattern)
         elif isinstance(action, SetMic):
-            self._set_mic(action.mode)
+            if audio is not None:
+                audio.set_mic(action.mode)
         elif isinstance(action, Notice):
-            self._notice(action)
-
-    def _set_mic(self, mode: str) -> None:
-        self._mic_mode = mode
-        if self.audio is not None:
-            self.audio.set_mic(mode)
+            self.observer.notice(action, self._now())
+        else:
+            self._send(action)
 
     def _send(self, action: Action) -> None:
-        if self.link is None:
+        """A send action onto the link (timed appends carry an event id for the meter)."""
+        timed = isinstance(action, SendAppend) and action.captured_at is not None
+        event_id = f"edged_{next(self._event_ids)}" if timed else None
+        event = translate.client_event(action, event_id)
+        if event is None or self.link is None:
             return
-        event: rt.ClientEvent
-        if isinstance(action, SendClear):
-            event = rt.InputAudioClear()
-        elif isinstance(action, SendCommit):
-            event = rt.InputAudioCommit()
-        elif isinstance(action, SendResponseCreate):
-            event = rt.ResponseCreate()
-        elif isinstance(action, SendResponseCancel):
-            event = rt.ResponseCancel()
-        elif isinstance(action, SendTruncate):
-            event = rt.ItemTruncate(action.item_id, 0, action.audio_end_ms)
-        elif isinstance(action, SendText):
-            event = rt.ItemCreateText(action.text)
-        else:  # pragma: no cover - the caller only passes the types above
-            return
+        if event_id is not None:
+            assert isinstance(action, SendAppend) and action.captured_at is not None
+            self.observer.append_queued(event_id, action.captured_at)
         if not self.link.send(event):
+            if event_id is not None:
+                self.observer.append_dropped(event_id)
             log.debug("not sent (link down): %s", type(event).__name__)
-        extra = {"audio_end_ms": action.audio_end_ms} if isinstance(action, SendTruncate) else {}
+        if isinstance(event, rt.InputAudioAppend):
+            return  # fifty a second while someone talks: not timeline material
+        extra = {"audio_end_ms": event.audio_end_ms} if isinstance(event, rt.ItemTruncate) else {}
         self.timeline.add(self._now(), "sent", type=type(event).__name__, **extra)
 
     def _on_sent(self, event: rt.ClientEvent, at: float) -> None:
-        if isinstance(event, rt.InputAudioAppend):
-            end = self._capture_ends.pop(id(event.audio), None)
-            if end is not None:
-                # added latency: from the end of the batch's capture to its bytes on the socket
-                self.metrics.uplink.record(max(0.0, (at - end) * 1000.0))
-
-    def _notice(self, notice: Notice) -> None:
-        kind, fields = notice.kind, notice.fields
-        now = self._now()
-        if kind == "transition":
-            state = str(fields.get("to", ""))
-            self.metrics.set_state(state)
-            self.reporter.refresh_status()
-        counters = {"answer_started": "answers", "barge_in": "barge_ins",
-                    "utterance_held": "utterances_held",
-                    "utterance_delivered": "utterances_delivered",
-                    "utterance_dropped": "utterances_dropped"}
-        if kind == "utterance_held":  # noticed again when a held turn is finished: count once
-            turn = fields.get("turn")
-            if turn == self._last_held_turn:
-                kind_counts = False
-            else:
-                self._last_held_turn, kind_counts = turn, True
-        else:
-            kind_counts = kind in counters
-        if kind_counts:
-            name = counters[kind]
-            setattr(self.metrics, name, getattr(self.metrics, name) + 1)
-        warn = kind in ("utterance_dropped", "stuck_button", "cost_guard", "server_error",
-                        "answer_failed", "playback_stalled", "no_answer")
-        text = " ".join(f"{k}={v}" for k, v in fields.items())
-        log.log(logging.WARNING if warn else logging.INFO, "%s %s", kind, text,
-                extra={"fields": {"kind": kind, **{k: v for k, v in fields.items()
-                                                    if v is not None}}})
-        if warn:
-            self.metrics.fail(kind, f"{kind} {text}".strip(), now)
-        self.timeline.add(now, kind, **fields)
-        self._emit(kind, dict(fields))
-
-    def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(kind, fields)
-            except Exception:
-                log.exception("event listener failed")
+        self.observer.sent(event, at)
 
     # ------------------------------------------------------------------ the link
 
     def _on_link_status(self, status: LinkStatus) -> None:
         now = self._now()
-        self.metrics.set_link(status.state.value, time.monotonic())
         up = status.up
-        if up != self._link_up:
-            self._link_up = up
-            self._capture_ends.clear()
-            self.timeline.add(now, "link_up" if up else "link_down")
+        changed = up != self.conversation.state.link_up
+        self.observer.link_state(status, time.monotonic())
+        if changed:
+            self.observer.link_changed(up, now)
             self.handle(LinkUp() if up else LinkDown(status.last_error or ""))
-        if not up and status.last_error:
-            self.metrics.last_error = status.last_error
-        level = logging.CRITICAL if status.critical else logging.INFO
-        log.log(level, "realtime link %s%s", status.state.value,
-                f" ({status.last_error})" if status.last_error and not up else "",
-                extra={"fields": {"kind": "link", "link": status.state.value}})
-        self._emit("link", {"state": status.state.value,
-                            "retry_in_s": status.retry_in_s, "error": status.last_error})
-        self.reporter.refresh_status()
+        self.observer.link_report(status)
 
     def _on_server_event(self, event: rt.ServerEvent) -> None:
-        ev: Event | None = None
-        if isinstance(event, rt.AudioDelta):
-            ev = AnswerAudio(event.response_id, event.item_id, event.pcm)
-        elif isinstance(event, rt.SpeechStarted):
-            ev = SpeechStarted()
-        elif isinstance(event, rt.SpeechStopped):
-            ev = SpeechStopped()
-        elif isinstance(event, rt.AudioCommitted):
-            ev = Committed()
-        elif isinstance(event, rt.ResponseCreated):
-            self.timeline.add(self._now(), "response_created", id=event.response_id)
-            ev = ResponseStarted(event.response_id)
-        elif isinstance(event, rt.AudioDone):
-            ev = AnswerAudioDone(event.response_id, event.item_id)
-        elif isinstance(event, rt.ResponseDone):
-            self.timeline.add(self._now(), "response_done", status=event.status)
-            ev = ResponseDone(event.response_id, event.status, event.reason)
-        elif isinstance(event, rt.ErrorEvent):
-            ev = ServerError(event.code, event.message)
-        elif isinstance(event, rt.InputTranscriptCompleted):
-            log.info("heard: %s", event.transcript,
-                     extra={"fields": {"kind": "transcript", "role": "user"}})
-        elif isinstance(event, rt.TranscriptDone):
-            log.info("answered: %s", event.transcript,
-                     extra={"fields": {"kind": "transcript", "role": "assistant"}})
+        self.observer.server_event(event, self._now())
+        ev = translate.machine_event(event)
         if ev is not None:
             self.handle(ev)
