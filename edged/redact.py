@@ -146,7 +146,8 @@ class Redactor:
 
     def redact_value(self, value: Any) -> Any:
         """Strings inside plain values (str, and mappings/lists of them) redacted; keys made
-        encodable; anything else as it was."""
+        encodable; numbers, booleans and None as they were; any other object becomes its
+        redacted text (it would be turned into text later, past this point)."""
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, Mapping):
@@ -154,7 +155,9 @@ class Redactor:
                     for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.redact_value(v) for v in value]
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.redact(str(value))
 
     def clean(self, text: str, limit: int, *, guess: bool = True) -> str:
         """Text from outside (a server), fit to show: printable, redacted, at most ``limit``

@@ -10,9 +10,10 @@
 # /opt/edged/venv with edged installed from this checkout, /usr/local/bin/edged,
 # /etc/edged/edged.yaml (never overwriting an edited one), the API key as the
 # root-only credential file /etc/edged/api-key (mode 0600, handed to the service by
-# LoadCredential=), the unit /etc/systemd/system/edged.service and the system user
-# edged (in the audio group, and gpio where it exists). Then it enables and starts
-# the service. Running it again changes only what differs.
+# LoadCredential=), the unit /etc/systemd/system/edged.service, the system user
+# edged (in the audio group, and gpio where it exists), and the README with the
+# docs/ pages it links to in /opt/edged. Then it enables and starts the service.
+# Running it again changes only what differs.
 #
 # --root DIR lays everything under DIR without touching this system (no apt-get, no
 # useradd: passwd/group entries are written under DIR; no systemctl), for CI.
@@ -274,9 +275,42 @@ install_config() {
         fi
         say "kept your edited $CONF; the shipped version is $CONF.new (compare: diff $CONF $CONF.new)"
     fi
+}
+
+# ----------------------------------------------------------------------------- docs
+
+# The README (the unit's Documentation=) and the docs/ pages it links to, side by
+# side as in the checkout, so its relative links resolve where it is installed. A
+# page no longer shipped is removed. Documentation alone never restarts the service.
+install_docs() {
+    local before=$CHANGED rel copied=0 removed=0
     if [[ -f "$SRC/README.md" ]]; then
         install_file "$SRC/README.md" "$OPT/README.md" 0644
     fi
+    if [[ -d "$SRC/docs" ]]; then
+        while IFS= read -r -d '' rel; do
+            if [[ -f "$OPT/docs/$rel" ]] && cmp -s "$SRC/docs/$rel" "$OPT/docs/$rel" \
+                    && [[ "$(stat -c %a "$OPT/docs/$rel")" == 644 ]]; then
+                continue
+            fi
+            install -D -m 0644 "$SRC/docs/$rel" "$OPT/docs/$rel"
+            copied=$((copied + 1))
+        done < <(cd "$SRC/docs" && find . \( -name '.?*' -prune \) -o -type f -printf '%P\0')
+    fi
+    if [[ -d "$OPT/docs" ]]; then
+        while IFS= read -r -d '' rel; do
+            if [[ -f "$SRC/docs/$rel" && "/$rel" != */.* ]]; then continue; fi
+            rm -f "$OPT/docs/$rel"
+            removed=$((removed + 1))
+        done < <(cd "$OPT/docs" && find . -type f -printf '%P\0')
+        find "$OPT/docs" -type d -empty -delete
+    fi
+    if ((copied + removed)); then
+        say "docs in $OPT/docs: $copied page(s) installed, $removed no longer shipped removed"
+    elif [[ -d "$OPT/docs" ]]; then
+        say "unchanged $OPT/docs"
+    fi
+    CHANGED=$before
 }
 
 read_key() {
@@ -413,6 +447,7 @@ add_user
 install_venv
 install_command
 install_config
+install_docs
 install_key
 install_unit
 start_service
@@ -425,5 +460,6 @@ edged is installed${ROOT:+ under $ROOT}. Check it with:
   edged status               # the latest health record as a table
   edged doctor               # audio devices, buttons, credentials and the endpoint
 Configuration: /etc/edged/edged.yaml — check edits with 'edged check-config',
-apply them with 'sudo systemctl reload edged'.
+apply them with 'sudo edged ctl reload' (it says what changed, or why not).
+Documentation: /opt/edged/README.md and /opt/edged/docs/.
 EOF

@@ -250,3 +250,23 @@ def test_filter_replaces_lone_surrogates_in_the_message_and_fields() -> None:
     RedactFilter(Redactor()).filter(record)
     assert record.getMessage() == "server said bad \ufffd"
     assert record.fields == {"message": "x\ufffd", "nested": {"k\ufffd": ["\ufffd"]}}
+
+
+def test_an_object_whose_text_holds_the_key_is_masked_in_log_fields() -> None:
+    import logging
+
+    from edged.redact import Redactor, RedactFilter
+
+    redactor = Redactor()
+    key = "sk-obj-Rt5Yq8Wz2Xc7Vb4Nm1Lk"
+    redactor.register(key)
+
+    class Holder:
+        def __str__(self) -> str:
+            return f"header Authorization {key[3:]}"
+
+    record = logging.LogRecord("edged", logging.INFO, __file__, 1, "msg", None, None)
+    record.fields = {"detail": Holder(), "count": 3, "ok": True}
+    RedactFilter(redactor).filter(record)
+    assert record.fields["detail"] == "header Authorization [redacted]"
+    assert record.fields["count"] == 3 and record.fields["ok"] is True

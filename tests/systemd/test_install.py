@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,6 +46,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for name in ("edged", "config", "systemd"):
         shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    if (ROOT / "docs").is_dir():  # checked by the docs tests, not required to install
+        shutil.copytree(ROOT / "docs", src / "docs", ignore=ignore)
     for name in ("pyproject.toml", "README.md", "scripts/install.sh"):
         if (ROOT / name).exists():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +130,88 @@ def test_lays_down_every_file_with_its_mode(
     for check in ("systemctl status edged", "journalctl -u edged", "edged status",
                   "edged doctor"):
         assert check in result.stdout
+
+
+# [text](target "title") and reference definitions [label]: target
+_INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+_REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
+
+
+def relative_links(page: Path) -> list[str]:
+    """The relative link targets of a Markdown page, without their #anchors; links
+    inside code spans and fenced blocks are not links."""
+    text = re.sub(r"(?ms)^(```|~~~).*?^\1", "", page.read_text(encoding="utf-8"))
+    text = re.sub(r"`[^`\n]*`", "", text)
+    targets = _INLINE_LINK.findall(text) + _REFERENCE_LINK.findall(text)
+    out = []
+    for target in targets:
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith(("#", "/")):
+            continue  # a URL (https:, mailto:), an anchor on this page, an absolute path
+        path = target.split("#", 1)[0]
+        if path:
+            out.append(path)
+    return out
+
+
+def test_the_docs_are_installed_next_to_the_readme(
+        first: tuple[Path, subprocess.CompletedProcess[str]], source: Path) -> None:
+    root, _ = first
+    docs = root / "opt/edged/docs"
+    shipped = sorted(p.relative_to(source / "docs") for p in (source / "docs").rglob("*")
+                     if p.is_file())
+    assert shipped, "the checkout has no docs/ to install"
+    assert sorted(p.relative_to(docs) for p in docs.rglob("*") if p.is_file()) == shipped
+    for rel in shipped:
+        assert (docs / rel).read_bytes() == (source / "docs" / rel).read_bytes(), rel
+        assert mode(docs / rel) == 0o644, rel
+    assert (root / "opt/edged/README.md").read_bytes() == (source / "README.md").read_bytes()
+
+
+def test_every_relative_link_of_the_installed_readme_resolves_inside_the_install(
+        first: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """The README's links, and those of every page it leads to, as a reader of the
+    installed copy (``Documentation=file:///opt/edged/README.md``) would follow them."""
+    root, _ = first
+    top = (root / "opt/edged").resolve()
+    readme = top / "README.md"
+    assert relative_links(readme), "the README links to nothing: the check would be empty"
+    seen: set[Path] = set()
+    todo = [readme]
+    broken: list[str] = []
+    while todo:
+        page = todo.pop()
+        if page in seen:
+            continue
+        seen.add(page)
+        for target in relative_links(page):
+            where = (page.parent / target).resolve()
+            name = f"{page.relative_to(top)} -> {target}"
+            if not where.is_relative_to(top):
+                broken.append(f"{name} (outside {top})")
+            elif not where.exists():
+                broken.append(f"{name} (missing)")
+            elif where.suffix == ".md" and where.is_file():
+                todo.append(where)
+    assert not broken, broken
+    assert top / "docs" / "configuration.md" in seen  # the walk reached the docs
+
+
+def test_a_page_no_longer_shipped_is_removed_and_an_altered_one_put_back(
+        scratch: Path, source: Path) -> None:
+    docs = scratch / "opt/edged/docs"
+    altered = sorted(docs.glob("*.md"))[0]
+    altered.write_text("edited by hand\n")
+    (docs / "retired.md").write_text("# a page an older version shipped\n")
+    (docs / "old" / "deeper").mkdir(parents=True)
+    (docs / "old" / "deeper" / "page.md").write_text("gone too\n")
+    result = install(source, scratch)
+    assert result.returncode == 0, result.stderr
+    assert not (docs / "retired.md").exists()
+    assert not (docs / "old").exists()
+    assert altered.read_bytes() == (source / "docs" / altered.name).read_bytes()
+    assert f"docs in {docs}: 1 page(s) installed, 2 no longer shipped removed" in result.stdout
+    again = install(source, scratch)
+    assert f"unchanged {docs}" in again.stdout
 
 
 def test_the_venv_holds_this_edged(first: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
