@@ -255,7 +255,7 @@ def test_filter_replaces_lone_surrogates_in_the_message_and_fields() -> None:
 def test_an_object_whose_text_holds_the_key_is_masked_in_log_fields() -> None:
     import logging
 
-    from edged.redact import Redactor, RedactFilter
+    from edged.redact import RedactFilter, Redactor
 
     redactor = Redactor()
     key = "sk-obj-Rt5Yq8Wz2Xc7Vb4Nm1Lk"
