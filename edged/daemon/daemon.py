@@ -325,8 +325,7 @@ class Daemon:
         assert self._loop is not None and self.audio is not None
         if self.audio.reconfigure(new):
             return
-        old_audio = self.audio
-        await old_audio.stop()
+        await self.audio.stop()
         self.audio = self._audio_factory(new, self._loop, self._audio_callbacks)
         await self.audio.start()
         self.audio.set_mic(self.conversation.state.mic or "preroll")
@@ -446,14 +445,13 @@ class Daemon:
 
     def _send(self, action: Action) -> None:
         """A send action onto the link (timed appends carry an event id for the meter)."""
-        timed = isinstance(action, SendAppend) and action.captured_at is not None
-        event_id = f"edged_{next(self._event_ids)}" if timed else None
+        captured_at = action.captured_at if isinstance(action, SendAppend) else None
+        event_id = None if captured_at is None else f"edged_{next(self._event_ids)}"
         event = translate.client_event(action, event_id)
         if event is None or self.link is None:
             return
-        if event_id is not None:
-            assert isinstance(action, SendAppend) and action.captured_at is not None
-            self.observer.append_queued(event_id, action.captured_at)
+        if event_id is not None and captured_at is not None:
+            self.observer.append_queued(event_id, captured_at)
         if not self.link.send(event):
             if event_id is not None:
                 self.observer.append_dropped(event_id)

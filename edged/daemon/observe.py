@@ -71,12 +71,11 @@ class Observer:
 
     def sent(self, event: rt.ClientEvent, at: float) -> None:
         """The link wrote ``event`` to the socket at ``at`` (monotonic s)."""
-        end = self.capture_end(event)
-        if end is not None:
-            assert isinstance(event, rt.InputAudioAppend) and event.event_id is not None
-            del self._capture_ends[event.event_id]
-            # added latency: from the end of the batch's capture to its bytes on the socket
-            self.metrics.uplink.record(max(0.0, (at - end) * 1000.0))
+        if isinstance(event, rt.InputAudioAppend) and event.event_id is not None:
+            end = self._capture_ends.pop(event.event_id, None)
+            if end is not None:
+                # added latency: from the end of the batch's capture to its bytes on the socket
+                self.metrics.uplink.record(max(0.0, (at - end) * 1000.0))
 
     def answer_queued(self, item_id: str, at: float, now: float) -> None:
         """Answer audio queued for the speaker, first sample due at ``at``."""

@@ -72,8 +72,8 @@ class JournalHandler(logging.Handler):
             if record.exc_text:
                 fields[records.PREFIX + "TRACEBACK"] = record.exc_text
             fields[records.PREFIX + "LOGGER"] = record.name
-            # The filter made the strings it saw encodable; values that only become
-            # text here (str() of an object) get the same treatment.
+            # The filter makes everything encodable; this handler may also be used
+            # without it, and journal.send must never fail on a lone surrogate.
             fields = {k: without_surrogates(v) for k, v in fields.items()}
             self._send(
                 without_surrogates(record.getMessage()),
