@@ -12,24 +12,13 @@ from hypothesis import strategies as st
 
 import edged.redact as redact_module
 from edged.redact import MASK, RUN, RedactFilter, Redactor, printable, without_surrogates
+from tests.leaks import redactor_with, secret_runs
 
 OPENAI_KEY = "sk-proj-Zq9xT4vLm2Kp8Rw1Ys6Nb3Hd7Fg0Jc5A"
 PLAIN_KEY = "Zq7Wm2Xr9Lp4Tn6Vb8Yc1Ud3"  # no prefix, too short for any shape rule
 AZURE_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 AZURE_LONG = "8kQ2vN7xP4mR9tW1yB6cF3hJ5lS0dG8aZ2eU4iO7pK1nM3qX6rT9vY2bC5fH8jL0wE3sA6dG"
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZSJ9.c2lnbmF0dXJl"
-
-
-def with_secrets(*secrets: str) -> Redactor:
-    r = Redactor()
-    for s in secrets:
-        r.register(s)
-    return r
-
-
-def windows(secret: str, text: str) -> list[str]:
-    """Every RUN-character slice of ``secret`` that ``text`` still holds."""
-    return [secret[i:i + RUN] for i in range(len(secret) - RUN + 1) if secret[i:i + RUN] in text]
 
 
 # --------------------------------------------------------------------------- registered secrets
@@ -44,26 +33,26 @@ def windows(secret: str, text: str) -> list[str]:
     PLAIN_KEY[3:],
 ])
 def test_any_run_of_eight_or_more_characters_of_a_registered_secret_is_masked(shown: str) -> None:
-    r = with_secrets(OPENAI_KEY, PLAIN_KEY)
+    r = redactor_with(OPENAI_KEY, PLAIN_KEY)
     out = r.redact_secrets(f"Incorrect API key provided: {shown}. Check it.")
     assert out == f"Incorrect API key provided: {MASK}. Check it."
 
 
 def test_the_whole_run_is_masked_once_even_when_pieces_touch_or_overlap() -> None:
-    r = with_secrets(PLAIN_KEY)
+    r = redactor_with(PLAIN_KEY)
     assert r.redact_secrets(f"<{PLAIN_KEY[:12]}{PLAIN_KEY[12:]}>") == f"<{MASK}>"
     assert r.redact_secrets(f"<{PLAIN_KEY[:14]}{PLAIN_KEY[6:20]}>") == f"<{MASK}>"  # overlap
     assert r.redact_secrets(f"{PLAIN_KEY[:10]} and {PLAIN_KEY[-10:]}") == f"{MASK} and {MASK}"
 
 
 def test_a_fragment_shorter_than_the_run_is_left() -> None:
-    r = with_secrets(PLAIN_KEY)
+    r = redactor_with(PLAIN_KEY)
     fragment = PLAIN_KEY[4:4 + RUN - 1]
     assert r.redact_secrets(f"x {fragment} y") == f"x {fragment} y"
 
 
 def test_secrets_too_short_to_tell_from_words_are_not_registered() -> None:
-    r = with_secrets("a", "1234567", "  padded  ")
+    r = redactor_with("a", "1234567", "  padded  ")
     assert r.secrets == ()
     assert r.redact("a 1234567 padded") == "a 1234567 padded"
 
@@ -94,13 +83,13 @@ def test_the_process_wide_functions_share_one_redactor(monkeypatch: pytest.Monke
        data=st.data(), before=st.text(max_size=40), after=st.text(max_size=40))
 def test_property_any_slice_of_a_registered_secret_is_masked_wherever_it_is(
         secret: str, data: st.DataObject, before: str, after: str) -> None:
-    assume(not windows(secret, MASK))  # a secret made of the mask's own letters
+    assume(not secret_runs(secret, MASK))  # a secret made of the mask's own letters
     start = data.draw(st.integers(0, len(secret) - RUN))
     end = data.draw(st.integers(start + RUN, len(secret)))
-    r = with_secrets(secret)
+    r = redactor_with(secret)
     out = r.redact(before + secret[start:end] + after)
     assert secret[start:end] not in out
-    assert not windows(secret, out)
+    assert not secret_runs(secret, out)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -141,7 +130,7 @@ def test_unregistered_credential_shapes_are_masked(text: str, secret: str) -> No
     "a" * 40,
 ])
 def test_ordinary_text_is_left_alone(text: str) -> None:
-    assert with_secrets(OPENAI_KEY, PLAIN_KEY).redact(text) == text
+    assert redactor_with(OPENAI_KEY, PLAIN_KEY).redact(text) == text
 
 
 WORDS = ("api", "API", "key", "keys", "api_key", "api-key", "Key:", "key=", "bearer", "Bearer",
@@ -156,7 +145,7 @@ WORDS = ("api", "API", "key", "keys", "api_key", "api-key", "Key:", "key=", "bea
        st.sampled_from((" ", ": ", " = ", ", ")))
 def test_property_plain_sentences_pass_unchanged(words: list[str], glue: str) -> None:
     sentence = glue.join(words) + "."
-    assert with_secrets(OPENAI_KEY, PLAIN_KEY, AZURE_KEY).redact(sentence) == sentence
+    assert redactor_with(OPENAI_KEY, PLAIN_KEY, AZURE_KEY).redact(sentence) == sentence
 
 
 # --------------------------------------------------------------------------- encodable text
@@ -177,7 +166,7 @@ def test_printable_turns_controls_into_spaces_or_replacement_characters() -> Non
 
 
 def test_redact_value_masks_nested_strings_and_makes_keys_encodable() -> None:
-    r = with_secrets(PLAIN_KEY)
+    r = redactor_with(PLAIN_KEY)
     out = r.redact_value({"h": {"auth": f"Bearer {OPENAI_KEY}"}, "l": [PLAIN_KEY], "n": 3,
                           "k\ud800": "v\udc00"})
     assert out == {"h": {"auth": f"Bearer {MASK}"}, "l": [MASK], "n": 3, "k\ufffd": "v\ufffd"}
@@ -187,14 +176,14 @@ def test_redact_value_masks_nested_strings_and_makes_keys_encodable() -> None:
 
 
 def test_clean_makes_one_printable_capped_redacted_line() -> None:
-    r = with_secrets(PLAIN_KEY)
+    r = redactor_with(PLAIN_KEY)
     assert r.clean(f"bad key\n{PLAIN_KEY[2:]}\ud800", 500) == f"bad key {MASK}\ufffd"
     long = r.clean("word " * 1000, 500)
     assert len(long) == 500 and long.endswith("…")
 
 
 def test_clean_without_guessing_keeps_hex_identifiers_apart() -> None:
-    r = with_secrets(PLAIN_KEY)
+    r = redactor_with(PLAIN_KEY)
     a, b = "0" * 31 + "a", "0" * 31 + "b"
     assert (r.clean(a, 200, guess=False), r.clean(b, 200, guess=False)) == (a, b)
     assert r.clean(f"id_{PLAIN_KEY}", 200, guess=False) == f"id_{MASK}"
@@ -207,13 +196,13 @@ def test_clean_without_guessing_keeps_hex_identifiers_apart() -> None:
        limit=st.integers(1, 600))
 def test_property_cleaned_text_encodes_fits_and_never_holds_a_secret_run(
         secret: str, pieces: list[str], limit: int) -> None:
-    assume(not windows(secret, MASK + "…\ufffd"))
+    assume(not secret_runs(secret, MASK + "…\ufffd"))
     text = "".join(secret if p == "SECRET" else p for p in pieces)
-    out = with_secrets(secret).clean(text, limit)
+    out = redactor_with(secret).clean(text, limit)
     out.encode("utf-8")  # strict: raises on a surrogate
     assert len(out) <= limit
     assert not any(c in out for c in "\x00\n\x1b\ud800")
-    assert not windows(secret, out)
+    assert not secret_runs(secret, out)
 
 
 # --------------------------------------------------------------------------- the logging filter
@@ -229,7 +218,7 @@ def _record(msg: str, *args: object, exc: BaseException | None = None,
 
 
 def test_filter_masks_arguments_fields_and_exceptions() -> None:
-    f = RedactFilter(with_secrets("my-own-secret-value"))
+    f = RedactFilter(redactor_with("my-own-secret-value"))
     try:
         raise RuntimeError(f"server said: invalid key {OPENAI_KEY}")
     except RuntimeError as exc:

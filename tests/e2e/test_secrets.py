@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from edged.simulator import Fault, SimulatorThread
+from tests.leaks import secret_runs
 from tests.rigs.journald import Entry, Journal
 from tests.rigs.notify import NotifyListener
 from tests.rigs.pulse import PulseRig
@@ -35,11 +36,6 @@ pytestmark = pytest.mark.pulse
 SK_KEY = "sk-e2e-Qm4Vx8Rt2Lp6Wn9Zb3Hc7Jd1"
 PLAIN_KEY = "Tn6Vb8Yc1Ud3Hk5Jf0Gs2Wm9"  # no prefix and too short for any shape rule
 WAIT_S = 60.0  # generous: a loaded machine, the null sink's 2 s idle blocks
-
-
-def key_runs(key: str, text: str) -> list[str]:
-    """Every 8-character window of ``key`` that ``text`` holds: [] unless it leaked."""
-    return [key[i:i + 8] for i in range(len(key) - 7) if key[i:i + 8] in text]
 
 
 @dataclass
@@ -134,7 +130,7 @@ def edged_run(request: pytest.FixtureRequest, pulse: PulseRig, notify_socket: No
                     proc.wait()
             text = logs.read_text(errors="replace")
             assert "Traceback" not in text, text
-            assert key_runs(key, text) == [], text
+            assert secret_runs(key, text) == [], text
             assert "cannot write to the journal" not in text, text
 
 
@@ -182,7 +178,7 @@ def test_a_server_quoting_the_key_shows_no_run_of_it_anywhere(
         "journal": json.dumps(everything, ensure_ascii=False),
         "edged status": "".join(s.stdout + s.stderr for s in edged_status),
     }
-    assert {where: key_runs(r.key, text) for where, text in shown.items()} == {
+    assert {where: secret_runs(r.key, text) for where, text in shown.items()} == {
         where: [] for where in shown}
     # ...and each of them still said what happened
     assert event["data"]["code"] == "invalid_api_key"

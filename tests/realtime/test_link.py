@@ -40,6 +40,7 @@ from edged.realtime.events import (
 from edged.realtime.link import Link, LinkState, LinkStatus
 from edged.rig.tls import HAVE_OPENSSL, make_loopback_tls
 from edged.simulator import Fault, Simulator
+from tests.leaks import secret_runs
 
 KEY = "sk-test-linkkey-0123456789abcdefXYZ"
 FAST = LinkConfig(open_timeout_s=5.0, ping_interval_s=5.0, ping_timeout_s=5.0,
@@ -521,11 +522,6 @@ async def test_the_key_never_reaches_a_log_even_at_debug(caplog: pytest.LogCaptu
     assert s.requests[0].auth == "bearer"
 
 
-def key_runs(key: str, text: str) -> list[str]:
-    """Every 8-character slice of ``key`` found in ``text``."""
-    return [key[i:i + 8] for i in range(len(key) - 7) if key[i:i + 8] in text]
-
-
 @pytest.mark.parametrize("key", [KEY, "Hq3Rt8Wm1Zx6Vn4Pb2LyQ7"])  # with and without sk-
 @aio
 async def test_a_server_quoting_the_key_is_masked_before_anyone_sees_it(
@@ -543,7 +539,7 @@ async def test_a_server_quoting_the_key_is_masked_before_anyone_sees_it(
     assert error.message.startswith("Incorrect API key provided: [redacted] (read as [redacted])")
     ours = "\n".join(r.getMessage() for r in caplog.records)
     assert "realtime server error invalid_api_key: Incorrect API key provided: [redacted]" in ours
-    assert key_runs(key, ours + repr(rig.events) + repr(rig.statuses)) == []
+    assert secret_runs(key, ours + repr(rig.events) + repr(rig.statuses)) == []
 
 
 @aio
