@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
+from edged.rig.process import start_edged, stop_edged  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key-0000000000"
 FRAME_MS = 20  # audio.frame_ms: the default, unless --frame-ms says otherwise
@@ -471,7 +472,7 @@ class Bench:
                          f"{self.d.soak_drops} forced reconnects")
                 out.update(self.soak(ctl, watch))
         finally:
-            self._stop(proc)
+            stop_edged(proc, timeout=15)
             listener.close()
         for _ in range(self.d.cold_starts - 1):
             listener = NotifyListener()
@@ -480,7 +481,7 @@ class Bench:
                 starts.append(listener.wait_for("READY=1", timeout=60)[0].t - started)
                 ups.append(_link_up(listener) - started)
             finally:
-                self._stop(proc)
+                stop_edged(proc, timeout=15)
                 listener.close()
         out["cold_start_s"] = spread(starts, 3)
         out["start_to_link_up_s"] = spread(ups, 3)
@@ -488,19 +489,8 @@ class Bench:
 
     def _start(self, listener: Any) -> tuple[subprocess.Popen[bytes], float]:
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "--config",
-                                 str(self.config)], env={**self.env, **listener.env()},
-                                stdout=self.log, stderr=self.log)
+        proc = start_edged(self.config, {**self.env, **listener.env()}, self.log)
         return proc, started
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
     def handsfree(self, ctl: Any, watch: ProcWatch) -> tuple[dict[str, Any], int]:
         """A wake press, then a sentence every few seconds, each answered: CPU meanwhile."""

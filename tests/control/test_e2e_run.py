@@ -11,25 +11,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from edged.control.client import ControlClient, ControlError
 from edged.demo.scenario import utterance
+from edged.rig.process import start_edged, stop_edged
 from edged.simulator import SimulatorThread
 from tests.control.users import as_user, try_status
+from tests.rigs.ctl import Watcher
 from tests.rigs.pulse import PulseRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +76,9 @@ def edged_run(pulse: PulseRig, open_dir: Path) -> Iterator[Edged]:
             "control": {"socket": sock},
         }))
         logs = open_dir / "edged.log"
-        with logs.open("wb") as out:  # a file, not a pipe: a full pipe would stall the daemon
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "edged", "run", "--config", str(config)],
-                env={**pulse.env, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": FAKE_KEY},
-                stdout=out, stderr=subprocess.STDOUT)
+        with logs.open("wb") as out:
+            proc = start_edged(
+                config, {**pulse.env, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": FAKE_KEY}, out)
         run = Edged(proc, sim, sock, logs, pulse)
         try:
             sim.wait_for_event("session.update", timeout=60)
@@ -96,13 +92,7 @@ def edged_run(pulse: PulseRig, open_dir: Path) -> Iterator[Edged]:
                 time.sleep(0.1)
             yield run
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_edged(proc)
             text = logs.read_text(errors="replace")
             assert "Traceback" not in text, text
             assert FAKE_KEY not in text
@@ -127,40 +117,9 @@ def drain(s: socket.socket) -> bytes:
     return data
 
 
-class Watcher:
-    """``edged ctl watch --json`` as a process, its lines gathered by a thread."""
-
-    def __init__(self, run: Edged) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edged", "ctl", "--socket", run.socket, "watch", "--json"],
-            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(json.loads(line))
-
-    def until(self, event: str, phase: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            self.seen.append(ev)
-            if ev["event"] == event and ev["phase"] == phase:
-                return
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, err
-        return err
-
-
 def test_a_turn_driven_by_ctl_talk(edged_run: Edged) -> None:
     r = edged_run
-    watcher = Watcher(r)
+    watcher = Watcher(r.socket, env())
     watcher.until("state", "idle")
     # The rig's microphone is a null sink's monitor: freshly loaded and idle, the sink
     # renders in 2 s blocks, so a stream opened on it gets its first buffer 1.5–2 s late
@@ -177,7 +136,7 @@ def test_a_turn_driven_by_ctl_talk(edged_run: Edged) -> None:
     assert (talk.returncode, out, err) == (0, "listening\nthinking\n", "")
     watcher.until("transition", "speaking")
     watcher.until("transition", "idle")
-    assert watcher.stop() == ""
+    assert watcher.stop(timeout=30) == ""
     sent = [e for _, e in r.sim.events()[first:]]
     assert collapse([e["type"] for e in sent]) == TURN
     appended = sum(len(e["audio"]) * 3 // 4 for e in sent

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from edged.control.client import ControlClient, ControlError
+from edged.rig.process import start_edged, stop_edged
 from edged.simulator import SimulatorThread
 from tests.rigs.journald import Journal
 from tests.rigs.pulse import PulseRig
@@ -97,11 +98,9 @@ def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
         }
         config.write_text(yaml.safe_dump(doc))
         logs = tmp_path / "edged.log"
-        with logs.open("wb") as out:  # a file, not a pipe: a full pipe would stall the daemon
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "edged", "run", "--config", str(config)],
-                env={**pulse.env, "PYTHONPATH": str(ROOT), "EDGED_TEST_KEY": FAKE_KEY},
-                stdout=out, stderr=subprocess.STDOUT)
+        with logs.open("wb") as out:
+            proc = start_edged(
+                config, {**pulse.env, "PYTHONPATH": str(ROOT), "EDGED_TEST_KEY": FAKE_KEY}, out)
         run = Edged(proc, sim, pulse, config, sock, logs, doc)
         try:
             sim.wait_for_event("session.update", timeout=60)
@@ -117,13 +116,7 @@ def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
                  "one stream per direction")
             yield run
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_edged(proc)
             text = logs.read_text(errors="replace")
         assert "Traceback" not in text, text
         assert proc.returncode == 0, text[-4000:]

@@ -11,12 +11,9 @@ consecutive characters of the key, anywhere a person or program can read them.
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
+from edged.rig.process import start_edged, stop_edged
 from edged.simulator import Fault, SimulatorThread
 from tests.leaks import secret_runs
+from tests.rigs.ctl import Watcher
 from tests.rigs.journald import Entry, Journal
 from tests.rigs.notify import NotifyListener
 from tests.rigs.pulse import PulseRig
@@ -53,45 +52,6 @@ class Edged:
                               check=False)
 
 
-class Watcher:
-    """``edged ctl watch --json`` as a process; a thread keeps every line it prints."""
-
-    def __init__(self, run: Edged) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edged", "ctl", "--socket", run.socket, "watch", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.raw: list[str] = []
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.raw.append(line)
-            self.lines.put(json.loads(line))
-
-    def wait_for(self, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                event = self.lines.get(timeout=max(0.1, left))
-            except queue.Empty:
-                raise AssertionError(f"ctl watch: no {what} within {WAIT_S:g} s; saw "
-                                     f"{[e['event'] for e in self.seen]}") from None
-            self.seen.append(event)
-            if wanted(event):
-                return event
-
-    def stop(self) -> str:
-        """Interrupt it; everything it printed."""
-        self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=WAIT_S)
-        assert self.proc.returncode == 0, err
-        return "".join(self.raw) + err
-
-
 @pytest.fixture
 def edged_run(request: pytest.FixtureRequest, pulse: PulseRig, notify_socket: NotifyListener,
               tmp_path: Path) -> Iterator[Edged]:
@@ -108,11 +68,9 @@ def edged_run(request: pytest.FixtureRequest, pulse: PulseRig, notify_socket: No
             "health": {"interval_s": 1},
         }))
         logs = tmp_path / "edged.log"
-        with logs.open("wb") as out:  # a file, not a pipe: a full pipe would stall the daemon
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "edged", "run", "--config", str(config)],
-                env={**pulse.env, **notify_socket.env(), "EDGED_TEST_KEY": key},
-                stdout=out, stderr=subprocess.STDOUT)
+        with logs.open("wb") as out:
+            proc = start_edged(
+                config, {**pulse.env, **notify_socket.env(), "EDGED_TEST_KEY": key}, out)
         run = Edged(proc, sim, notify_socket, sock, logs, key)
         try:
             sim.wait_for_event("session.update", timeout=WAIT_S)
@@ -121,13 +79,7 @@ def edged_run(request: pytest.FixtureRequest, pulse: PulseRig, notify_socket: No
                 timeout=WAIT_S)
             yield run
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_edged(proc)
             text = logs.read_text(errors="replace")
             assert "Traceback" not in text, text
             assert secret_runs(key, text) == [], text
@@ -137,11 +89,13 @@ def edged_run(request: pytest.FixtureRequest, pulse: PulseRig, notify_socket: No
 def bad_server_error(run: Edged, fault: Fault) -> tuple[Watcher, dict[str, Any]]:
     """Subscribe, then have the next connection's server send ``fault``'s error: the
     watcher and the ``server_error`` event it saw."""
-    watcher = Watcher(run)
-    watcher.wait_for(lambda e: e["event"] == "state", "subscription (its first state line)")
+    watcher = Watcher(run.socket)
+    watcher.wait_for(lambda e: e["event"] == "state", "subscription (its first state line)",
+                     WAIT_S)
     run.sim.inject(fault)
     run.sim.drop_all()  # the daemon reconnects; that handshake gets the fault
-    event = watcher.wait_for(lambda e: e["event"] == "server_error", "server_error event")
+    event = watcher.wait_for(lambda e: e["event"] == "server_error", "server_error event",
+                             WAIT_S)
     return watcher, event
 
 
@@ -166,7 +120,8 @@ def test_a_server_quoting_the_key_shows_no_run_of_it_anywhere(
     edged_status = [subprocess.run([sys.executable, "-m", "edged", "status", *args],
                                    capture_output=True, text=True, timeout=WAIT_S, check=False)
                     for args in ((), ("--json",))]
-    watched = watcher.stop()
+    err = watcher.stop(WAIT_S)
+    watched = "".join(watcher.raw) + err
     r.proc.send_signal(signal.SIGTERM)
     assert r.proc.wait(timeout=20) == 0
     everything = journald.read(f"_PID={r.proc.pid}", after=journal_cursor)
@@ -214,4 +169,4 @@ def test_a_lone_surrogate_from_the_server_blinds_nothing(
     # and so do the health records after it
     journald.mine(journal_cursor, "EDGED_KIND=health", pid=r.proc.pid, timeout=WAIT_S,
                   until=lambda es: len(es) >= health.index(record) + 3)
-    watcher.stop()
+    watcher.stop(WAIT_S)
