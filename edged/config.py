@@ -165,6 +165,7 @@ class ConversationConfig:
     min_utterance_ms: int = _f(100, 100, 5000)
     hold_offline_s: float = _f(30.0, 0, 600)
     responses_per_minute: int = _f(10, 1, 600)
+    log_transcripts: bool = False  # what is said in a home stays out of the journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,21 +385,13 @@ class _Loader:
             got = f"{_kind(raw)} {_show(raw)}" if raw is not None else "nothing (null)"
             self.problem(node, dotted, f"expected {self.describe(tp)}, got {got}")
             return _INVALID
-        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
-        if isinstance(val, int | float) and not isinstance(val, bool):
-            if not math.isfinite(val):
-                self.problem(node, dotted, f"must be a finite number, got {_show(raw)}")
-                return _INVALID
-            if (lo is not None and val < lo) or (hi is not None and val > hi):
-                self.problem(node, dotted, f"{_show(val)} is out of range ({lo:g} to {hi:g})"
-                             if lo is not None and hi is not None else "out of range")
-                return _INVALID
-        if isinstance(val, str) and tp is str and not val.strip():
-            self.problem(node, dotted, "must not be empty")
+        wrong = _out_of_bounds(tp, f, raw, val)
+        if wrong:
+            self.problem(node, dotted, wrong)
             return _INVALID
         return val
 
-    def coerce(self, tp: Any, raw: object) -> tuple[bool, Any]:
+    def coerce(self, tp: Any, raw: object) -> tuple[bool, Any]:  # noqa: PLR0911 - one return per schema type
         origin = get_origin(tp)
         if origin is Literal:
             return (raw in get_args(tp) and isinstance(raw, str)), raw
@@ -469,41 +462,14 @@ class _Loader:
             self.problems.append(Problem(self.path, line, dotted, reason))
 
         if isinstance(obj, RealtimeConfig):
-            if obj.provider == "azure":
-                if not obj.azure_resource:
-                    add("azure_resource", "required when provider is 'azure' (the NAME in "
-                        "NAME.openai.azure.com)", at="provider")
-                elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-]{0,62}", obj.azure_resource):
-                    add("azure_resource", "must be the resource name only (letters, digits, "
-                        "dashes), not a URL")
-            if obj.provider == "custom" and not obj.url:
-                add("url", "required when provider is 'custom' (a ws:// or wss:// URL)",
-                    at="provider")
-            if obj.url is not None and not re.match(r"^wss?://[^/\s]+", obj.url):
-                add("url", "must start with ws:// or wss:// and name a host")
-            if obj.dialect == "beta" and obj.provider == "openai":
-                add("dialect", "OpenAI has retired the beta dialect; use 'ga' or 'auto'")
+            _check_realtime(obj, add)
         elif isinstance(obj, HealthConfig):
-            for warn, crit in (("memory_warning_mb", "memory_critical_mb"),
-                               ("cpu_warning_pct", "cpu_critical_pct"),
-                               ("latency_warning_ms", "latency_critical_ms")):
-                if getattr(obj, warn) > getattr(obj, crit):
-                    add(warn, f"must not be above {crit} ({getattr(obj, crit):g})")
-            if obj.uptime_warning_pct < obj.uptime_critical_pct:
-                add("uptime_warning_pct", "must not be below uptime_critical_pct (a lower "
-                    "up-time is worse)")
+            _check_health(obj, add)
         elif isinstance(obj, LinkConfig):
             if obj.backoff_base_s > obj.backoff_cap_s:
                 add("backoff_base_s", f"must not be above backoff_cap_s ({obj.backoff_cap_s:g})")
         elif isinstance(obj, ControlsConfig):
-            pins = [(n, getattr(obj, n)) for n in ("ptt_pin", "wake_pin", "led_pin")]
-            used: dict[int, str] = {}
-            for name, pin in pins:
-                if pin is None:
-                    continue
-                if pin in used:
-                    add(name, f"pin {pin} is already used by {used[pin]}")
-                used[pin] = name
+            _check_pins(obj, add)
         elif isinstance(obj, ControlConfig):
             if not obj.socket.startswith("/"):
                 add("socket", "must be an absolute path (e.g. /run/edged/control.sock)")
@@ -512,6 +478,64 @@ class _Loader:
         elif isinstance(obj, CredentialsConfig) and not (obj.credential or obj.key_file or obj.env):
             add("credential", "at least one of credential, key_file or env must be set")
 
+
+def _out_of_bounds(tp: Any, f: dataclasses.Field[Any], raw: object, val: Any) -> str | None:
+    """Why a value of the right type is still refused (None: it is fine)."""
+    lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    if isinstance(val, int | float) and not isinstance(val, bool):
+        if not math.isfinite(val):
+            return f"must be a finite number, got {_show(raw)}"
+        if (lo is not None and val < lo) or (hi is not None and val > hi):
+            return (f"{_show(val)} is out of range ({lo:g} to {hi:g})"
+                    if lo is not None and hi is not None else "out of range")
+    if isinstance(val, str) and tp is str and not val.strip():
+        return "must not be empty"
+    return None
+
+
+class _Add(typing.Protocol):
+    """Report a cross-field problem on ``key`` (the line of ``at`` if ``key`` is absent)."""
+
+    def __call__(self, key: str, reason: str, at: str | None = None) -> None: ...
+
+
+def _check_realtime(obj: RealtimeConfig, add: _Add) -> None:
+    if obj.provider == "azure":
+        if not obj.azure_resource:
+            add("azure_resource", "required when provider is 'azure' (the NAME in "
+                "NAME.openai.azure.com)", at="provider")
+        elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-]{0,62}", obj.azure_resource):
+            add("azure_resource", "must be the resource name only (letters, digits, "
+                "dashes), not a URL")
+    if obj.provider == "custom" and not obj.url:
+        add("url", "required when provider is 'custom' (a ws:// or wss:// URL)",
+            at="provider")
+    if obj.url is not None and not re.match(r"^wss?://[^/\s]+", obj.url):
+        add("url", "must start with ws:// or wss:// and name a host")
+    if obj.dialect == "beta" and obj.provider == "openai":
+        add("dialect", "OpenAI has retired the beta dialect; use 'ga' or 'auto'")
+
+
+def _check_health(obj: HealthConfig, add: _Add) -> None:
+    for warn, crit in (("memory_warning_mb", "memory_critical_mb"),
+                       ("cpu_warning_pct", "cpu_critical_pct"),
+                       ("latency_warning_ms", "latency_critical_ms")):
+        if getattr(obj, warn) > getattr(obj, crit):
+            add(warn, f"must not be above {crit} ({getattr(obj, crit):g})")
+    if obj.uptime_warning_pct < obj.uptime_critical_pct:
+        add("uptime_warning_pct", "must not be below uptime_critical_pct (a lower "
+            "up-time is worse)")
+
+
+def _check_pins(obj: ControlsConfig, add: _Add) -> None:
+    pins = [(n, getattr(obj, n)) for n in ("ptt_pin", "wake_pin", "led_pin")]
+    used: dict[int, str] = {}
+    for name, pin in pins:
+        if pin is None:
+            continue
+        if pin in used:
+            add(name, f"pin {pin} is already used by {used[pin]}")
+        used[pin] = name
 
 class _Invalid:
     """Marks a value that failed validation (the field keeps its default)."""

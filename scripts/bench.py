@@ -55,6 +55,7 @@ import yaml  # noqa: E402
 
 from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
 from edged.rig.process import start_edged, stop_edged  # noqa: E402
+from edged.simulator import Fault  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key-0000000000"
 FRAME_MS = 20  # audio.frame_ms: the default, unless --frame-ms says otherwise
@@ -74,6 +75,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "barge_in_p95_ms": ("<", 30.0, "ms"),
     "reconnect_p95_s": ("<", 1.5, "s"),
     "cold_start_p50_s": ("<", 1.0, "s"),
+    "stop_max_s": ("<", 2.0, "s"),
 }
 
 
@@ -91,7 +93,7 @@ class Durations:
 
 FULL = Durations(settle_s=2, idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
                  soak_turns=1000, soak_drops=200)
-QUICK = Durations(settle_s=1, idle_s=2, full_duplex_s=3, cold_starts=1, latency_turns=1,
+QUICK = Durations(settle_s=1, idle_s=2, full_duplex_s=3, cold_starts=2, latency_turns=1,
                   soak_turns=10, soak_drops=3, warm_up_turns=2)
 
 
@@ -139,6 +141,7 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
         "barge_in_p95_ms": lat.get("barge_in", {}).get("p95"),
         "reconnect_p95_s": run.get("reconnect_s", {}).get("p95"),
         "cold_start_p50_s": run.get("cold_start_s", {}).get("p50"),
+        "stop_max_s": run.get("stop_s", {}).get("max"),
     }
 
 
@@ -165,6 +168,8 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("cold start, process → READY=1 p50", lambda r: r["cold_start_s"]["p50"], "s"),
     ("  process → link up (session.updated) p50", lambda r: r["start_to_link_up_s"]["p50"],
      "s"),
+    ("stop, SIGTERM → exit, stuck subscriber + deaf server, max",
+     lambda r: r["stop_s"]["max"], "s"),
     ("CPU idle (connected, nobody talking)", lambda r: r["cpu_idle"]["pct"], "%"),
     ("  of which the event loop", lambda r: r["cpu_idle"]["by_thread"]["main (event loop)"],
      "%"),
@@ -474,18 +479,50 @@ class Bench:
         finally:
             stop_edged(proc, timeout=15)
             listener.close()
+        out.update(self._cold_starts(starts, ups))
+        return out
+
+    def _cold_starts(self, starts: list[float], ups: list[float]) -> dict[str, Any]:
+        """More cold starts, each ended the worst way (see the stop below)."""
+        from edged.rig.notify import NotifyListener
+
+        stops: list[float] = []
         for _ in range(self.d.cold_starts - 1):
             listener = NotifyListener()
+            self.sim.inject(Fault.silent())  # up, then deaf: our close goes unanswered
             proc, started = self._start(listener)
             try:
                 starts.append(listener.wait_for("READY=1", timeout=60)[0].t - started)
                 ups.append(_link_up(listener) - started)
+                stops.append(self._stop_with_stuck_subscriber(proc))
             finally:
                 stop_edged(proc, timeout=15)
                 listener.close()
-        out["cold_start_s"] = spread(starts, 3)
-        out["start_to_link_up_s"] = spread(ups, 3)
-        return out
+        return {"cold_start_s": spread(starts, 3), "start_to_link_up_s": spread(ups, 3),
+                "stop_s": spread(stops, 3)}
+
+    def _stop_with_stuck_subscriber(self, proc: subprocess.Popen[bytes]) -> float:
+        """SIGTERM → exit, the worst way: a subscriber that never reads holds a full
+        socket, and the server ignores the close (the caller made it silent)."""
+        import socket as socketlib
+
+        from edged.control import protocol
+        from edged.control.client import ControlClient
+
+        stuck = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        try:
+            stuck.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 4096)
+            stuck.connect(str(self.config.parent / "control.sock"))
+            stuck.sendall(protocol.encode({"cmd": "subscribe"}))
+            with ControlClient(str(self.config.parent / "control.sock"), timeout=15) as ctl:
+                for i in range(200):  # events the subscriber never reads fill its socket
+                    ctl.request("mute" if i % 2 == 0 else "unmute")
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            return time.monotonic() - t0
+        finally:
+            stuck.close()
 
     def _start(self, listener: Any) -> tuple[subprocess.Popen[bytes], float]:
         started = time.monotonic()

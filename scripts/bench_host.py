@@ -227,7 +227,7 @@ def main() -> int:
     return asyncio.run(serve(daemon, probe))
 
 
-async def serve(daemon: Daemon, probe: Probe) -> int:
+async def serve(daemon: Daemon, probe: Probe) -> int:  # noqa: PLR0915 - the command table
     loop = asyncio.get_running_loop()
     out = sys.stdout
 
@@ -235,7 +235,7 @@ async def serve(daemon: Daemon, probe: Probe) -> int:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    def handle(line: str) -> None:
+    def handle(line: str) -> None:  # noqa: PLR0912 - one branch per command
         try:
             request = json.loads(line)
             cmd = request["cmd"]

@@ -29,7 +29,7 @@ pytestmark = [
 TARGETED = ["cpu_idle_pct", "cpu_idle_own_pct", "cpu_full_duplex_pct",
             "cpu_full_duplex_own_pct", "rss_steady_mb", "rss_growth_mb",
             "uplink_added_p95_ms", "downlink_added_p95_ms", "barge_in_p95_ms",
-            "reconnect_p95_s", "cold_start_p50_s"]
+            "reconnect_p95_s", "cold_start_p50_s", "stop_max_s"]
 
 
 def number(value: object) -> bool:
@@ -51,6 +51,8 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         where = f"{transport}: "
         assert number(run["cold_start_s"]["p50"]), where + "cold start"
         assert number(run["start_to_link_up_s"]["p50"]), where + "start to link up"
+        assert run["stop_s"]["n"] == quick["cold_starts"] - 1 > 0, where + "stops timed"
+        assert number(run["stop_s"]["max"]), where + "stop"
         for phase in ("cpu_idle", "cpu_idle_awake", "cpu_full_duplex"):
             cpu = run[phase]
             for key in ("pct", "pct_from_ticks", "floor_pct", "own_pct"):

@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from edged import pcm
+
 Direction = Literal["input", "output"]
 
-MODEL_RATE = 24000  # the realtime API's only PCM rate (mono, 16-bit)
+MODEL_RATE = pcm.RATE
 
 # Rates worth trying after the configured and the device's own default rate:
 # USB audio offers 48 or 44.1 kHz almost always; the rest are rarer fallbacks.

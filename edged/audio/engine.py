@@ -463,21 +463,8 @@ class AudioEngine:
         except OSError as exc:
             raise AudioError(f"cannot initialise PortAudio: {_pa_error(exc)}") from None
         failures: list[str] = []
-        formats: dict[Direction, StreamFormat | None] = {"input": None, "output": None}
         try:
-            errors: list[AudioError] = []
-            for direction in ("input", "output"):
-                try:
-                    formats[direction] = await self._call(
-                        functools.partial(self._resolve, pa, direction))
-                except OSError as exc:  # PortAudio itself failed while listing devices
-                    errors.append(AudioError(f"cannot list the audio devices: {_pa_error(exc)}"))
-                    failures.append(str(errors[-1]))
-                except AudioError as exc:
-                    errors.append(exc)
-                    failures.append(str(exc))
-            if errors and (strict or len(errors) == 2):
-                raise errors[0] if len(errors) == 1 else AudioError("; ".join(failures))
+            formats = await self._resolve_both(pa, strict, failures)
             op = await self._call(functools.partial(self._open_blocking, pa, formats, failures,
                                                     strict))
             try:
@@ -513,6 +500,26 @@ class AudioEngine:
                      direction=direction, reopened=was_failing)
         if op.failures:
             self._note_unavailable("; ".join(op.failures), self._attempt)
+
+    async def _resolve_both(self, pa: PortAudio, strict: bool,
+                            failures: list[str]) -> dict[Direction, StreamFormat | None]:
+        """Both devices' formats; one that cannot be had is None and its reason is added
+        to ``failures`` (raises if ``strict``, or if neither can be had)."""
+        formats: dict[Direction, StreamFormat | None] = {"input": None, "output": None}
+        errors: list[AudioError] = []
+        for direction in ("input", "output"):
+            try:
+                formats[direction] = await self._call(
+                    functools.partial(self._resolve, pa, direction))
+            except OSError as exc:  # PortAudio itself failed while listing devices
+                errors.append(AudioError(f"cannot list the audio devices: {_pa_error(exc)}"))
+                failures.append(str(errors[-1]))
+            except AudioError as exc:
+                errors.append(exc)
+                failures.append(str(exc))
+        if errors and (strict or len(errors) == 2):
+            raise errors[0] if len(errors) == 1 else AudioError("; ".join(failures))
+        return formats
 
     def _resolve(self, pa: PortAudio, direction: Direction) -> StreamFormat:
         cfg = self.cfg

@@ -73,7 +73,8 @@ def led_plan(pattern: LedPattern, pwm: bool) -> LedPlan:
 # --------------------------------------------------------------------------- errors
 
 
-def _explain(exc: BaseException, pin: int, fallbacks: list[str]) -> str:
+def _explain(exc: BaseException, pin: int,  # noqa: PLR0911 - one sentence per kind of failure
+             fallbacks: list[str]) -> str:
     """Turn whatever gpiozero raised into one sentence a person can act on."""
     from gpiozero.exc import (
         BadPinFactory,

@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="control the running daemon over its local socket (no GPIO needed)",
         description="Send a command to the running edged over its Unix control socket: "
         "the same events as the buttons, plus status and a live event stream. Exit status: "
-        "0 done, 1 refused by the daemon, 2 usage, 3 daemon not running, 4 permission denied.",
+        "0 done, 1 refused by the daemon, 2 usage, 3 daemon not running, 4 permission denied, "
+        "5 busy (no free connection slot).",
     )
     _common(p, None)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
-def _act(client: ControlClient, args: argparse.Namespace) -> int:
+def _act(client: ControlClient, args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per action: the command table
     import json
 
     action = args.action
@@ -195,7 +196,11 @@ def _talk(client: ControlClient, seconds: float) -> int:
     # Held by this connection: if this process dies, the daemon releases it.
     _print_phase(client.request("ptt.press"))
     try:
-        time.sleep(seconds)
+        # In slices: a Ctrl-C that lands just before a long sleep begins would otherwise
+        # be acted on only when that sleep ends.
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.5, left))
     finally:  # Ctrl-C ends the utterance early rather than abandoning it
         reply = client.request("ptt.release")
     _print_phase(reply)

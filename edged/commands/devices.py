@@ -6,7 +6,11 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edged.audio import DeviceInfo, PortAudio, StreamFormat
+    from edged.config import AudioConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,21 +30,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edged import config
-    from edged.audio import AudioError, PortAudio, StreamFormat
+    from edged.audio import PortAudio
 
-    path = args.config or config.default_path()
     try:
-        if args.config is None and not os.path.exists(path):
-            audio = config.AudioConfig()
-            note = f"{path} not found: showing what the built-in defaults pick"
-        else:
-            audio = config.load(path).audio
-            note = ""
+        audio, note = _audio_config(args.config)
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-
     try:
         pa = PortAudio()
     except OSError as exc:
@@ -48,62 +45,91 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         devices = pa.devices()
-        picks: dict[str, StreamFormat | None] = {}
-        problems: list[str] = []
-        wanted = {"input": (audio.input_device, audio.input_rate, audio.input_channels),
-                  "output": (audio.output_device, audio.output_rate, audio.output_channels)}
-        for direction in ("input", "output"):
-            device, rate, channels = wanted[direction]
-            try:
-                picks[direction] = pa.resolve(device, direction, rate, channels)
-            except AudioError as exc:
-                picks[direction] = None
-                problems.append(str(exc))
-            except OSError as exc:  # PortAudio itself failed
-                picks[direction] = None
-                problems.append(f"cannot list the audio devices: {exc}")
+        picks, problems = _picks(pa, audio)
     finally:
         pa.terminate()
-
     if args.json:
-        def pick(fmt: StreamFormat | None) -> dict[str, Any] | None:
-            if fmt is None:
-                return None
-            return {"index": fmt.device.index, "name": fmt.device.name, "rate": fmt.rate,
-                    "channels": fmt.channels}
-
-        print(json.dumps({
-            "devices": [
-                {"index": d.index, "name": d.name, "max_input_channels": d.max_input_channels,
-                 "max_output_channels": d.max_output_channels, "default_rate": d.default_rate,
-                 "host_api": d.host_api, "default_input": d.default_input,
-                 "default_output": d.default_output}
-                for d in devices
-            ],
-            "input": pick(picks["input"]),
-            "output": pick(picks["output"]),
-            "problems": problems,
-        }, indent=2))
+        _print_json(devices, picks, problems)
     else:
-        if note:
-            print(note, file=sys.stderr)
-        if not devices:
-            print("no audio devices found (is the USB device plugged in, and may this user "
-                  "use /dev/snd?)")
-        else:
-            width = max(len("name"), *(len(d.name) for d in devices))
-            print(f"{'#':>3}  {'name':<{width}}  {'in':>3}  {'out':>3}  {'rate':>6}")
-            for d in devices:
-                marks = []
-                for direction, label in (("input", "microphone"), ("output", "speaker")):
-                    fmt = picks[direction]
-                    if fmt is not None and fmt.device.index == d.index:
-                        marks.append(f"<- {label}: {fmt.rate} Hz, {fmt.channels} ch")
-                default = "*" if d.default_input or d.default_output else " "
-                print(f"{d.index:>3}{default} {d.name:<{width}}  {d.max_input_channels:>3}  "
-                      f"{d.max_output_channels:>3}  {d.default_rate:>6}  {'  '.join(marks)}"
-                      .rstrip())
-            print("(* = system default; edged converts to and from 24000 Hz mono itself)")
-        for line in problems:
-            print(line, file=sys.stderr)
+        _print_table(devices, picks, problems, note)
     return 1 if problems else 0
+
+
+def _audio_config(path_arg: str | None) -> tuple[AudioConfig, str]:
+    """The audio section to pick from, and a note when it is the built-in defaults
+    (no config named and none at the default path)."""
+    from edged import config
+
+    path = path_arg or config.default_path()
+    if path_arg is None and not os.path.exists(path):
+        return config.AudioConfig(), f"{path} not found: showing what the built-in defaults pick"
+    return config.load(path).audio, ""
+
+
+def _picks(pa: PortAudio, audio: AudioConfig) -> tuple[dict[str, StreamFormat | None],
+                                                       list[str]]:
+    """The device edged would open per direction (None: missing), and why any is missing."""
+    from edged.audio import AudioError
+
+    picks: dict[str, StreamFormat | None] = {}
+    problems: list[str] = []
+    wanted = {"input": (audio.input_device, audio.input_rate, audio.input_channels),
+              "output": (audio.output_device, audio.output_rate, audio.output_channels)}
+    for direction in ("input", "output"):
+        device, rate, channels = wanted[direction]
+        try:
+            picks[direction] = pa.resolve(device, direction, rate, channels)
+        except AudioError as exc:
+            picks[direction] = None
+            problems.append(str(exc))
+        except OSError as exc:  # PortAudio itself failed
+            picks[direction] = None
+            problems.append(f"cannot list the audio devices: {exc}")
+    return picks, problems
+
+
+def _print_json(devices: list[DeviceInfo], picks: dict[str, StreamFormat | None],
+                problems: list[str]) -> None:
+    def pick(fmt: StreamFormat | None) -> dict[str, Any] | None:
+        if fmt is None:
+            return None
+        return {"index": fmt.device.index, "name": fmt.device.name, "rate": fmt.rate,
+                "channels": fmt.channels}
+
+    print(json.dumps({
+        "devices": [
+            {"index": d.index, "name": d.name, "max_input_channels": d.max_input_channels,
+             "max_output_channels": d.max_output_channels, "default_rate": d.default_rate,
+             "host_api": d.host_api, "default_input": d.default_input,
+             "default_output": d.default_output}
+            for d in devices
+        ],
+        "input": pick(picks["input"]),
+        "output": pick(picks["output"]),
+        "problems": problems,
+    }, indent=2))
+
+
+def _print_table(devices: list[DeviceInfo], picks: dict[str, StreamFormat | None],
+                 problems: list[str], note: str) -> None:
+    if note:
+        print(note, file=sys.stderr)
+    if not devices:
+        print("no audio devices found (is the USB device plugged in, and may this user "
+              "use /dev/snd?)")
+    else:
+        width = max(len("name"), *(len(d.name) for d in devices))
+        print(f"{'#':>3}  {'name':<{width}}  {'in':>3}  {'out':>3}  {'rate':>6}")
+        for d in devices:
+            marks = []
+            for direction, label in (("input", "microphone"), ("output", "speaker")):
+                fmt = picks[direction]
+                if fmt is not None and fmt.device.index == d.index:
+                    marks.append(f"<- {label}: {fmt.rate} Hz, {fmt.channels} ch")
+            default = "*" if d.default_input or d.default_output else " "
+            print(f"{d.index:>3}{default} {d.name:<{width}}  {d.max_input_channels:>3}  "
+                  f"{d.max_output_channels:>3}  {d.default_rate:>6}  {'  '.join(marks)}"
+                  .rstrip())
+        print("(* = system default; edged converts to and from 24000 Hz mono itself)")
+    for line in problems:
+        print(line, file=sys.stderr)

@@ -70,10 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "accepted.",
         epilog="Faults apply to the next connections in the order given: "
         "refuse:STATUS[:RETRY_AFTER], close:CODE[:AFTER_S], drop[:AFTER_CHUNKS], "
-        "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], delay:SECONDS, "
+        "silent[:AFTER_S], malformed[:audio], expired[:AFTER_S], "
+        "expired:create|created|audio|done, delay:SECONDS, "
         "quotekey[:AFTER_S] (an error quoting the client's key), surrogate[:AFTER_S] (an "
-        "error holding a lone surrogate); append xN for N connections, e.g. --fault "
-        "refuse:503:2x3 --fault close:1011:5.",
+        "error holding a lone surrogate), reject:EVENT:CODE[:N][:noecho] (refuse a client "
+        "event), errorthenclose:CODE[:AFTER_S], failed[:AFTER_CHUNKS[:CODE]], "
+        "incomplete[:AFTER_CHUNKS[:REASON]], bigframe:MIB[:AFTER_S], badutf8[:AFTER_S]; "
+        "append xN for N connections, e.g. --fault refuse:503:2x3 --fault close:1011:5.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1; only loopback unless --allow-remote)")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import grp
+import io
 import os
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -21,10 +23,18 @@ from edged.control import protocol as p
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_REPLY_BYTES = 4 * 1024 * 1024
+WAKE_S = 0.5
+"""A read waiting for the daemon returns to the interpreter at least this often.
+
+CPython runs a signal's handler between bytecodes: a Ctrl-C that lands after the
+last check and before a blocking ``recv`` starts is acted on only when the ``recv``
+returns, which for ``edged ctl watch`` is the next event, maybe never. Waiting in
+slices bounds that to one slice."""
 
 EXIT_REFUSED = 1  # the daemon answered with an error
 EXIT_UNAVAILABLE = 3  # not running, no socket, or it went away
 EXIT_DENIED = 4  # not allowed to use the socket
+EXIT_BUSY = 5  # running, but every connection slot is taken: try again shortly
 
 
 class ControlError(Exception):
@@ -45,6 +55,12 @@ class Denied(ControlError):
     exit_code = EXIT_DENIED
 
 
+class Busy(ControlError):
+    """The daemon runs but has no free connection slot (``control.max_clients``)."""
+
+    exit_code = EXIT_BUSY
+
+
 class Refused(ControlError):
     """The daemon understood the command and said no (the reply says why)."""
 
@@ -59,6 +75,34 @@ def _group_hint(path: str) -> str:
         name = "edged"
     return (f"only root and members of group {name} may use it; add yourself with "
             f"'sudo usermod -aG {name} $USER' and log in again, or use sudo")
+
+
+class _SocketReader(io.RawIOBase):
+    """The socket as a raw stream for the line reader, read in :data:`WAKE_S` slices.
+
+    A read takes as long as the socket's timeout allows (none: until data comes), as a
+    ``makefile`` stream's would; it raises ``TimeoutError`` when that runs out. The
+    socket itself stays open when this closes (:meth:`ControlClient.close` owns it).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        timeout = self._sock.gettimeout()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poller = select.poll()  # not select(): the fd may be above FD_SETSIZE in a big app
+        poller.register(self._sock, select.POLLIN)
+        while True:
+            wait = WAKE_S if deadline is None else min(WAKE_S, deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError("timed out")
+            if poller.poll(wait * 1000):  # readable, or hung up / failed: recv says which
+                return self._sock.recv_into(buffer)
 
 
 class ControlClient:
@@ -98,7 +142,7 @@ class ControlClient:
                                  "socket)") from None
             raise NotRunning(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
         self._sock = sock
-        self._file = sock.makefile("rb")
+        self._file = io.BufferedReader(_SocketReader(sock))
         self._closing = False
         return self
 
@@ -163,7 +207,7 @@ class ControlClient:
         if code == p.PERMISSION_DENIED:
             raise Denied(f"{reason} ({_group_hint(self.path)})", reply)
         if code == p.TOO_MANY_CLIENTS:
-            raise NotRunning(f"edged is busy: {reason}", reply)
+            raise Busy(f"edged is busy: {reason}; try again shortly", reply)
         raise Refused(reason, reply)
 
     def _read(self, waiting_for: str) -> dict[str, Any]:

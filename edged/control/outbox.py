@@ -2,8 +2,9 @@
 
 The daemon never waits for a subscriber. Lines wait here (at most ``capacity``)
 until the subscriber's socket can take them; when it is full, new lines are
-counted instead of kept, and the next line that fits is preceded by a marker
-saying how many were lost, so a reader always knows its picture may be stale.
+counted instead of kept, and a marker saying how many were lost follows the
+lines the reader takes next (or precedes the next line offered, whichever comes
+first), so a reader knows its picture may be stale as soon as it catches up.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ class Outbox:
         return True
 
     def take(self) -> bytes:
-        """Everything queued, in order, as one buffer (empty when nothing is)."""
+        """Everything queued, in order, as one buffer (empty when nothing is), and the
+        marker for what was lost meanwhile: the reader need not wait for the next event
+        to learn of it."""
+        if self.dropped:
+            self._lines.append(self._marker(self.dropped))
+            self.dropped = 0
         data = b"".join(self._lines)
         self._lines.clear()
         return data

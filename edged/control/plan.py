@@ -34,7 +34,7 @@ class Plan:
     changed: bool = True
 
 
-def plan(cmd: str, phase: str, *, text: str = "", min_press_ms: int = 0) -> Plan:
+def plan(cmd: str, phase: str, *, text: str = "", min_press_ms: int = 0) -> Plan:  # noqa: PLR0911 - the command table
     """The machine events for one command in the current phase (``status`` and
     ``subscribe`` need none)."""
     if cmd == "ptt.press":

@@ -72,6 +72,25 @@ class Invalid:
 
 def parse_request(line: bytes, max_bytes: int) -> Request | Invalid:
     """Decode one line (with or without its newline) into a request, or say why not."""
+    obj = _json_object(line, max_bytes)
+    if isinstance(obj, Invalid):
+        return obj
+    rid = obj.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
+        return Invalid(BAD_REQUEST, "id must be a string or an integer")
+    cmd = _command(obj, rid)
+    if isinstance(cmd, Invalid):
+        return cmd
+    keep = obj.get("keep", False)
+    if not isinstance(keep, bool):
+        return Invalid(BAD_REQUEST, "keep must be true or false", rid)
+    text = _say_text(obj.get("text", ""), rid) if cmd == "say" else ""
+    if isinstance(text, Invalid):
+        return text
+    return Request(cmd, rid, text, keep)
+
+
+def _json_object(line: bytes, max_bytes: int) -> dict[str, Any] | Invalid:
     if len(line.rstrip(b"\r\n")) > max_bytes:
         return Invalid(LINE_TOO_LONG, f"line longer than {max_bytes} bytes")
     try:
@@ -87,9 +106,11 @@ def parse_request(line: bytes, max_bytes: int) -> Request | Invalid:
                        '"status"}')
     if not isinstance(obj, dict):
         return Invalid(BAD_REQUEST, 'a request must be a JSON object, e.g. {"cmd": "status"}')
-    rid = obj.get("id")
-    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
-        return Invalid(BAD_REQUEST, "id must be a string or an integer")
+    return obj
+
+
+def _command(obj: dict[str, Any], rid: RequestId) -> str | Invalid:
+    """The command, if it is a known one sent only with the fields it takes."""
     cmd = obj.get("cmd")
     if not isinstance(cmd, str):
         return Invalid(BAD_REQUEST, 'missing "cmd" (one of: ' + ", ".join(COMMANDS) + ")", rid)
@@ -100,17 +121,15 @@ def parse_request(line: bytes, max_bytes: int) -> Request | Invalid:
     if extra:
         return Invalid(BAD_REQUEST, f"unknown field {_short(extra[0])} for {cmd}; it takes: "
                        + ", ".join(sorted(FIELDS[cmd])), rid)
-    keep = obj.get("keep", False)
-    if not isinstance(keep, bool):
-        return Invalid(BAD_REQUEST, "keep must be true or false", rid)
-    text_arg = obj.get("text", "")
-    if cmd == "say":
-        if not isinstance(text_arg, str) or not text_arg.strip():
-            return Invalid(BAD_REQUEST, 'say needs "text": a non-empty string', rid)
-        if len(text_arg) > MAX_SAY_CHARS:
-            return Invalid(BAD_REQUEST, f"text longer than {MAX_SAY_CHARS} characters", rid)
-    return Request(cmd, rid, text_arg.strip() if cmd == "say" else "", keep)
+    return cmd
 
+
+def _say_text(text: object, rid: RequestId) -> str | Invalid:
+    if not isinstance(text, str) or not text.strip():
+        return Invalid(BAD_REQUEST, 'say needs "text": a non-empty string', rid)
+    if len(text) > MAX_SAY_CHARS:
+        return Invalid(BAD_REQUEST, f"text longer than {MAX_SAY_CHARS} characters", rid)
+    return text.strip()
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")

@@ -46,6 +46,9 @@ log = logging.getLogger("edged.control")
 SOCKET_MODE = 0o660
 BACKLOG = 128
 """Connections the kernel queues while the daemon is busy (clients wait, not the daemon)."""
+CLOSE_WAIT_S = 0.5
+"""At shutdown, how long clients get to finish before their connections are cut: a
+subscriber that never reads must not hold up a stop that systemd times."""
 WRITE_TIMEOUT_S = 10.0
 """A reply the client does not take within this long closes its connection."""
 REFUSAL_LOG_EVERY_S = 60.0
@@ -168,7 +171,9 @@ class ControlServer:
         for client in list(self.clients.values()):
             client.writer.close()  # their handlers see end-of-file and finish
         if self._handlers:
-            _, late = await asyncio.wait(set(self._handlers), timeout=2.0)
+            _, late = await asyncio.wait(set(self._handlers), timeout=CLOSE_WAIT_S)
+            for client in list(self.clients.values()):  # a reader that never reads: cut it
+                client.writer.transport.abort()
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)

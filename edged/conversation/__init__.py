@@ -59,8 +59,10 @@ from edged.conversation.events import (
     WakePress,
     pcm_ms,
 )
-from edged.conversation.machine import BENIGN_ERRORS, Conversation, Phase, State
+from edged.conversation.machine import BENIGN_ERRORS, Conversation
+from edged.conversation.responses import Responses
 from edged.conversation.settings import Settings
+from edged.conversation.state import Phase, State
 
 __all__ = [
     "BENIGN_ERRORS",
@@ -93,6 +95,7 @@ __all__ = [
     "PttUp",
     "ResponseDone",
     "ResponseStarted",
+    "Responses",
     "Say",
     "SendAppend",
     "SendClear",

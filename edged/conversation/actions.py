@@ -57,7 +57,9 @@ class SendText:
 
 @dataclass(frozen=True, slots=True)
 class SendResponseCreate:
-    """``response.create``."""
+    """``response.create``; ``event_id`` names it, so an error refusing it can say so."""
+
+    event_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class SetMic:
 
 WARNING_NOTICES = frozenset({
     "utterance_dropped", "stuck_button", "cost_guard", "server_error", "answer_failed",
-    "playback_stalled", "no_answer",
+    "playback_stalled", "no_answer", "answer_ended",
 })
 """Notices a person would want to hear about: logged as warnings, kept as the last error."""
 

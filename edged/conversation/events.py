@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PCM_RATE = 24_000
-"""The realtime API's only PCM rate: 24 kHz, mono, 16-bit little-endian."""
-PCM_BYTES_PER_MS = PCM_RATE * 2 // 1000
+from edged import pcm
 
-
-def pcm_ms(nbytes: int) -> float:
-    """Duration of ``nbytes`` of 24 kHz mono PCM16, in milliseconds."""
-    return nbytes / PCM_BYTES_PER_MS
+PCM_RATE = pcm.RATE
+PCM_BYTES_PER_MS = pcm.BYTES_PER_MS
+pcm_ms = pcm.ms
 
 
 def audio_repr(obj: object) -> str:
@@ -32,18 +29,13 @@ def audio_repr(obj: object) -> str:
 # --------------------------------------------------------------------------- buttons
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True)
 class PttDown:
     """The push-to-talk button went down (debounced).
 
-    ``preroll``: the audio captured just before the press (24 kHz mono PCM16),
-    taken by the daemon from its capture ring at the moment it handles this
-    event, so the first syllable is kept.
+    The audio from just before the press (pre-roll) arrives as the first
+    ``MicAudio`` once the microphone streams: the engine keeps that ring.
     """
-
-    preroll: bytes = b""
-
-    __repr__ = audio_repr
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,10 +167,12 @@ class ResponseDone:
 
 @dataclass(frozen=True, slots=True)
 class ServerError:
-    """An ``error`` event; most leave the session usable."""
+    """An ``error`` event; most leave the session usable. ``event_id`` is the client
+    event it refuses, when the server says."""
 
     code: str | None
     message: str = ""
+    event_id: str | None = None
 
 
 # --------------------------------------------------------------------------- speaker

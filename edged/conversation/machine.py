@@ -17,10 +17,7 @@ with the error sound: nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from edged.conversation.actions import (
@@ -69,78 +66,21 @@ from edged.conversation.events import (
     Tick,
     WakeHold,
     WakePress,
-    pcm_ms,
 )
 from edged.conversation.settings import Settings
+from edged.conversation.state import Answer, Phase, State, Unheard, Utterance
 
 MAX_APPEND_BYTES = 5_000 * PCM_BYTES_PER_MS
 """Held audio is re-sent in pieces of at most 5 s (well under the 15 MiB event limit)."""
-MAX_CREATE_RETRIES = 2
-"""How often a response.create refused as a race (another response active) is retried."""
 BENIGN_ERRORS = frozenset({
     "response_cancel_not_active",
     "conversation_already_has_active_response",
     "input_audio_buffer_commit_empty",
 })
 """Server errors that races produce and that leave the session fine: noticed, no sound."""
-
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    LISTENING = "listening"  # push-to-talk held: the utterance is recorded
-    HANDSFREE = "handsfree"  # wake conversation: mic streamed, server turn detection
-    THINKING = "thinking"  # the turn is over; waiting for the answer (or for the link)
-    SPEAKING = "speaking"  # answer audio is playing
-    MUTED = "muted"  # microphone closed until the next long hold
-
-
-@dataclass(slots=True)
-class Utterance:
-    """A push-to-talk or typed turn, kept until its answer is heard.
-
-    The audio is kept even after it was sent: a link drop before the answer
-    starts loses the server's copy, and the turn is then sent again.
-    """
-
-    turn: int
-    started: float
-    text: str | None = None
-    chunks: list[bytes] = field(default_factory=list)
-    nbytes: int = 0
-    on_server: bool = False  # every chunk so far was appended on the current session
-    released: float | None = None  # when the turn ended (release, stuck guard, typed)
-    sent: bool = False  # committed and answer requested on the current session
-    held: bool = False  # waited for the link at some point
-    answered: bool = False  # its answer started
-
-    @property
-    def ms(self) -> float:
-        return pcm_ms(self.nbytes)
-
-
-@dataclass(slots=True)
-class Answer:
-    """The response being listened to."""
-
-    response_id: str
-    turn: int | None
-    items: dict[str, int] = field(default_factory=dict)  # item id → bytes received
-    ended: set[str] = field(default_factory=set)  # items told EndAnswer
-    done: bool = False  # the server finished it (or the link dropped it)
-
-    @property
-    def received_ms(self) -> float:
-        return pcm_ms(sum(self.items.values()))
-
-
-@dataclass(slots=True)
-class Unheard:
-    """An item flushed by a barge-in, waiting for the player's report."""
-
-    nbytes: int
-    epoch: int
-    active: bool  # the response was still running when flushed
-
+SESSION_ENDING_ERRORS = frozenset({"session_expired"})
+"""Errors that announce the session's end: a turn waiting for its answer is held and
+asked again on the next session (the link reconnects at once), not failed."""
 
 _PHASE_LED: dict[Phase, LedPattern] = {
     Phase.IDLE: "idle",
@@ -150,47 +90,6 @@ _PHASE_LED: dict[Phase, LedPattern] = {
     Phase.SPEAKING: "speaking",
     Phase.MUTED: "muted",
 }
-
-
-def _recent() -> deque[str]:
-    return deque(maxlen=32)
-
-
-@dataclass(slots=True)
-class State:
-    """Everything the machine knows; plain data."""
-
-    phase: Phase = Phase.IDLE
-    link_up: bool = False
-    epoch: int = 0  # sessions opened so far: truncates only apply to their own
-    handsfree: bool = False  # a wake conversation is on
-    user_speaking: bool = False  # server turn detection: speech in progress
-    speech_since: float = 0.0
-    quiet_since: float = 0.0
-    ptt_held: bool = False
-    turns: int = 0
-    utterance: Utterance | None = None
-    answer: Answer | None = None
-    wait_until: float | None = None  # THINKING: answer or link deadline; SPEAKING: stall
-    error_after_playback: bool = False
-    requested: int = 0  # response.create sent this session, not yet started or refused
-    abandoned: int = 0  # of those, no longer wanted
-    live: set[str] = field(default_factory=set)  # started on the server, not yet done
-    create_pending: bool = False  # a response.create waiting for the server to be free
-    create_retries: int = 0
-    cancelled: deque[str] = field(default_factory=_recent)
-    late_noticed: deque[str] = field(default_factory=_recent)
-    unheard: dict[str, Unheard] = field(default_factory=dict)
-    error_led_until: float | None = None
-    led: LedPattern | None = None
-    mic: MicMode | None = None
-    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(10))
-
-    @property
-    def wanted_responses(self) -> int:
-        """Responses this side still wants: an unfinished answer plus requests not abandoned."""
-        running = 1 if self.answer is not None and not self.answer.done else 0
-        return running + self.requested - self.abandoned
 
 
 def _pieces(chunks: list[bytes]) -> Iterator[bytes]:
@@ -368,7 +267,7 @@ class Conversation:
             if a.items:
                 self._emit(FlushPlayback())
                 for item, nbytes in a.items.items():
-                    s.unheard[item] = Unheard(nbytes, s.epoch, active=not a.done)
+                    s.unheard[item] = Unheard(nbytes, a.epoch, active=not a.done)
             cancel_sent = False
             if not a.done:
                 s.cancelled.append(a.response_id)
@@ -378,19 +277,16 @@ class Conversation:
             s.error_after_playback = False
             self._notice("barge_in", by=by, response_id=a.response_id, turn=a.turn,
                          cancel_sent=cancel_sent)
-        elif s.requested > s.abandoned:
+        elif s.responses.abandon():
             cancel_sent = False if server_cancels else self._send(SendResponseCancel())
-            s.abandoned = s.requested
             self._notice("barge_in", by=by, response_id=None, turn=None, cancel_sent=cancel_sent)
-        s.create_pending = False
+        s.responses.queued = False
 
     def _abandon_requests(self) -> None:
-        """No longer wait for responses asked for but not started."""
-        s = self.state
-        if s.requested > s.abandoned:
+        """No longer wait for responses asked for but not started (the server may be
+        making one already: cancel it)."""
+        if self.state.responses.abandon():
             self._send(SendResponseCancel())
-            s.abandoned = s.requested
-        s.create_pending = False
 
     def _supersede(self, why: str) -> None:
         """A new turn replaces one still waiting for its answer."""
@@ -491,31 +387,22 @@ class Conversation:
                 u.on_server = True
             self._send(SendCommit())
         u.sent = True
-        s.create_retries = 0
         self._notice("utterance_delivered", turn=u.turn, ms=round(u.ms), held=u.held)
-        self._request_response()
+        event_id = s.responses.ask()  # now, or once the server has finished what it runs
+        if event_id is not None:
+            self._send(SendResponseCreate(event_id))
         s.wait_until = self._now + self.settings.answer_timeout_s
-
-    def _request_response(self) -> None:
-        """response.create now, or once the server has finished the one it runs."""
-        s = self.state
-        if s.live or s.requested > 0:
-            s.create_pending = True
-        else:
-            self._send(SendResponseCreate())
-            s.requested += 1
 
     def _flush_pending_create(self) -> None:
         s = self.state
-        if s.create_pending and s.link_up and not s.live and s.requested == 0:
-            s.create_pending = False
-            self._send(SendResponseCreate())
-            s.requested += 1
+        event_id = s.responses.flush() if s.link_up else None
+        if event_id is not None:
+            self._send(SendResponseCreate(event_id))
 
     def _accept(self, response_id: str) -> None:
         s = self.state
         u = s.utterance
-        s.answer = Answer(response_id, u.turn if u is not None else None)
+        s.answer = Answer(response_id, u.turn if u is not None else None, s.epoch)
         if u is not None:
             u.answered = True
         s.wait_until = self._now + self.settings.answer_timeout_s
@@ -573,14 +460,15 @@ class Conversation:
         s.utterance = u
         if self._send(SendClear()):
             u.on_server = True
-        self._notice("turn_started", turn=u.turn, mode="ptt", preroll_ms=round(pcm_ms(len(
-            ev.preroll))), link_up=s.link_up)
+        # The engine prepends its ring when the mic opens; one already streaming has none.
+        preroll = self.settings.preroll_ms if s.mic != "stream" else 0
+        self._notice("turn_started", turn=u.turn, mode="ptt", preroll_ms=preroll,
+                     link_up=s.link_up)
         self._sound("listening")
         self._goto(Phase.LISTENING, "ptt_down")
         if not s.link_up:
             u.held = True
             self._notice("utterance_held", turn=u.turn, ms=0, reason="link down")
-        self._record(ev.preroll)
 
     def _ptt_up(self, ev: PttUp) -> None:
         s = self.state
@@ -721,9 +609,7 @@ class Conversation:
             return
         s.link_up = True
         s.epoch += 1
-        s.requested = s.abandoned = 0
-        s.live.clear()
-        s.create_pending = False
+        s.responses.new_session(s.epoch)
         self._notice("link", up=True)
         self._emit(SetHandsFree(s.handsfree))
         u = s.utterance
@@ -743,9 +629,7 @@ class Conversation:
         if not s.link_up:
             return
         s.link_up = False
-        s.requested = s.abandoned = 0
-        s.live.clear()
-        s.create_pending = False
+        s.responses.new_session(s.epoch)
         self._notice("link", up=False, reason=ev.reason)
         a = s.answer
         u = s.utterance
@@ -772,18 +656,23 @@ class Conversation:
             elif s.phase is Phase.THINKING:
                 self._hold(u, "link down before the answer; waiting for it to return")
         if s.handsfree:
-            self._end_handsfree("link down", None, clear=False)
-            if speech_lost:
-                self._error("utterance_dropped", turn=None,
-                            reason="the link went down during a hands-free turn")
-            elif s.phase is Phase.SPEAKING:
-                s.error_after_playback = True
-            else:
-                self._beep_error()
-            if s.phase is Phase.HANDSFREE or (s.phase is Phase.THINKING and s.utterance is None):
-                self._goto(Phase.IDLE, "link_down")
+            self._handsfree_link_down(speech_lost=speech_lost)
         if s.phase is Phase.LISTENING:
             self._check_hold_bound()
+
+    def _handsfree_link_down(self, *, speech_lost: bool) -> None:
+        """A wake conversation cannot outlive its session: end it, and say what was lost."""
+        s = self.state
+        self._end_handsfree("link down", None, clear=False)
+        if speech_lost:
+            self._error("utterance_dropped", turn=None,
+                        reason="the link went down during a hands-free turn")
+        elif s.phase is Phase.SPEAKING:
+            s.error_after_playback = True
+        else:
+            self._beep_error()
+        if s.phase is Phase.HANDSFREE or (s.phase is Phase.THINKING and s.utterance is None):
+            self._goto(Phase.IDLE, "link_down")
 
     # ------------------------------------------------------------------ microphone
 
@@ -830,15 +719,13 @@ class Conversation:
     def _response_started(self, ev: ResponseStarted) -> None:
         s = self.state
         rid = ev.response_id
-        if rid in s.live:
+        started = s.responses.started(rid)
+        if started == "again":
             return
-        s.live.add(rid)
-        if s.requested > 0:
-            s.requested -= 1
-            if s.abandoned > 0:
-                s.abandoned -= 1
-                self._ignore_response(rid, "cancelled before it started", cancel=False)
-                return
+        if started == "abandoned":
+            self._ignore_response(rid, "cancelled before it started", cancel=False)
+            return
+        if started == "asked":
             u = s.utterance
             if s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent:
                 self._accept(rid)
@@ -888,15 +775,14 @@ class Conversation:
 
     def _response_done(self, ev: ResponseDone) -> None:
         s = self.state
-        s.live.discard(ev.response_id)
+        s.responses.done(ev.response_id)
         a = s.answer
         if a is not None and a.response_id == ev.response_id and not a.done:
             a.done = True
             self._end_items(a)
             if a.items:
                 if ev.status != "completed":
-                    self._notice("answer_ended", response_id=a.response_id, turn=a.turn,
-                                 status=ev.status, reason=ev.reason)
+                    self._answer_ended_early(a, ev)
                 self._playing_out(a)
             else:
                 if s.handsfree and ev.status == "cancelled":  # the person spoke over it
@@ -908,34 +794,59 @@ class Conversation:
                 self._after_answer("response_done")
         self._flush_pending_create()
 
+    def _answer_ended_early(self, a: Answer, ev: ResponseDone) -> None:
+        """Part of an answer was heard and the rest will not come (``failed``, or
+        ``incomplete`` at a token limit or a content filter, or ``cancelled`` by the
+        server): what arrived plays out, then the error sound says it was cut. Only
+        speech over a hands-free answer (the server cancels it for the person) is quiet."""
+        spoken_over = (self.state.handsfree and ev.status == "cancelled"
+                       and ev.reason == "turn_detected")
+        if not spoken_over:
+            self.state.error_after_playback = True
+        self._notice("answer_ended", response_id=a.response_id, turn=a.turn,
+                     status=ev.status, reason=ev.reason, heard_ms=round(a.received_ms),
+                     error_sound=not spoken_over)
+
     def _server_error(self, ev: ServerError) -> None:
+        """Release the request an error refuses; a refused request is never cancelled
+        (in hands-free that cancel would hit whatever else runs)."""
         s = self.state
         code = ev.code or "unknown"
         if code == "conversation_already_has_active_response":
             # Our response.create lost a race with a response still finishing.
-            if s.requested > 0:
-                s.requested -= 1
-                s.abandoned = min(s.abandoned, s.requested)
-                u = s.utterance
-                waiting = (s.phase is Phase.THINKING and s.answer is None and u is not None
-                           and u.sent and s.requested == s.abandoned)
-                if waiting and s.create_retries < MAX_CREATE_RETRIES:
-                    s.create_retries += 1
-                    s.create_pending = True
+            refusal = s.responses.refused(ev.event_id)
+            if refusal is not None and refusal.wanted and self._waiting_turn():
+                s.responses.retry()
             self._notice("benign_error", code=code)
             self._flush_pending_create()
             return
         if code in BENIGN_ERRORS:
             self._notice("benign_error", code=code)
             return
-        self._notice("server_error", code=code, message=ev.message[:200])
+        if code in SESSION_ENDING_ERRORS:  # the link drop that follows holds the turn
+            self._notice("server_error", code=code, message=ev.message[:200],
+                         event_id=ev.event_id)
+            return
+        self._notice("server_error", code=code, message=ev.message[:200],
+                     event_id=ev.event_id)
+        waiting = self._waiting_turn()
+        refusal = s.responses.refused(ev.event_id) if waiting or ev.event_id else None
+        if ev.event_id is not None and refusal is None:
+            return  # about another client event: the turn's request still stands
         u = s.utterance
-        if s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent:
-            self._abandon_requests()
+        if u is not None and waiting and (refusal is None or refusal.wanted):
+            s.responses.queued = False
             s.utterance = None
             self._error("answer_failed", response_id=None, turn=u.turn, status="error",
                         reason=f"server error {code}")
             self._goto(self._rest(), "server_error")
+        self._flush_pending_create()
+
+    def _waiting_turn(self) -> bool:
+        """A turn was sent and its answer has not started."""
+        s = self.state
+        u = s.utterance
+        return (s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent)
 
     # ------------------------------------------------------------------ speaker
 
@@ -1005,9 +916,7 @@ class Conversation:
                 s.cancelled.append(a.response_id)
                 self._send(SendResponseCancel())
             self._abandon_requests()
-            # Forget what the server was said to be running: it did not answer.
-            s.requested = s.abandoned = 0
-            s.live.clear()
+            s.responses.forget()  # what the server was said to run did not answer
             s.answer = None
             s.utterance = None
             self._error("no_answer", turn=u.turn if u is not None else None, waited_s=waited)

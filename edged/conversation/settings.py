@@ -24,6 +24,8 @@ class Settings:
     finished utterance waits for the link to return."""
     responses_per_minute: int = 10
     """conversation.responses_per_minute: the cost guard."""
+    preroll_ms: int = 300
+    """audio.preroll_ms: what the engine puts before a press when the mic opens."""
     half_duplex: bool = False
     """audio.half_duplex: stop streaming the mic while a hands-free answer plays."""
     handsfree: bool = True
@@ -46,6 +48,7 @@ class Settings:
             follow_up_s=conv.follow_up_s,
             hold_offline_s=conv.hold_offline_s,
             responses_per_minute=conv.responses_per_minute,
+            preroll_ms=config.audio.preroll_ms,
             half_duplex=config.audio.half_duplex,
             handsfree=config.realtime.turn_detection.type != "none",
         )

@@ -62,6 +62,11 @@ EXIT_OK = 0
 EXIT_CONFIG = 2  # a condition the owner must fix (config, GPIO, devices)
 AUDIO_COUNTERS_S = 5.0
 SHUTDOWN_RELOAD_WAIT_S = 1.0
+IDLE_POLL_S = 0.1
+"""How often a change waiting for an idle conversation looks again."""
+SHUTDOWN_LINK_WAIT_S = 1.0
+"""How long the server gets to answer our close before the socket is simply cut: with
+the control server's own half second, a stop stays under 2 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,7 @@ class Daemon:
         self.metrics = Metrics(time.monotonic())
         self.reporter = HealthReporter(self.metrics, config.health, notifier=self.notifier)
         self.observer = Observer(self.metrics, self.reporter, self.timeline)
+        self.observer.log_transcripts = config.conversation.log_transcripts
         #: Event listeners (the control socket's subscribers): ``(kind, fields)``.
         self.listeners = self.observer.listeners
         self._audio_callbacks = AudioCallbacks(self.on_frames, self.on_audio_status,
@@ -122,6 +128,7 @@ class Daemon:
         self._reload_asked = 0
         self._last_reload: ReloadResult | None = None
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
+        self._audio_reopen: asyncio.Task[None] | None = None  # waiting for an idle moment
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -170,7 +177,10 @@ class Daemon:
         await self._shutdown()
         return self.exit_code
 
-    def _start_controls(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def _start_controls(self, loop: asyncio.AbstractEventLoop, *, reload: bool = False) -> bool:
+        """Buttons and LED; False if they are required and unavailable at start. After a
+        reload the daemon runs on without them whatever ``required`` says: stopping a
+        running speaker over a pin typo would be worse."""
         if not self.config.controls.enabled:
             return True
         from edged.buttons.gpio import Controls, ControlsUnavailable
@@ -179,6 +189,10 @@ class Daemon:
             self.controls = Controls(self.config.controls, loop, self.button,
                                      pin_factory=self._pin_factory)
         except ControlsUnavailable as exc:
+            if reload:
+                log.error("%s; running without buttons until a reload fixes it", exc,
+                          extra={"fields": {"kind": "controls", "controls": "unavailable"}})
+                return True
             if self.config.controls.required:
                 log.critical("%s", exc, extra={"fields": {"kind": "controls", "controls":
                                                            "unavailable"}})
@@ -208,19 +222,25 @@ class Daemon:
         self.notifier.stopping("stopping")
         log.info("edged stopping", extra={"fields": {"kind": "lifecycle", "event": "stopping"}})
         await self._finish_reloads()
+        if self._audio_reopen is not None:
+            self._audio_reopen.cancel()
+            await asyncio.gather(self._audio_reopen, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        link_by = loop.time() + SHUTDOWN_LINK_WAIT_S
+        if self.link is not None:
+            self.link.close()  # its close handshake runs while the rest stops
         if self.control is not None:
             await self.control.close()
             self.control = None
         if self._deadline is not None:
             self._deadline.cancel()
-        if self.link is not None:
-            self.link.close()
         for task in self._tasks:
             if task.get_name() != "link":
                 task.cancel()
         link_tasks = [t for t in self._tasks if t.get_name() == "link"]
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*link_tasks, return_exceptions=True), 1.5)
+            await asyncio.wait_for(asyncio.gather(*link_tasks, return_exceptions=True),
+                                   max(0.0, link_by - loop.time()))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -294,6 +314,7 @@ class Daemon:
         assert self._loop is not None
         self.reporter.reconfigure(new.health)
         self.conversation.settings = Settings.from_config(new)
+        self.observer.log_transcripts = new.conversation.log_transcripts
         if self.link is not None:
             ort, nrt = old.realtime, new.realtime
             endpoint_fields = ("provider", "model", "deployment", "azure_resource",
@@ -305,6 +326,7 @@ class Daemon:
                 handsfree = self.conversation.state.handsfree
                 self.link.set_session(rt.session_from_config(nrt, handsfree=handsfree))
             self.link.credentials_changed()  # a new key file may be in place
+            self.link.config_changed()  # a missing deployment may exist by now
         if old.audio != new.audio and self.audio is not None:
             await self._apply_audio(new)
         if old.control != new.control:
@@ -315,18 +337,46 @@ class Daemon:
             if self.controls is not None:
                 self.controls.close()
                 self.controls = None
-            if not self._start_controls(self._loop):
-                log.error("controls unavailable after reload; running without buttons")
-                self.exit_code = EXIT_OK
+            self._start_controls(self._loop, reload=True)
+            self._restore_led()
+
+    def _restore_led(self) -> None:
+        """New buttons and LED show what the old LED showed."""
+        led = self.conversation.state.led
+        if self.controls is not None and led is not None:
+            self.controls.set_led(led)
 
     async def _apply_audio(self, new: Config) -> None:
-        """In place when no device must reopen; otherwise the old engine is stopped (and
-        PortAudio terminated) before the new one starts: never two at once."""
+        """In place when no device must reopen. A reopen waits until the conversation is
+        idle: reopening drops what the speaker has queued and what the microphone has
+        not handed over, so it must not land in an answer or an utterance."""
         assert self._loop is not None and self.audio is not None
         if self.audio.reconfigure(new):
             return
+        if self.conversation.idle:
+            await self._reopen_audio()
+            return
+        log.info("audio: the devices reopen with the new settings once the conversation "
+                 "is idle", extra={"fields": {"kind": "audio", "audio": "reopen_pending"}})
+        if self._audio_reopen is None or self._audio_reopen.done():
+            self._audio_reopen = self._loop.create_task(self._reopen_when_idle(),
+                                                        name="audio-reopen")
+
+    async def _reopen_when_idle(self) -> None:
+        while not self.conversation.idle:
+            await asyncio.sleep(IDLE_POLL_S)
+        async with self._reload_lock:  # never beside a reload's own audio change
+            assert self.audio is not None
+            if self.audio.reconfigure(self.config):  # a later reload made it unnecessary
+                return
+            await self._reopen_audio()
+
+    async def _reopen_audio(self) -> None:
+        """The old engine is stopped (and PortAudio terminated) before the new one
+        starts, with the config in force now: never two at once."""
+        assert self._loop is not None and self.audio is not None
         await self.audio.stop()
-        self.audio = self._audio_factory(new, self._loop, self._audio_callbacks)
+        self.audio = self._audio_factory(self.config, self._loop, self._audio_callbacks)
         await self.audio.start()
         self.audio.set_mic(self.conversation.state.mic or "preroll")
 
@@ -412,7 +462,7 @@ class Daemon:
             except Exception:  # one failing action must not lose the ones after it
                 log.exception("action %s failed", type(action).__name__)
 
-    def _do(self, action: Action) -> None:
+    def _do(self, action: Action) -> None:  # noqa: PLR0912 - one branch per action type
         audio = self.audio
         if isinstance(action, PlayAnswer):
             if audio is not None:
@@ -444,16 +494,17 @@ class Daemon:
             self._send(action)
 
     def _send(self, action: Action) -> None:
-        """A send action onto the link (timed appends carry an event id for the meter)."""
+        """A send action onto the link. Every client event carries an id, so a server
+        error can name it (a request's id is the machine's) and the meter can time appends."""
         captured_at = action.captured_at if isinstance(action, SendAppend) else None
-        event_id = None if captured_at is None else f"edged_{next(self._event_ids)}"
+        event_id = f"edged_{next(self._event_ids)}"
         event = translate.client_event(action, event_id)
         if event is None or self.link is None:
             return
-        if event_id is not None and captured_at is not None:
+        if captured_at is not None:
             self.observer.append_queued(event_id, captured_at)
         if not self.link.send(event):
-            if event_id is not None:
+            if captured_at is not None:
                 self.observer.append_dropped(event_id)
             log.debug("not sent (link down): %s", type(event).__name__)
         if isinstance(event, rt.InputAudioAppend):

@@ -48,6 +48,7 @@ class Observer:
         self.reporter = reporter
         self.timeline = timeline
         self.listeners: list[Listener] = []
+        self.log_transcripts = False  # conversation.log_transcripts
         self._capture_ends: dict[str, float] = {}  # append event_id → capture end
         self._timed_item: str | None = None  # the answer item whose first delta was timed
         self._last_held_turn: object = None
@@ -148,12 +149,13 @@ class Observer:
             self.timeline.add(now, "response_created", id=event.response_id)
         elif isinstance(event, rt.ResponseDone):
             self.timeline.add(now, "response_done", status=event.status)
-        elif isinstance(event, rt.InputTranscriptCompleted):
-            log.info("heard: %s", event.transcript,
-                     extra={"fields": {"kind": "transcript", "role": "user"}})
-        elif isinstance(event, rt.TranscriptDone):
-            log.info("answered: %s", event.transcript,
-                     extra={"fields": {"kind": "transcript", "role": "assistant"}})
+        elif isinstance(event, rt.InputTranscriptCompleted | rt.TranscriptDone):
+            user = isinstance(event, rt.InputTranscriptCompleted)
+            # Private unless conversation.log_transcripts asks for them.
+            log.log(logging.INFO if self.log_transcripts else logging.DEBUG,
+                    "%s: %s", "heard" if user else "answered", event.transcript,
+                    extra={"fields": {"kind": "transcript",
+                                      "role": "user" if user else "assistant"}})
 
     def emit(self, kind: str, fields: dict[str, Any]) -> None:
         """Hand an event to every listener (the control socket's subscribers)."""

@@ -29,7 +29,7 @@ from edged.conversation import (
 from edged.realtime import events as rt
 
 
-def machine_event(event: rt.ServerEvent) -> Event | None:
+def machine_event(event: rt.ServerEvent) -> Event | None:  # noqa: PLR0911 - a table
     """The machine's event for a server event; None for those it has no use for."""
     if isinstance(event, rt.AudioDelta):
         return AnswerAudio(event.response_id, event.item_id, event.pcm)
@@ -46,12 +46,15 @@ def machine_event(event: rt.ServerEvent) -> Event | None:
     if isinstance(event, rt.ResponseDone):
         return ResponseDone(event.response_id, event.status, event.reason)
     if isinstance(event, rt.ErrorEvent):
-        return ServerError(event.code, event.message)
+        return ServerError(event.code, event.message, event.event_id)
     return None
 
 
-def client_event(action: Action, event_id: str | None = None) -> rt.ClientEvent | None:
-    """The client event a send action asks for (``event_id`` attached); None otherwise."""
+def client_event(  # noqa: PLR0911 - one return per action: a table
+    action: Action, event_id: str | None = None,
+) -> rt.ClientEvent | None:
+    """The client event a send action asks for, carrying ``event_id`` (a request's own
+    id when it has one); None for actions that are not sends."""
     if isinstance(action, SendAppend):
         return rt.InputAudioAppend(action.pcm, event_id)
     if isinstance(action, SendClear):
@@ -59,7 +62,7 @@ def client_event(action: Action, event_id: str | None = None) -> rt.ClientEvent 
     if isinstance(action, SendCommit):
         return rt.InputAudioCommit(event_id)
     if isinstance(action, SendResponseCreate):
-        return rt.ResponseCreate(event_id)
+        return rt.ResponseCreate(action.event_id)
     if isinstance(action, SendResponseCancel):
         return rt.ResponseCancel(None, event_id)
     if isinstance(action, SendTruncate):

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edged import pcm
 from edged.audio.port import AudioCallbacks
 from edged.config import (
     Config,
@@ -39,7 +40,8 @@ def utterance(name: str) -> bytes:
     """One of the recorded demo utterances (24 kHz mono PCM16)."""
     data = resources.files("edged.demo").joinpath(f"{name}.wav").read_bytes()
     with wave.open(io.BytesIO(data)) as w:
-        assert w.getframerate() == 24000 and w.getnchannels() == 1 and w.getsampwidth() == 2
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (
+            pcm.RATE, 1, pcm.SAMPLE_BYTES)
         return bytes(w.readframes(w.getnframes()))
 
 
@@ -121,8 +123,8 @@ class Demo:
         if self.out is not None and audio is not None:
             with wave.open(str(self.out), "wb") as w:
                 w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(24000)
+                w.setsampwidth(pcm.SAMPLE_BYTES)
+                w.setframerate(pcm.RATE)
                 w.writeframes(bytes(audio.recording))
             result["answer_wav"] = str(self.out)
         return result

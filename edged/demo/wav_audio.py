@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edged import pcm
 from edged.audio.sounds import SOUND_NAMES, render
 
 if TYPE_CHECKING:
     from edged.audio.port import AudioCallbacks
     from edged.config import Config
 
-RATE = 24_000
-BYTES_PER_S = RATE * 2
+RATE = pcm.RATE
+BYTES_PER_S = pcm.BYTES_PER_S
 TICK_S = 0.02
 
 

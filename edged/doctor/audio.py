@@ -151,11 +151,16 @@ def check_mic_level(ctx: Context) -> CheckResult:
         stream.close()
     took = time.monotonic() - started
     found = levels.analyse(b"".join(got.chunks), fmt.rate, fmt.channels)
+    return _mic_verdict(check_id, title, found, repr(fmt.device.name), took)
+
+
+def _mic_verdict(check_id: str, title: str, found: levels.Levels, device: str,
+                 took: float) -> CheckResult:
+    """Pure: what the levels heard mean for the person at the microphone."""
     facts = {"seconds": found.seconds, "rms_dbfs": found.rms_dbfs, "peak_dbfs": found.peak_dbfs,
              "clipped": found.clipped, "verdict": found.verdict, "wall_s": round(took, 2)}
     figures = (f"average {found.rms_dbfs:.1f} dBFS, peak {found.peak_dbfs:.1f} dBFS over "
                f"{found.seconds:g} s")
-    device = repr(fmt.device.name)
     if found.verdict == "digital_silence":
         return warn(check_id, title, f"only digital silence (all zeros) from {device}",
                     "the capture is muted or it is the wrong device: unmute and raise "

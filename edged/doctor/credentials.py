@@ -21,8 +21,11 @@ def credential_fix(message: str, tried: tuple[str, ...], key_file: str | None) -
     if "permission denied" in text:
         return ("the key file is readable by root only, as it should be: run sudo edged "
                 "doctor (or sudo -u edged edged doctor)")
-    if "empty" in text or "more than one line" in text or "not text" in text:
-        return "the key file must hold the key alone, on one line"
+    for source in tried:  # name the source whose content is wrong, not always "the file"
+        said = source.lower()
+        if any(w in said for w in ("empty", "more than one line", "not text", "too large")):
+            where = source.split(" (")[0]
+            return f"the {where} must hold the key alone, on one line, without spaces"
     where = key_file or "/etc/edged/api-key"
     return (f"put the key in {where} (one line; sudo chmod 600 {where}), or set the "
             "environment variable named in credentials.env")

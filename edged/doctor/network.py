@@ -201,27 +201,28 @@ def check_tls(ctx: Context) -> CheckResult:
 # --------------------------------------------------------------------------- handshake
 
 
+_HANDSHAKE_PROBLEMS: dict[int, tuple[str, str]] = {
+    401: ("the server refused the API key (HTTP 401)",
+          "the key is wrong, revoked, or for another provider: put the right one where "
+          "the API key check found it"),
+    403: ("the key has no access to this model or resource (HTTP 403)",
+          "check the account's access to realtime models, or the Azure resource's "
+          "network rules"),
+    404: ("the endpoint does not exist (HTTP 404)",
+          "check realtime.model, realtime.deployment, realtime.azure_resource, "
+          "realtime.api_version and realtime.url"),
+    400: ("the server rejected the request (HTTP 400)",
+          "the model or deployment is not a realtime one, or realtime.api_version is "
+          "wrong for it"),
+    429: ("rate limited or out of quota (HTTP 429)",
+          "check the account's billing and limits; edged waits as the server asks"),
+}
+
+
 def handshake_problem(status: int) -> tuple[str, str]:
     """Pure: (summary, fix) for an HTTP status that refused the WebSocket upgrade."""
-    if status == 401:
-        return ("the server refused the API key (HTTP 401)",
-                "the key is wrong, revoked, or for another provider: put the right one where "
-                "the API key check found it")
-    if status == 403:
-        return ("the key has no access to this model or resource (HTTP 403)",
-                "check the account's access to realtime models, or the Azure resource's "
-                "network rules")
-    if status == 404:
-        return ("the endpoint does not exist (HTTP 404)",
-                "check realtime.model, realtime.deployment, realtime.azure_resource, "
-                "realtime.api_version and realtime.url")
-    if status == 400:
-        return ("the server rejected the request (HTTP 400)",
-                "the model or deployment is not a realtime one, or realtime.api_version is "
-                "wrong for it")
-    if status == 429:
-        return ("rate limited or out of quota (HTTP 429)",
-                "check the account's billing and limits; edged waits as the server asks")
+    if status in _HANDSHAKE_PROBLEMS:
+        return _HANDSHAKE_PROBLEMS[status]
     if 500 <= status <= 599:
         return (f"the server had an error (HTTP {status})",
                 "a problem on the provider's side: try again later (edged retries by itself)")

@@ -30,7 +30,7 @@ def parse_show(text: str) -> dict[str, str]:
     return out
 
 
-def judge(props: Mapping[str, str]) -> CheckResult:
+def judge(props: Mapping[str, str]) -> CheckResult:  # noqa: PLR0911 - one verdict per unit state
     """Pure: the verdict on the unit from its ``systemctl show`` properties."""
     load = props.get("LoadState", "")
     active = props.get("ActiveState", "")

@@ -24,6 +24,9 @@ Priority = Literal["info", "warning", "critical"]
 _RANK: dict[Priority, int] = {"info": 0, "warning": 1, "critical": 2}
 
 ERROR_WINDOW_S = 3600.0
+UPTIME_WINDOW_S = 3600.0
+"""Link up-time is judged over the last hour: an outage that is over stops counting
+against the health record an hour later, instead of for the rest of the run."""
 # audio device states that need no attention (the engine's "open", and its idle "standby")
 HEALTHY_DEVICE = frozenset({"ok", "open", "standby"})
 
@@ -87,7 +90,8 @@ class Metrics:
         self._errors: deque[float] = deque(maxlen=error_history)
         self._up_since: float | None = None
         self._first_up: float | None = None
-        self._up_total = 0.0
+        self._down_since: float | None = None  # after the first up: the current outage
+        self._outages: deque[tuple[float, float]] = deque()  # ended outages, oldest first
 
     # -- events
 
@@ -115,9 +119,14 @@ class Metrics:
             self.connects += 1
             if self._first_up is None:
                 self._first_up = now
+            if self._down_since is not None:
+                self._outages.append((self._down_since, now))
+                self._down_since = None
+            while self._outages and now - self._outages[0][1] > UPTIME_WINDOW_S:
+                self._outages.popleft()
         elif not up and self._up_since is not None:
-            self._up_total += max(0.0, now - self._up_since)
             self._up_since = None
+            self._down_since = now
         self.link = link
 
     def fail(self, kind: str, message: str, now: float) -> None:
@@ -148,14 +157,18 @@ class Metrics:
         return max(0.0, now - self._up_since) if self._up_since is not None else 0.0
 
     def link_uptime_pct(self, now: float) -> float:
-        """Share of the time since the link first came up that it was up; 0 if never."""
+        """100 less the share of the last hour the link was down after it first came
+        up; 0 if it never was. A whole hour, even just after start, so that one short
+        outage weighs the same whenever it happens (60 s down: 98.3 %, a warning)."""
         if self._first_up is None:
             return 0.0
-        span = now - self._first_up
-        if span <= 0:
-            return 100.0
-        up = self._up_total + self.link_up_s(now)
-        return min(100.0, 100.0 * up / span)
+        start = now - UPTIME_WINDOW_S
+        span = UPTIME_WINDOW_S
+        outages = [*self._outages]
+        if self._down_since is not None:
+            outages.append((self._down_since, now))
+        down = sum(max(0.0, min(end, now) - max(begin, start)) for begin, end in outages)
+        return max(0.0, min(100.0, 100.0 * (1.0 - down / span)))
 
     def errors_last_hour(self, now: float) -> int:
         return sum(1 for t in self._errors if now - t <= ERROR_WINDOW_S)

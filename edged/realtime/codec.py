@@ -173,8 +173,52 @@ def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
     return out
 
 
-def session_json(s: Session, dialect: Wire) -> dict[str, Any]:
-    """The ``session`` object of a session.update, in the dialect's shape."""
+_GA_PATHS: dict[str, tuple[str, ...]] = {
+    "voice": ("audio", "output", "voice"),
+    "speed": ("audio", "output", "speed"),
+    "output_format": ("audio", "output", "format"),
+    "input_format": ("audio", "input", "format"),
+    "noise_reduction": ("audio", "input", "noise_reduction"),
+    "transcription": ("audio", "input", "transcription"),
+    "turn_detection": ("audio", "input", "turn_detection"),
+    "instructions": ("instructions",),
+    "modalities": ("output_modalities",),
+    "max_output_tokens": ("max_output_tokens",),
+}
+_BETA_PATHS: dict[str, tuple[str, ...]] = {
+    "voice": ("voice",),
+    "input_format": ("input_audio_format",),
+    "output_format": ("output_audio_format",),
+    "noise_reduction": ("input_audio_noise_reduction",),
+    "transcription": ("input_audio_transcription",),
+    "turn_detection": ("turn_detection",),
+    "instructions": ("instructions",),
+    "modalities": ("modalities",),
+    "max_output_tokens": ("max_response_output_tokens",),
+}  # the beta session has no speed
+
+
+def session_json(s: Session, dialect: Wire,
+                 fields: frozenset[str] | None = None) -> dict[str, Any]:
+    """The ``session`` object of a session.update, in the dialect's shape; with
+    ``fields``, only those (and the GA's required ``type``)."""
+    full = _session_json(s, dialect)
+    if fields is None:
+        return full
+    out: dict[str, Any] = {"type": full["type"]} if dialect == "ga" else {}
+    paths = _GA_PATHS if dialect == "ga" else _BETA_PATHS
+    for name in sorted(fields):
+        path = paths.get(name)
+        if path is None:
+            continue
+        src, dst = full, out
+        for key in path[:-1]:
+            src, dst = src[key], dst.setdefault(key, {})
+        dst[path[-1]] = src[path[-1]]
+    return out
+
+
+def _session_json(s: Session, dialect: Wire) -> dict[str, Any]:
     output = "audio" if "audio" in s.modalities else "text"
     noise = {"type": s.noise_reduction} if s.noise_reduction else None
     if dialect == "ga":
@@ -232,10 +276,10 @@ def encode(event: ClientEvent, dialect: Wire) -> str:
     return _dumps(_client_json(event, dialect))
 
 
-def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:
+def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:  # noqa: PLR0911 - one return per event type
     if isinstance(event, SessionUpdate):
         obj = _with_id({"type": "session.update"}, event.event_id)
-        obj["session"] = session_json(event.session, dialect)
+        obj["session"] = session_json(event.session, dialect, event.fields)
         return obj
     if isinstance(event, InputAudioAppend):
         obj = _with_id({"type": "input_audio_buffer.append"}, event.event_id)

@@ -78,60 +78,72 @@ def _read_key(path: Path) -> str:
 def load_key(cfg: CredentialsConfig, environ: Mapping[str, str] | None = None) -> Secret:
     """The API key from the first source that has one; raises CredentialsError."""
     env = os.environ if environ is None else environ
-    tried: list[str] = []
-
-    if cfg.credential:
-        where = f"systemd credential '{cfg.credential}'"
-        cred_dir = env.get("CREDENTIALS_DIRECTORY")
-        if not cred_dir:
-            tried.append(f"{where} ($CREDENTIALS_DIRECTORY is not set)")
-        else:
-            path = Path(cred_dir) / cfg.credential
-            try:
-                return Secret(_read_key(path), where)
-            except FileNotFoundError:
-                tried.append(f"{where} (not in {cred_dir})")
-            except (OSError, ValueError) as exc:
-                tried.append(f"{where} ({_reason(exc)})")
-
-    if cfg.key_file:
-        where = f"key file {cfg.key_file}"
-        path = Path(cfg.key_file)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            tried.append(f"{where} (no such file)")
-        except OSError as exc:
-            tried.append(f"{where} ({_reason(exc)})")
-        else:
-            mode = stat.S_IMODE(st.st_mode)
-            if not stat.S_ISREG(st.st_mode):
-                tried.append(f"{where} (not a regular file)")
-            elif mode & 0o044:
-                raise CredentialsError(
-                    f"refusing {where}: it is readable by its group or others "
-                    f"(mode {mode:04o}); run: chmod 600 {cfg.key_file}",
-                    (*tried, f"{where} (mode {mode:04o}: readable by others)"),
-                )
-            else:
-                try:
-                    return Secret(_read_key(path), where)
-                except (OSError, ValueError) as exc:
-                    tried.append(f"{where} ({_reason(exc)})")
-
-    if cfg.env:
-        where = f"environment variable {cfg.env}"
-        value = env.get(cfg.env)
-        if value is None:
-            tried.append(f"{where} (not set)")
-        else:
-            try:
-                return Secret(_check_key(value), where)
-            except ValueError as exc:
-                tried.append(f"{where} ({_reason(exc)})")
-
+    tried: list[str] = []  # each source that failed, and why
+    if cfg.credential and (key := _from_credential(cfg.credential, env, tried)) is not None:
+        return key
+    if cfg.key_file and (key := _from_key_file(cfg.key_file, tried)) is not None:
+        return key
+    if cfg.env and (key := _from_env(cfg.env, env, tried)) is not None:
+        return key
     raise CredentialsError("no API key found; tried " + "; ".join(tried), tuple(tried))
 
+
+def _from_credential(name: str, env: Mapping[str, str], tried: list[str]) -> Secret | None:
+    where = f"systemd credential '{name}'"
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if not cred_dir:
+        tried.append(f"{where} ($CREDENTIALS_DIRECTORY is not set)")
+        return None
+    try:
+        return Secret(_read_key(Path(cred_dir) / name), where)
+    except FileNotFoundError:
+        tried.append(f"{where} (not in {cred_dir})")
+    except (OSError, ValueError) as exc:
+        tried.append(f"{where} ({_reason(exc)})")
+    return None
+
+
+def _from_key_file(key_file: str, tried: list[str]) -> Secret | None:
+    """Raises CredentialsError for a file others can read: the key may have leaked, so
+    it is refused outright rather than skipped."""
+    where = f"key file {key_file}"
+    path = Path(key_file)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        tried.append(f"{where} (no such file)")
+        return None
+    except OSError as exc:
+        tried.append(f"{where} ({_reason(exc)})")
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode):
+        tried.append(f"{where} (not a regular file)")
+        return None
+    if mode & 0o044:
+        raise CredentialsError(
+            f"refusing {where}: it is readable by its group or others "
+            f"(mode {mode:04o}); run: chmod 600 {key_file}",
+            (*tried, f"{where} (mode {mode:04o}: readable by others)"),
+        )
+    try:
+        return Secret(_read_key(path), where)
+    except (OSError, ValueError) as exc:
+        tried.append(f"{where} ({_reason(exc)})")
+    return None
+
+
+def _from_env(name: str, env: Mapping[str, str], tried: list[str]) -> Secret | None:
+    where = f"environment variable {name}"
+    value = env.get(name)
+    if value is None:
+        tried.append(f"{where} (not set)")
+        return None
+    try:
+        return Secret(_check_key(value), where)
+    except ValueError as exc:
+        tried.append(f"{where} ({_reason(exc)})")
+    return None
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, PermissionError):

@@ -8,9 +8,11 @@ between push-to-talk and hands-free is just building another value.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from edged import pcm
 from edged.config import RealtimeConfig
 
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
@@ -19,7 +21,7 @@ NoiseReductionType = Literal["near_field", "far_field"]
 Modality = Literal["audio", "text"]
 ResponseStatus = str  # completed | cancelled | failed | incomplete (servers may add more)
 
-PCM_RATE = 24000  # the only rate the realtime API speaks for PCM16
+PCM_RATE = pcm.RATE
 
 
 # --------------------------------------------------------------------------- session
@@ -106,8 +108,19 @@ def session_from_config(rt: RealtimeConfig, *, handsfree: bool) -> Session:
 
 @dataclass(frozen=True, slots=True)
 class SessionUpdate:
+    """``fields``: the ``Session`` fields to send (None: all, as on a new connection).
+    Sending only what changed keeps an update the server would refuse in part (a
+    voice once the model has spoken) from taking the rest down with it."""
+
     session: Session
     event_id: str | None = None
+    fields: frozenset[str] | None = None
+
+
+def session_changes(old: Session, new: Session) -> frozenset[str]:
+    """The names of the fields that differ."""
+    return frozenset(f.name for f in dataclasses.fields(Session)
+                     if getattr(old, f.name) != getattr(new, f.name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 import time
@@ -33,12 +34,14 @@ from edged.realtime.codec import Decoder, Wire, encode_bytes
 from edged.realtime.credentials import CredentialsError, Secret
 from edged.realtime.endpoint import EndpointError, build_endpoint
 from edged.realtime.events import (
+    AudioDelta,
     ClientEvent,
     ErrorEvent,
     ServerEvent,
     Session,
     SessionUpdate,
     SessionUpdated,
+    session_changes,
     session_from_config,
 )
 from edged.realtime.policy import (
@@ -63,6 +66,18 @@ _wire_log = logging.getLogger("edged.realtime.wire")  # websockets' own debug li
 OUTBOX_LIMIT_BYTES = 4 * 2**20  # about 90 s of base64 PCM16: a stalled socket, not a burst
 CLOSE_TIMEOUT_S = 2.0
 IDLE_POLL_S = 0.25  # how often a due renewal re-checks whether the conversation is idle
+ERROR_EXPLAINS_CLOSE_S = 2.0
+"""An error event explains a close only if it came at most this long before it: a
+quota error answered minutes earlier says nothing about an ordinary close now."""
+
+
+_OUR_CLOSES = {
+    1009: "the server sent a message over link.max_message_mb ({0.max_message_mb:g} MB)",
+    1007: "the server sent text that is not valid UTF-8",
+    1002: "the server broke the WebSocket protocol",
+}
+"""Closes websockets makes on our side when the server misbehaves: said as such, not
+as "connection lost without a close frame"."""
 
 
 class LinkState(StrEnum):
@@ -186,7 +201,11 @@ class Link:
         self._malformed = 0
         self._refused = 0
         self._session_seq = 0
-        self._error_code: str | None = None
+        self._server_session: Session | None = None  # what this connection was sent
+        self._updates: dict[str, frozenset[str]] = {}  # session.update ids not yet answered
+        self._spoken = False  # the model has spoken on this connection: its voice is set
+        self._voice_task: asyncio.Task[None] | None = None
+        self._error: tuple[str | None, float] | None = None  # the last error event, when
 
     # ------------------------------------------------------------------ public API
 
@@ -236,12 +255,44 @@ class Link:
         return True
 
     def set_session(self, session: Session) -> bool:
-        """Use this session from now on; if up, send it at once (no reconnect).
+        """Use this session from now on: if up, send what changed at once (no reconnect).
 
-        Returns whether it was sent now; if not, the next connect sends it.
+        A real server refuses a new voice once the model has spoken, and with it the
+        whole update; so a new voice then waits for a session renewal when the
+        conversation is idle. Returns whether the server has, or was just sent,
+        everything but such a voice; if not, the next connect sends it all.
         """
         self._session = session
-        return self.send(self._session_update())
+        current = self._server_session
+        if self._state is not LinkState.UP or current is None:
+            return False
+        changed = session_changes(current, session)
+        if "voice" in changed and self._spoken:
+            changed -= {"voice"}
+            self._renew_for_voice(session.voice)
+        if not changed:
+            return True
+        update = self._session_update(changed)
+        if not self.send(update):
+            return False
+        assert update.event_id is not None
+        self._updates[update.event_id] = changed
+        self._server_session = dataclasses.replace(
+            current, **{name: getattr(session, name) for name in changed})
+        return True
+
+    def _renew_for_voice(self, voice: str) -> None:
+        if self._voice_task is not None and not self._voice_task.done():
+            return
+        log.info("realtime link: the voice %r applies from the next session, which starts "
+                 "as soon as the conversation is idle", voice)
+        self._voice_task = asyncio.ensure_future(self._renew_when_idle())
+
+    async def _renew_when_idle(self) -> None:
+        while not self._is_idle():
+            await asyncio.sleep(IDLE_POLL_S)
+        if self._state is LinkState.UP:
+            self._end_current(Failure(Cause.RENEWAL, "new voice (realtime.voice)"))
 
     def reconnect(self, reason: str, config: Config | None = None) -> None:
         """Reconnect at once, forgetting waits (after a reload: new key, endpoint, limits)."""
@@ -255,6 +306,11 @@ class Link:
     def credentials_changed(self) -> None:
         """A new key may be available: end an auth-failed wait now."""
         self._policy.credentials_changed(time.monotonic())
+        self._wake.set()
+
+    def config_changed(self) -> None:
+        """A reload: end a configuration-failed wait (a 404) now, as the log promised."""
+        self._policy.config_changed(time.monotonic())
         self._wake.set()
 
     def close(self) -> None:
@@ -309,6 +365,7 @@ class Link:
         now = time.monotonic()
         if failure.cause is Cause.RENEWAL:
             self._renewals += 1
+            self._last_error = None  # a reconnect we chose: an older error is stale now
         else:
             self._failures[failure.cause.value] += 1
             # the detail may quote the server (a close reason, an error code)
@@ -330,7 +387,6 @@ class Link:
         # imported here, not at the top: websockets is ~70 ms of start-up before READY=1
         # (scripts/bench), and nothing needs it before the first connection
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
         from websockets.protocol import State
 
         self._policy.attempt(time.monotonic())
@@ -364,20 +420,8 @@ class Link:
                 logger=_wire_log,
                 ssl=(self._ssl or True) if secure else None,  # True: the system's CA store
             )
-        except InvalidStatus as exc:
-            resp = exc.response
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
-            return classify_status(resp.status_code, retry_after)
-        except InvalidURI as exc:
-            return Failure(Cause.CONFIGURATION, f"bad URL: {exc}")
-        except TimeoutError:
-            return Failure(Cause.NETWORK, f"no handshake within {lc.open_timeout_s:g} s")
-        except InvalidHandshake as exc:
-            return Failure(Cause.NETWORK, f"handshake failed: {exc}")
-        except ssl.SSLError as exc:
-            return Failure(Cause.NETWORK, f"TLS failed: {exc.reason or exc}")
-        except OSError as exc:
-            return Failure(Cause.NETWORK, f"cannot connect: {exc.strerror or exc}")
+        except Exception as exc:
+            return self._handshake_failure(exc)
         self._ws = ws
         self._decoder = Decoder(endpoint.dialect)
         try:
@@ -392,10 +436,31 @@ class Link:
             if ws.state is not State.CLOSED:
                 ws.transport.abort()
 
+    def _handshake_failure(self, exc: Exception) -> Failure:
+        """Why a connection could not be opened; re-raises what is not a network matter."""
+        from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+        if isinstance(exc, InvalidStatus):
+            resp = exc.response
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+            return classify_status(resp.status_code, retry_after)
+        if isinstance(exc, InvalidURI):
+            return Failure(Cause.CONFIGURATION, f"bad URL: {exc}")
+        if isinstance(exc, TimeoutError):
+            return Failure(Cause.NETWORK, "no handshake within "
+                           f"{self._config.link.open_timeout_s:g} s")
+        if isinstance(exc, InvalidHandshake):
+            return Failure(Cause.NETWORK, f"handshake failed: {exc}")
+        if isinstance(exc, ssl.SSLError):
+            return Failure(Cause.NETWORK, f"TLS failed: {exc.reason or exc}")
+        if isinstance(exc, OSError):
+            return Failure(Cause.NETWORK, f"cannot connect: {exc.strerror or exc}")
+        raise exc
+
     async def _serve(self, ws: ClientConnection) -> Failure:
         from websockets.exceptions import ConnectionClosed
 
-        self._error_code = None
+        self._error = None
         try:
             failure = await self._configure(ws)
             if failure is not None:
@@ -416,7 +481,7 @@ class Link:
         except ConnectionClosed as exc:
             if self._ending is not None:
                 return self._ending
-            return self._closed(exc, self._error_code)
+            return self._closed(exc, self._recent_error_code(time.monotonic()))
         except TimeoutError:
             await ws.close(1000, "no session.updated")
             return Failure(Cause.NETWORK, "the server did not confirm the session within "
@@ -425,6 +490,8 @@ class Link:
     async def _configure(self, ws: ClientConnection) -> Failure | None:
         """Send the session and wait for session.updated; a Failure if it was refused."""
         update = self._session_update()
+        self._server_session, self._spoken = self._session, False
+        self._updates.clear()
         assert self._dialect is not None
         await ws.send(encode_bytes(update, self._dialect), text=True)
         if self._on_sent is not None:
@@ -445,12 +512,22 @@ class Link:
                                    f"settings ({what[:200]})")
                 self._dispatch(event)
 
+    def _recent_error_code(self, now: float) -> str | None:
+        if self._error is None:
+            return None
+        code, at = self._error
+        return code if now - at <= ERROR_EXPLAINS_CLOSE_S else None
+
     def _closed(self, exc: ConnectionClosed, error_code: str | None) -> Failure:
         rcvd, sent = exc.rcvd, exc.sent
         if rcvd is None and sent is not None and sent.code == 1011 and "ping" in sent.reason:
             lc = self._config.link
             return Failure(Cause.NETWORK, "the server stopped answering pings (no pong within "
                            f"{lc.ping_timeout_s:g} s)")
+        ours = sent is not None and (rcvd is None or exc.rcvd_then_sent is False)
+        if ours and sent is not None and sent.code in _OUR_CLOSES:
+            return Failure(Cause.NETWORK, f"edged closed the connection: {sent.code} "
+                           f"({_OUR_CLOSES[sent.code].format(self._config.link)})")
         if rcvd is None:
             return classify_close(None, "", error_code)
         return classify_close(rcvd.code, rcvd.reason, error_code)
@@ -494,9 +571,23 @@ class Link:
     def _stopping(self) -> bool:  # a method, so type checkers re-read it after awaits
         return self._closing
 
-    def _session_update(self) -> SessionUpdate:
+    def _session_update(self, fields: frozenset[str] | None = None) -> SessionUpdate:
         self._session_seq += 1
-        return SessionUpdate(self._session, event_id=f"edged_session_{self._session_seq}")
+        return SessionUpdate(self._session, f"edged_session_{self._session_seq}", fields)
+
+    def _track(self, event: ServerEvent) -> None:
+        """Answers to our session updates, and whether the model has spoken yet."""
+        if isinstance(event, AudioDelta):
+            self._spoken = True
+        elif isinstance(event, SessionUpdated) and self._updates:
+            event_id = next(iter(self._updates))
+            log.debug("realtime link: session update %s (%s) confirmed", event_id,
+                      ", ".join(sorted(self._updates.pop(event_id))))
+        elif isinstance(event, ErrorEvent) and event.event_id in self._updates:
+            fields = self._updates.pop(event.event_id)
+            log.warning("realtime link: the server refused the session update of %s (%s); "
+                        "the rest of the session is unchanged", ", ".join(sorted(fields)),
+                        event.code or "error")
 
     async def _receive(self, ws: ClientConnection) -> ServerEvent | None:
         """The next event, its server text already made safe to show (see sanitize)."""
@@ -506,12 +597,13 @@ class Link:
             return None
         event = sanitize_event(event)
         if isinstance(event, ErrorEvent):
-            self._error_code = event.code  # explains a close that may follow
+            self._error = (event.code, time.monotonic())  # may explain a close that follows
             log.warning("realtime server error %s: %s", event.code or event.type,
                         event.message[:200])
         return event
 
     def _dispatch(self, event: ServerEvent) -> None:
+        self._track(event)
         self._call(self._on_event, event)
 
     @staticmethod
@@ -548,6 +640,9 @@ class Link:
         self._set_state(LinkState.UP)
 
     def _went_down(self) -> None:
+        if self._voice_task is not None:  # the next connection sends the new voice anyway
+            self._voice_task.cancel()
+            self._voice_task = None
         if self._up_since is not None:
             self._up_total += time.monotonic() - self._up_since
             self._up_since = None

@@ -209,7 +209,8 @@ class Policy:
         return self.plan
 
     def config_changed(self, now: float) -> Plan:
-        """A reload changed the endpoint or session: a configuration block ends now."""
+        """A reload, even of an unchanged file: a configuration block (a 404, a refused
+        session) ends now, since what was missing may exist on the server by now."""
         if self.blocked is Cause.CONFIGURATION:
             self._unblock(now)
         return self.plan

@@ -50,14 +50,20 @@ def model_from_path(path: str, default: str = "gpt-realtime") -> str:
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """Server event names and part types that differ between the dialects."""
+    """Server event names and part types that differ between the dialects.
+
+    ``item_part_type`` is the type of the audio in an item's ``content``; the
+    ``part`` of response.content_part.added/done is typed ``audio`` in both
+    dialects (the official SDK's models accept only ``text`` or ``audio`` there).
+    """
 
     audio_delta: str
     audio_done: str
     transcript_delta: str
     transcript_done: str
     item_added: str
-    part_type: str
+    item_part_type: str
+    part_type: str = "audio"
 
 
 NAMES: dict[Dialect, Names] = {
@@ -76,7 +82,7 @@ CLIENT_EVENTS = frozenset({
 })
 # Real client events the simulator does not act on (text chat, tools, history).
 UNSUPPORTED_EVENTS = frozenset({
-    "conversation.item.create", "conversation.item.delete", "conversation.item.retrieve",
+    "conversation.item.delete", "conversation.item.retrieve",
     "output_audio_buffer.clear", "transcription_session.update",
 })
 
@@ -198,39 +204,48 @@ def merge_session(dialect: Dialect, current: Event, update: Any, voice_locked: b
     which is replaced: a new type starts from that type's defaults.
     """
     sent = _mapping(update, "session")
-    new = copy.deepcopy(current)
     if dialect == "ga":
-        if "type" not in sent:
-            raise ClientError("missing_required_parameter",
-                              "Missing required parameter: 'session.type'.", "session.type")
-        if sent["type"] != "realtime":
-            raise ClientError("invalid_value", "This endpoint serves 'realtime' sessions.",
-                              "session.type")
-        _unknown(sent, _GA_KEYS, "session")
-        audio = _mapping(sent.get("audio", {}), "session.audio")
-        _unknown(audio, frozenset({"input", "output"}), "session.audio")
-        inp = _mapping(audio.get("input", {}), "session.audio.input")
-        out = _mapping(audio.get("output", {}), "session.audio.output")
-        _unknown(inp, _GA_INPUT_KEYS, "session.audio.input")
-        _unknown(out, _GA_OUTPUT_KEYS, "session.audio.output")
-        for side, part in (("input", inp), ("output", out)):
-            if "format" in part:
-                _check_format(part["format"], f"session.audio.{side}.format", ga=True)
-        if "voice" in out and voice_locked and out["voice"] != voice_of(dialect, current):
-            raise _voice_locked()
-        for key, value in sent.items():
-            if key != "audio":
-                new[key] = copy.deepcopy(value)
-        new_audio = new.setdefault("audio", {})
-        for side, part in (("input", inp), ("output", out)):
-            target = new_audio.setdefault(side, {})
-            for key, value in part.items():
-                if key == "turn_detection":
-                    target[key] = _turn_detection(value, f"session.audio.{side}.turn_detection",
-                                                  ga=True)
-                else:
-                    target[key] = copy.deepcopy(value)
-        return new
+        return _merge_ga(sent, current, voice_locked)
+    return _merge_beta(sent, current, voice_locked)
+
+
+def _merge_ga(sent: Mapping[str, Any], current: Event, voice_locked: bool) -> Event:
+    new = copy.deepcopy(current)
+    if "type" not in sent:
+        raise ClientError("missing_required_parameter",
+                          "Missing required parameter: 'session.type'.", "session.type")
+    if sent["type"] != "realtime":
+        raise ClientError("invalid_value", "This endpoint serves 'realtime' sessions.",
+                          "session.type")
+    _unknown(sent, _GA_KEYS, "session")
+    audio = _mapping(sent.get("audio", {}), "session.audio")
+    _unknown(audio, frozenset({"input", "output"}), "session.audio")
+    inp = _mapping(audio.get("input", {}), "session.audio.input")
+    out = _mapping(audio.get("output", {}), "session.audio.output")
+    _unknown(inp, _GA_INPUT_KEYS, "session.audio.input")
+    _unknown(out, _GA_OUTPUT_KEYS, "session.audio.output")
+    for side, part in (("input", inp), ("output", out)):
+        if "format" in part:
+            _check_format(part["format"], f"session.audio.{side}.format", ga=True)
+    if "voice" in out and voice_locked and out["voice"] != voice_of("ga", current):
+        raise _voice_locked()
+    for key, value in sent.items():
+        if key != "audio":
+            new[key] = copy.deepcopy(value)
+    new_audio = new.setdefault("audio", {})
+    for side, part in (("input", inp), ("output", out)):
+        target = new_audio.setdefault(side, {})
+        for key, value in part.items():
+            if key == "turn_detection":
+                target[key] = _turn_detection(value, f"session.audio.{side}.turn_detection",
+                                              ga=True)
+            else:
+                target[key] = copy.deepcopy(value)
+    return new
+
+
+def _merge_beta(sent: Mapping[str, Any], current: Event, voice_locked: bool) -> Event:
+    new = copy.deepcopy(current)
     _unknown(sent, _BETA_KEYS, "session")
     for key in ("input_audio_format", "output_audio_format"):
         if key in sent:
@@ -242,7 +257,7 @@ def merge_session(dialect: Dialect, current: Event, update: Any, voice_locked: b
                               and temp < 0.6 else "invalid_value",
                               "'session.temperature' must be between 0.6 and 1.2.",
                               "session.temperature")
-    if "voice" in sent and voice_locked and sent["voice"] != voice_of(dialect, current):
+    if "voice" in sent and voice_locked and sent["voice"] != voice_of("beta", current):
         raise _voice_locked()
     for key, value in sent.items():
         if key == "turn_detection":
@@ -253,8 +268,10 @@ def merge_session(dialect: Dialect, current: Event, update: Any, voice_locked: b
 
 
 def _voice_locked() -> ClientError:
+    """The real servers' refusal, word for word (their ``param`` is null): the whole
+    update is refused, none of its other fields applied."""
     return ClientError("cannot_update_voice", "Cannot update a conversation's voice if "
-                       "assistant audio is present.", "session.voice")
+                       "assistant audio is present.")
 
 
 def voice_of(dialect: Dialect, session: Mapping[str, Any]) -> Any:

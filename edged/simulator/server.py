@@ -60,6 +60,13 @@ class _Close:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class _RawText:
+    """Bytes sent as a text frame without a UTF-8 check (the badutf8 fault)."""
+
+    data: bytes
+
+
 class _Abort:
     pass
 
@@ -68,7 +75,9 @@ class _Silence:
     pass
 
 
-_Output = list[Event] | str | _Close | _Abort | _Silence
+_Output = list[Event] | str | _RawText | _Close | _Abort | _Silence
+# Faults whose one odd frame follows the first session.updated.
+_AFTER_UPDATE = frozenset({"quotekey", "surrogate", "bigframe", "badutf8"})
 
 
 @dataclass(eq=False)
@@ -84,7 +93,8 @@ class _Conn:
     silent: bool = False
     dropped: bool = False
     key: str | None = field(default=None, repr=False)  # held only for the quotekey fault
-    error_due: bool = False  # the quotekey/surrogate error is scheduled
+    error_due: bool = False  # the odd frame of a fault in _AFTER_UPDATE is scheduled
+    seen: int = 0  # client events of the type the reject fault refuses
 
     def put(self, item: _Output) -> None:
         if not self.ending:
@@ -155,11 +165,13 @@ class Simulator:
     """A loopback realtime server with scriptable faults.
 
     Records, in arrival order: ``events`` (connection number, client event),
-    ``handshakes`` (monotonic time, HTTP status) and ``requests`` (the same with
-    path, dialect, credential kind and fault), ``connections`` (accepted so far;
-    connection numbers count from 1), and ``answers`` with the audio sent.
-    ``pace`` is the streaming speed as a multiple of real time (``math.inf``:
-    unpaced); ``record=False`` keeps no client events (long benchmark runs).
+    ``sent`` (connection number, each frame it sent: text, or bytes for a frame
+    that is not UTF-8), ``handshakes`` (monotonic time, HTTP status) and
+    ``requests`` (the same with path, dialect, credential kind and fault),
+    ``connections`` (accepted so far; connection numbers count from 1), and
+    ``answers`` with the audio sent. ``pace`` is the streaming speed as a
+    multiple of real time (``math.inf``: unpaced); ``record=False`` keeps no
+    client events and no sent frames (long benchmark runs).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, answer: AnswerKind = "echo",
@@ -188,6 +200,7 @@ class Simulator:
         self._changed = asyncio.Event()
         self.url = ""
         self.events: list[tuple[int, dict[str, Any]]] = []
+        self.sent: list[tuple[int, str | bytes]] = []
         self.handshakes: list[tuple[float, int]] = []
         self.requests: list[Handshake] = []
         self.connections = 0
@@ -399,11 +412,12 @@ class Simulator:
         if fault.kind == "close":
             conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: [
                 _Close(fault.code, "simulated close")]))
-        elif fault.kind == "expired":
+        elif fault.kind == "expired" and fault.point is None:
+            conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: self._expiry(conn)))
+        elif fault.kind == "errorthenclose":
+            conn.put([conn.core.coded_error(fault.error_code)])
             conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: [
-                [conn.core.error("session_expired", "Your session hit the maximum duration of "
-                                 "60 minutes.", type_="invalid_request_error")],
-                _Close(1001, "session expired")]))
+                _Close(1001, "going away")]))
         elif fault.kind == "silent" and fault.after_s is not None:
             conn.spawn(self._later(fault.after_s, conn, lambda: [_Silence()]))
         elif fault.kind == "malformed":
@@ -413,16 +427,60 @@ class Simulator:
                        "note": "an event type no client knows"}])
 
     @staticmethod
-    def _bad_error(conn: _Conn) -> str:
-        """The quotekey or surrogate fault's error as a text frame. ``ensure_ascii`` writes
-        a lone surrogate as the escape ``\\ud800``: valid JSON, which a client decodes
-        into a string that UTF-8 cannot encode."""
-        assert conn.fault is not None
-        if conn.fault.kind == "quotekey":
+    def _odd_frame(conn: _Conn) -> str | _RawText:
+        """The frame of a fault in _AFTER_UPDATE. ``ensure_ascii`` writes the surrogate
+        fault's lone surrogate as the escape ``\\ud800``: valid JSON, which a client
+        decodes into a string that UTF-8 cannot encode."""
+        fault = conn.fault
+        assert fault is not None
+        if fault.kind == "bigframe":
+            return conn.core.padded_event(round(fault.mib * 2**20))
+        if fault.kind == "badutf8":
+            return _RawText(conn.core.bad_utf8_frame())
+        if fault.kind == "quotekey":
             event = conn.core.key_quoting_error(conn.key)
         else:
             event = conn.core.surrogate_error()
         return json.dumps(event, ensure_ascii=True, separators=(",", ":"))
+
+    @staticmethod
+    def _expiry(conn: _Conn) -> list[_Output]:
+        return [[conn.core.expired_error()], _Close(1001, "session expired")]
+
+    @staticmethod
+    def _expires_at(conn: _Conn, point: str) -> bool:
+        fault = conn.fault
+        return fault is not None and fault.kind == "expired" and fault.point == point
+
+    @staticmethod
+    def _refused(conn: _Conn, event: dict[str, Any]) -> Event | None:
+        """The reject fault's error if it refuses this client event, else None."""
+        fault = conn.fault
+        if fault is None or fault.kind != "reject" or event.get("type") != fault.event:
+            return None
+        conn.seen += 1
+        if fault.nth and conn.seen != fault.nth:
+            return None
+        event_id = event.get("event_id") if fault.echo else None
+        return conn.core.coded_error(fault.error_code,
+                                     event_id if isinstance(event_id, str) else None)
+
+    def _answer(self, conn: _Conn, event: dict[str, Any]) -> list[Event]:
+        """The session's reply to one client event, unless a fault answers instead."""
+        core = conn.core
+        if self._expires_at(conn, "create") and event.get("type") == "response.create":
+            for item in self._expiry(conn):  # the response.create is never acted on
+                conn.put(item)
+            return []
+        refusal = self._refused(conn, event)
+        if refusal is not None:
+            return [refusal]
+        try:
+            return core.receive(event)
+        except Exception:  # a simulator bug must not look like a network fault
+            _LOG.exception("simulator: event %r failed", event.get("type"))
+            return [core.error("server_error", "The simulator failed on this event.",
+                               type_="server_error")]
 
     async def _later(self, delay: float, conn: _Conn,
                      outputs: Callable[[], list[_Output]]) -> None:
@@ -440,21 +498,20 @@ class Simulator:
                 self.events.append((conn.number, event))
             if self._log is not None and event.get("type") != "input_audio_buffer.append":
                 self._say(f"connection {conn.number}: {event.get('type')}")
-            try:
-                events = core.receive(event)
-            except Exception:  # a simulator bug must not look like a network fault
-                _LOG.exception("simulator: event %r failed", event.get("type"))
-                events = [core.error("server_error", "The simulator failed on this event.",
-                                     type_="server_error")]
+            events = self._answer(conn, event)
         conn.put(events)
-        if (conn.fault is not None and conn.fault.kind == "silent" and conn.fault.after_s is None
-                and any(e["type"] == "session.updated" for e in events)):
+        updated = any(e["type"] == "session.updated" for e in events)
+        fault = conn.fault
+        if fault is not None and fault.kind == "silent" and fault.after_s is None and updated:
             conn.put(_Silence())
-        if (conn.fault is not None and conn.fault.kind in ("quotekey", "surrogate")
-                and not conn.error_due and any(e["type"] == "session.updated" for e in events)):
+        if fault is not None and fault.kind in _AFTER_UPDATE and not conn.error_due and updated:
             conn.error_due = True
-            conn.spawn(self._later(conn.fault.after_s or 0.0, conn, lambda: [
-                self._bad_error(conn)]))
+            conn.spawn(self._later(fault.after_s or 0.0, conn, lambda: [
+                self._odd_frame(conn)]))
+        if self._expires_at(conn, "created") and any(
+                e["type"] == "response.created" for e in events):
+            for item in self._expiry(conn):
+                conn.put(item)
         answer = core.response
         if answer is not None and conn.pumping is not answer and not conn.ending:
             conn.pumping = answer
@@ -468,6 +525,10 @@ class Simulator:
             await asyncio.sleep(fault.seconds)
         if core.response is not answer or conn.ending:
             return
+        if fault is not None and fault.kind in ("failed", "incomplete") and (
+                fault.after_chunks == 0):
+            self._cut(conn)
+            return
         conn.put(core.begin_output())
         if fault is not None and fault.kind == "malformed" and fault.bad_audio:
             bad = core.bad_audio_delta()
@@ -477,18 +538,35 @@ class Simulator:
         period = 0.0 if math.isinf(self.pace) else self.chunk_ms / 1000 / self.pace
         started, sent = loop.time(), 0
         while core.response is answer and not conn.ending:
-            if fault is not None and fault.kind == "drop" and (
+            if fault is not None and fault.kind in ("drop", "failed", "incomplete") and (
                     sent >= fault.after_chunks or core.chunks_left() <= 1):
-                conn.dropped = True
-                conn.put(_Abort())
+                self._cut(conn)
                 return
             events, done = core.step()
             conn.put(events)
             sent += 1
             self._notify()
+            if (sent == 1 and self._expires_at(conn, "audio")) or (
+                    done and self._expires_at(conn, "done")):
+                for item in self._expiry(conn):
+                    conn.put(item)
+                return
             if done:
                 return
             await asyncio.sleep(max(0.0, started + sent * period - loop.time()))
+
+    def _cut(self, conn: _Conn) -> None:
+        """End the answer part-way as the drop, failed or incomplete fault says."""
+        fault = conn.fault
+        assert fault is not None
+        if fault.kind == "drop":
+            conn.dropped = True
+            conn.put(_Abort())
+        elif fault.kind == "failed":
+            conn.put(conn.core.fail(fault.error_code))
+        else:
+            conn.put(conn.core.cut_off(fault.reason or "max_output_tokens"))
+        self._notify()
 
     async def _writer(self, conn: _Conn) -> None:
         ws = conn.ws
@@ -497,9 +575,11 @@ class Simulator:
                 item = await conn.out.get()
                 if isinstance(item, list):
                     for event in item:
-                        await ws.send(json.dumps(event, separators=(",", ":")))
+                        await self._send(conn, json.dumps(event, separators=(",", ":")))
                 elif isinstance(item, str):
-                    await ws.send(item)
+                    await self._send(conn, item)
+                elif isinstance(item, _RawText):
+                    await self._send(conn, item.data)
                 elif isinstance(item, _Close):
                     await ws.close(item.code, item.reason)
                     return
@@ -513,6 +593,12 @@ class Simulator:
                     return
         except ConnectionClosed:
             return
+
+    async def _send(self, conn: _Conn, frame: str | bytes) -> None:
+        """One text frame (bytes go out as they are, unchecked), then recorded."""
+        await conn.ws.send(frame, text=True)
+        if self.record:
+            self.sent.append((conn.number, frame))
 
     def _say(self, line: str) -> None:
         if self._log is not None:

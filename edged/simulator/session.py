@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +21,9 @@ from edged.simulator.protocol import ClientError, Dialect, Event
 
 MIN_COMMIT_MS = 100
 CancelReason = Literal["client_cancelled", "turn_detected"]
+# error.type for codes whose real errors are not invalid_request_error
+_ERROR_TYPES = {"server_error": "server_error", "insufficient_quota": "insufficient_quota",
+                "rate_limit_exceeded": "tokens"}
 
 _TRANSCRIPTS: dict[str, str] = {
     "tone": "This is the edged simulator answering with a speech-like tone.",
@@ -37,7 +41,7 @@ class Answer:
     audio: bytes
     transcript: str
     sent: int = 0  # bytes of audio sent as deltas
-    status: str = "in_progress"  # → completed | cancelled
+    status: str = "in_progress"  # → completed | cancelled | failed | incomplete
     reason: str | None = None
     output_started: bool = False
     truncated_ms: int | None = None
@@ -50,6 +54,11 @@ class Answer:
     @property
     def duration_ms(self) -> int:
         return len(self.audio) // BYTES_PER_MS
+
+
+def error_type(code: str) -> str:
+    """``error.type`` as real servers pair it with ``code``."""
+    return _ERROR_TYPES.get(code, "invalid_request_error")
 
 
 class SessionCore:
@@ -103,6 +112,31 @@ class SessionCore:
         return self.error("invalid_api_key", f"Incorrect API key provided: {shown} (read as "
                           f"{shown[3:]}). You can find your API key in your account settings.")
 
+    def coded_error(self, code: str, event_id: str | None = None) -> Event:
+        """An error naming ``code`` (the reject and errorthenclose faults)."""
+        return self.error(code, f"The request was refused: {code}.", None, event_id,
+                          error_type(code))
+
+    def expired_error(self) -> Event:
+        return self.error("session_expired", "Your session hit the maximum duration of "
+                          "60 minutes.")
+
+    def padded_event(self, size: int) -> str:
+        """A valid event that clients ignore (an input transcription delta), padded to
+        ``size`` bytes of JSON text."""
+        event = self._ev("conversation.item.input_audio_transcription.delta",
+                         item_id=self.last_item or self._id("item"), content_index=0,
+                         delta="")
+        bare = json.dumps(event, separators=(",", ":"))
+        event["delta"] = "a" * max(0, size - len(bare))
+        return json.dumps(event, separators=(",", ":"))
+
+    def bad_utf8_frame(self) -> bytes:
+        """A server_error event whose message holds a byte UTF-8 never uses (0xFF)."""
+        text = json.dumps(self.error("server_error", "The server failed on byte @ here.",
+                                     type_="server_error"), separators=(",", ":"))
+        return text.encode("ascii").replace(b"@", b"\xff")
+
     def surrogate_error(self) -> Event:
         """A server_error whose message holds a lone UTF-16 surrogate: JSON can carry it
         (as an escape), UTF-8 cannot."""
@@ -146,6 +180,7 @@ class SessionCore:
                 "response.create": self._response_create,
                 "response.cancel": self._response_cancel,
                 "conversation.item.truncate": self._truncate,
+                "conversation.item.create": self._item_create,
             }.get(kind)
             if handler is None:
                 if kind in protocol.UNSUPPORTED_EVENTS:
@@ -238,10 +273,42 @@ class SessionCore:
                self._ev(self.names.item_added, previous_item_id=previous, item=user_item)]
         if protocol.transcription_on(self.dialect, self.session):
             ms = len(self.last_utterance) // BYTES_PER_MS
+            audio_tokens = ms // 100 + 1  # the usage the event must carry (billed apart)
             out.append(self._ev("conversation.item.input_audio_transcription.completed",
                                 item_id=item, content_index=0,
-                                transcript=f"({ms} ms of audio)"))
+                                transcript=f"({ms} ms of audio)", usage={
+                                    "type": "tokens", "input_tokens": audio_tokens,
+                                    "output_tokens": 5, "total_tokens": audio_tokens + 5,
+                                    "input_token_details": {"audio_tokens": audio_tokens,
+                                                            "text_tokens": 0}}))
         return out
+
+    def _item_create(self, event: Mapping[str, Any]) -> list[Event]:
+        """A typed user message: it becomes the turn the next response answers (with
+        the tone, since there is no audio to echo)."""
+        item = event.get("item")
+        if not isinstance(item, Mapping):
+            raise ClientError("missing_required_parameter", "Missing required parameter: "
+                              "'item'.", "item")
+        if item.get("type") != "message" or item.get("role") != "user":
+            raise ClientError("unsupported_by_simulator", "The simulator only takes user "
+                              "messages in conversation.item.create.", "item.type")
+        content = item.get("content")
+        parts = [p for p in content if isinstance(p, Mapping)
+                 and p.get("type") == "input_text"] if isinstance(content, list) else []
+        texts = [p["text"] for p in parts if isinstance(p.get("text"), str)]
+        if not texts or len(texts) != len(parts):
+            raise ClientError("invalid_value", "'item.content' must hold input_text parts "
+                              "with their text.", "item.content")
+        given = item.get("id")
+        item_id = given if isinstance(given, str) else self._id("item")
+        previous, self.last_item = self.last_item, item_id
+        self.user_items.add(item_id)
+        self.last_utterance = b""  # what is answered now is the text
+        user_item = {"id": item_id, "object": "realtime.item", "type": "message",
+                     "role": "user", "status": "completed",
+                     "content": [{"type": "input_text", "text": " ".join(texts)}]}
+        return [self._ev(self.names.item_added, previous_item_id=previous, item=user_item)]
 
     def _clear(self, event: Mapping[str, Any]) -> list[Event]:
         self.buffer.clear()
@@ -323,7 +390,7 @@ class SessionCore:
         return body
 
     def _item(self, answer: Answer, status: str) -> Event:
-        content = [{"type": self.names.part_type, "transcript": answer.transcript}] \
+        content = [{"type": self.names.item_part_type, "transcript": answer.transcript}] \
             if status != "in_progress" else []
         return {"id": answer.item_id, "object": "realtime.item", "type": "message",
                 "role": "assistant", "status": status, "content": content}
@@ -391,10 +458,24 @@ class SessionCore:
 
     def cancel(self, reason: CancelReason) -> list[Event]:
         """Stop the active answer where it is: response.done status cancelled."""
+        return self._stop("cancelled", reason, {"type": "cancelled", "reason": reason})
+
+    def fail(self, code: str) -> list[Event]:
+        """End the active answer where it is with status failed (the failed fault)."""
+        error = {"type": error_type(code), "code": code,
+                 "message": "The server had an error while processing your request."}
+        return self._stop("failed", code, {"type": "failed", "error": error})
+
+    def cut_off(self, reason: str) -> list[Event]:
+        """End the active answer where it is with status incomplete (a token limit or
+        the content filter, as far as the client can tell)."""
+        return self._stop("incomplete", reason, {"type": "incomplete", "reason": reason})
+
+    def _stop(self, status: str, reason: str, details: Event) -> list[Event]:
         answer = self.response
         if answer is None:
             return []
-        answer.status, answer.reason = "cancelled", reason
+        answer.status, answer.reason = status, reason
         out: list[Event] = []
         output: list[Event] = []
         if answer.output_started:
@@ -402,7 +483,7 @@ class SessionCore:
             out.append(self._ev("response.output_item.done", response_id=answer.response_id,
                                 output_index=0, item=item))
             output.append(item)
-        return out + self._finish(answer, output, {"type": "cancelled", "reason": reason})
+        return out + self._finish(answer, output, details)
 
     def _finish(self, answer: Answer, output: list[Event], details: Event | None) -> list[Event]:
         self.response = None

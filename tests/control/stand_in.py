@@ -5,9 +5,15 @@ link before it will accept a button event. The control server uses only five of
 its attributes, and the stand-in provides them with the REAL pieces behind each:
 the real conversation machine (so phases, refusals and notices are the genuine
 ones), real ``Metrics`` and a real ``HealthReporter`` (never started, so it writes
-nothing). Only the audio and the link are absent: the stand-in gives every
-push-to-talk press 300 ms of silent pre-roll, as the daemon takes it from its
-capture ring, and reports the link as up.
+nothing). Only the audio and the link are absent: when the machine opens the
+microphone to stream, the stand-in hands it 300 ms of silence as its first
+``MicAudio``, as the engine hands over the pre-roll from its capture ring, and it
+reports the link as up.
+
+Only for what is about the server and its protocol (who may connect, limits, bad
+clients, subscriptions, holds). What the daemon answers — its phases after real
+audio, its health figures, what ``edged ctl status`` shows after a turn — is tested
+against the real ``Daemon`` in ``test_daemon_wiring`` and ``test_e2e_run``.
 """
 
 from __future__ import annotations
@@ -29,14 +35,16 @@ from edged.conversation import (
     Conversation,
     Event,
     LinkUp,
+    MicAudio,
     Notice,
-    PttDown,
+    SetMic,
     Settings,
 )
 from edged.health.metrics import Metrics
 from edged.health.reporter import HealthReporter
 
 T = TypeVar("T")
+PREROLL_MS = 300
 
 
 class StandInDaemon:
@@ -48,6 +56,7 @@ class StandInDaemon:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.fed: list[Event] = []  # what the control server fed, in order
         self.notices: list[tuple[str, dict[str, Any]]] = []
+        self.mic: str = "closed"  # the last SetMic mode the machine asked for
         self._run(None)
         self.metrics.set_state("idle")  # as the daemon does once it is ready
         self.metrics.set_link("up", time.monotonic())
@@ -56,8 +65,6 @@ class StandInDaemon:
     def button(self, event: Event) -> None:
         """The daemon's entry point for buttons and local control."""
         self.fed.append(event)
-        if isinstance(event, PttDown) and not event.preroll:
-            event = PttDown(preroll=b"\x00" * (300 * PCM_BYTES_PER_MS))
         self.handle(event)
 
     def handle(self, event: Event) -> None:
@@ -67,11 +74,16 @@ class StandInDaemon:
         now = time.monotonic()
         actions = (self.conversation.start(now) if event is None
                    else self.conversation.handle(event, now))
+        streaming = self.mic == "stream"
         for action in actions:
-            if isinstance(action, Notice):
+            if isinstance(action, SetMic):
+                self.mic = action.mode
+            elif isinstance(action, Notice):
                 if action.kind == "transition":
                     self.metrics.set_state(str(action.fields.get("to")))
                 self.emit(action.kind, dict(action.fields))
+        if self.mic == "stream" and not streaming:  # the engine's ring comes first
+            self._run(MicAudio(b"\x00" * (PREROLL_MS * PCM_BYTES_PER_MS), time.monotonic()))
 
     def emit(self, kind: str, fields: dict[str, Any]) -> None:
         """As the daemon does: every listener gets every structured event."""

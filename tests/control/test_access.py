@@ -32,9 +32,16 @@ def test_group_members_may_by_primary_or_supplementary_group() -> None:
 
 
 def test_anyone_else_is_refused_with_a_reason() -> None:
-    reason = decide(Peer(1, 1000, 1000), POLICY, (1000, 27))
+    reason = decide(Peer(1, 1000, 1001), POLICY, (1001, 27))
     assert reason is not None
     assert reason.startswith("permission denied: uid 1000 is neither root nor a member of group")
+
+
+def test_a_uid_and_a_gid_are_never_confused() -> None:
+    """Numbers that would let the peer in if read as the other kind."""
+    assert decide(Peer(1, 1000, 0), POLICY, ()) is not None  # root's group, not root
+    assert decide(Peer(1, 1000, 995), POLICY, ()) is not None  # the owner's number as a gid
+    assert decide(Peer(1, 990, 1000), POLICY, ()) is not None  # the group's number as a uid
 
 
 def test_group_resolution() -> None:

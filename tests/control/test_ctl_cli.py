@@ -1,7 +1,9 @@
 """``edged ctl`` as a person runs it: a separate process talking to a real socket.
 
-The server side is the control server with the daemon stand-in (see ``stand_in``
-for why); the CLI is the real ``python -m edged ctl`` process.
+What is asserted here is the CLI's own: its arguments, what it prints for each
+reply, its exit codes, Ctrl-C. The server side is the control server with the daemon
+stand-in (see ``stand_in``); what ``edged ctl status`` shows of the REAL daemon's
+figures is in ``test_daemon_wiring`` and ``test_e2e_run``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from edged.control.client import ControlClient
 from edged.conversation import PttDown, PttUp, Say, WakeHold
 from tests.control.stand_in import Served, serving
+from tests.control.users import STRANGER, Person
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "EDGED_CONFIG": "/nonexistent/edged.yaml"}
@@ -36,6 +39,19 @@ def ctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def served(tmp_path: Path) -> Iterator[Served]:
     with serving(tmp_path / "control.sock") as s:
         yield s
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """Ctrl-C ``proc`` and return its stderr once it has exited; if it does not exit,
+    kill it (nothing is left running) and fail."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"still running {timeout:g} s after Ctrl-C") from None
+    return err
 
 
 def phase(s: Served) -> str:
@@ -53,8 +69,8 @@ def test_button_actions_print_the_phase(served: Served) -> None:
 
 def test_ptt_press_and_release_can_be_separate_commands(served: Served) -> None:
     assert ctl("--socket", served.path, "ptt-press").stdout == "listening\n"
-    time.sleep(0.2)  # the first process is gone: a kept press survives it
-    assert phase(served) == "listening"
+    served.wait_until(lambda: not served.server.clients)  # its connection's end handled
+    assert phase(served) == "listening"  # the first process is gone: a kept press survives
     done = ctl("ptt-release", "--socket", served.path)  # options after the action work too
     assert (done.returncode, done.stdout) == (0, "thinking\n")
     assert served.daemon.fed == [PttDown(), PttUp()]
@@ -67,8 +83,6 @@ def test_talk_presses_waits_and_releases(served: Served) -> None:
     assert time.monotonic() - start >= 0.5
     assert done.stdout == "listening\nthinking\n"
     assert served.daemon.fed == [PttDown(), PttUp()]
-    kinds = [k for k, _ in served.daemon.notices]
-    assert "utterance_delivered" in kinds
 
 
 def test_talk_interrupted_still_releases(served: Served) -> None:
@@ -77,8 +91,7 @@ def test_talk_interrupted_still_releases(served: Served) -> None:
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "listening\n"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    err = interrupt(proc)
     assert proc.returncode == 130
     assert "Traceback" not in err
     served.wait_until(lambda: served.daemon.conversation.phase == "thinking")
@@ -91,16 +104,6 @@ def test_say(served: Served) -> None:
     assert served.daemon.fed == [Say("Dinner is ready")]
 
 
-def test_status_table_and_json(served: Served) -> None:
-    table = ctl("--socket", served.path, "status")
-    assert table.returncode == 0, table.stderr
-    assert table.stdout.startswith(f"edged health, pid {os.getpid()}: info")
-    assert "  state " in table.stdout and "  link " in table.stdout
-    data = json.loads(ctl("--socket", served.path, "status", "--json").stdout)
-    assert data["phase"] == "idle" and data["pid"] == os.getpid()
-    assert data["health"]["link"] == "up"
-
-
 def test_watch_prints_one_line_per_event_until_interrupted(served: Served) -> None:
     for raw in (False, True):
         proc = subprocess.Popen(
@@ -109,7 +112,7 @@ def test_watch_prints_one_line_per_event_until_interrupted(served: Served) -> No
             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         lines = [proc.stdout.readline()]  # the current state comes first
-        with ControlClient(served.path) as c:
+        with ControlClient(served.path, timeout=60) as c:
             c.request("ptt.press")
             c.request("ptt.release")
             c.request("cancel")
@@ -122,8 +125,7 @@ def test_watch_prints_one_line_per_event_until_interrupted(served: Served) -> No
                 break
             if not raw and line.split()[1:3] == ["idle", "transition"]:
                 break
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = interrupt(proc)
         assert proc.returncode == 0 and err == ""
         if raw:
             events = [json.loads(line) for line in lines]
@@ -156,8 +158,8 @@ def test_the_daemons_refusal_is_exit_1_with_its_reason(served: Served) -> None:
     assert done.stderr == "edged ctl: muted (hold the wake button to unmute)\n"
 
 
-def ctl_as(uid: int, *args: str) -> tuple[int, str]:
-    """The CLI's own entry point in a forked child that dropped to ``uid``: the
+def ctl_as(person: Person, *args: str) -> tuple[int, str]:
+    """The CLI's own entry point in a forked child that dropped to ``person``: the
     interpreter lives under /root here, so another user cannot exec a fresh one."""
     import tempfile
 
@@ -169,9 +171,9 @@ def ctl_as(uid: int, *args: str) -> tuple[int, str]:
             code = 99
             try:
                 sys.stderr = open(err.fileno(), "w", closefd=False)  # noqa: SIM115
-                os.setgroups([])
-                os.setgid(uid)
-                os.setuid(uid)
+                os.setgroups(list(person.groups))
+                os.setgid(person.gid)
+                os.setuid(person.uid)
                 code = main(["ctl", *args])
                 sys.stderr.flush()
             finally:
@@ -184,7 +186,7 @@ def ctl_as(uid: int, *args: str) -> tuple[int, str]:
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
 def test_permission_denied_is_a_clear_message(open_dir: Path) -> None:
     with serving(open_dir / "control.sock") as served:
-        code, err = ctl_as(65534, "--socket", served.path, "status")
+        code, err = ctl_as(STRANGER, "--socket", served.path, "status")
     assert code == 4, err
     assert err.startswith(f"edged ctl: permission denied: {served.path}: only root "
                           "and members of group root may use it; add yourself with "
@@ -237,25 +239,32 @@ def test_close_from_another_thread_ends_a_blocked_watch(served: Served) -> None:
 
     client = ControlClient(served.path).connect()
     seen: list[dict[str, object]] = []
-    ended = threading.Event()
+    subscribed, ended = threading.Event(), threading.Event()
 
     def watch() -> None:
         for event in client.events():
             seen.append(event)
+            subscribed.set()
         ended.set()
 
     reader = threading.Thread(target=watch, daemon=True)
     reader.start()
-    deadline = time.monotonic() + 10
-    while not seen and time.monotonic() < deadline:  # subscribed: the state came
+    assert subscribed.wait(30), "no state line"
+    assert seen[0]["event"] == "state"
+
+    def blocked() -> bool:  # the reader waits in the socket read for the next event
+        frame = sys._current_frames().get(reader.ident or 0)
+        return frame is not None and frame.f_code.co_name == "readinto"
+
+    deadline = time.monotonic() + 30
+    while not blocked():
+        assert time.monotonic() < deadline, "the reader never blocked in its read"
         time.sleep(0.01)
-    assert seen and seen[0]["event"] == "state"
-    time.sleep(0.1)  # the reader is now blocked waiting for the next event
     closer = threading.Thread(target=client.close, daemon=True)
     closer.start()
-    closer.join(10)
+    closer.join(30)
     assert not closer.is_alive(), "close() waited on the blocked reader"
-    assert ended.wait(10), "the watch did not end after close()"
+    assert ended.wait(30), "the watch did not end after close()"
 
 
 # ``trap "" INT`` ignores SIGINT, and exec keeps that for the program it runs
@@ -278,8 +287,8 @@ def test_ctrl_c_ends_watch_and_talk_even_when_started_with_sigint_ignored(
         assert talk.stdout.readline() == "listening\n"
         watch.send_signal(signal.SIGINT)
         talk.send_signal(signal.SIGINT)
-        _, werr = watch.communicate(timeout=30)
-        _, terr = talk.communicate(timeout=30)
+        _, werr = watch.communicate(timeout=60)
+        _, terr = talk.communicate(timeout=60)
     finally:
         for proc in (watch, talk):
             if proc.poll() is None:
@@ -288,3 +297,48 @@ def test_ctrl_c_ends_watch_and_talk_even_when_started_with_sigint_ignored(
     assert (watch.returncode, werr) == (0, "")
     assert talk.returncode == 130 and "Traceback" not in terr
     served.wait_until(lambda: served.daemon.fed == [PttDown(), PttUp()])
+
+
+# ``edged ctl`` in a child whose second thread, once the main thread is asleep in its
+# read of the event stream, takes a SIGINT itself: Python's handler then runs in that
+# thread and only marks the signal for the main thread, whose read is not interrupted.
+# That is the state a Ctrl-C leaves when it lands just before a blocking read starts
+# (CPython checks for signals between bytecodes), made certain instead of rare.
+LATE_CTRL_C = """
+import os, signal, sys, threading
+from edged.cli import main
+
+def ctrl_c_while_asleep() -> None:
+    stat = f"/proc/self/task/{threading.main_thread().native_id}/stat"
+    while not printed.is_set() or open(stat).read().rsplit(")", 1)[1].split()[0] != "S":
+        printed.wait(0.01)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+class Out:
+    def write(self, text: str) -> int:
+        n = sys.__stdout__.write(text)
+        printed.set()
+        return n
+    def flush(self) -> None:
+        sys.__stdout__.flush()
+
+printed = threading.Event()
+threading.Thread(target=ctrl_c_while_asleep, daemon=True).start()
+sys.stdout = Out()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_ends_watch_even_when_it_lands_just_before_a_read(served: Served) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", LATE_CTRL_C, "ctl", "--socket", served.path,
+                             "watch"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        out, err = proc.communicate(timeout=60)  # no event comes after the first
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("watch still running 60 s after a Ctrl-C that landed just "
+                             "before its read") from None
+    assert (proc.returncode, err) == (0, "")
+    assert out.split()[1:3] == ["idle", "state"]

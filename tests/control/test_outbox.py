@@ -22,26 +22,28 @@ def test_lines_come_out_in_order() -> None:
     assert len(box) == 0 and box.take() == b""
 
 
-def test_full_box_drops_and_tells_the_count_before_the_next_line() -> None:
+def test_full_box_drops_and_tells_the_count_as_soon_as_the_reader_catches_up() -> None:
+    """Before: the marker waited for the next event, which may come much later."""
     box = Outbox(3, marker)
     assert [box.offer(x) for x in (b"1\n", b"2\n", b"3\n", b"4\n", b"5\n")] == [
         True, True, True, False, False]
     assert len(box) == 3 and box.dropped == 2
-    assert box.take() == b"1\n2\n3\n"
+    assert box.take() == b"1\n2\n3\ndropped 2\n"
     assert box.offer(b"6\n")
-    assert box.take() == b"dropped 2\n6\n"
+    assert box.take() == b"6\n"
     assert box.dropped == 0 and box.dropped_total == 2
 
 
-def test_marker_needs_room_too() -> None:
+def test_each_marker_counts_only_what_was_lost_since_the_last_one() -> None:
     box = Outbox(2, marker)
-    box.offer(b"1\n")
-    box.offer(b"2\n")
-    assert not box.offer(b"3\n")
-    box.take()
-    box.offer(b"4\n")  # marker + 4
-    assert not box.offer(b"5\n")  # only one slot would be left for marker + line
-    assert box.take() == b"dropped 1\n4\n"
+    for line in (b"1\n", b"2\n", b"3\n"):
+        box.offer(line)
+    assert box.take() == b"1\n2\ndropped 1\n"
+    for line in (b"4\n", b"5\n", b"6\n", b"7\n"):
+        box.offer(line)
+    assert box.take() == b"4\n5\ndropped 2\n"
+    assert box.take() == b""  # nothing lost since: no marker
+    assert box.dropped_total == 3
 
 
 def test_capacity_must_hold_a_marker_and_a_line() -> None:

@@ -1,8 +1,10 @@
 """The control server on a real asyncio loop and a real Unix socket.
 
-The daemon is the stand-in from ``stand_in`` (the real daemon needs audio devices;
-see there): the conversation machine, metrics and health reporter behind it are
-the real ones, so the phases and refusals asserted here are genuine.
+What is asserted here is the server's own: the socket file, who may connect, the
+protocol, bad clients, limits, subscriptions and push-to-talk holds. The daemon
+behind it is the stand-in from ``stand_in`` (its conversation machine is the real
+one, so phases and refusals are genuine); what the real daemon answers, its
+``status`` figures above all, is in ``test_daemon_wiring`` and ``test_e2e_run``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import pwd
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,11 +28,28 @@ import pytest
 
 from edged.config import ControlConfig
 from edged.control import protocol as p
-from edged.control.client import ControlClient, NotRunning, Refused
+from edged.control.client import (
+    EXIT_BUSY,
+    Busy,
+    ControlClient,
+    NotRunning,
+    Refused,
+)
 from edged.control.server import ControlServer, ControlUnavailable, start_control
 from edged.conversation import Cancel, PttDown, PttUp, Say, Settings, WakeHold, WakePress
 from tests.control.stand_in import Served, StandInDaemon, serving
-from tests.control.users import as_user, try_status
+from tests.control.users import (
+    FREE_A,
+    GROUP,
+    MEMBER,
+    NOBODY,
+    NOGROUP,
+    ROOT_GROUP_STRANGER,
+    STRANGER,
+    Person,
+    as_user,
+    try_status,
+)
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as "
                                "another user (fork + setuid) or to give the socket a group")
@@ -86,9 +107,8 @@ def test_socket_is_0660_owned_by_the_daemons_group_and_removed_on_close(
 
 @ROOT_ONLY
 def test_socket_is_given_to_the_configured_group(sock_path: Path) -> None:
-    group = grp.getgrgid(65534).gr_name
-    with serving(sock_path, group=group):
-        assert os.stat(sock_path).st_gid == 65534
+    with serving(sock_path, group=grp.getgrgid(NOGROUP).gr_name):
+        assert os.stat(sock_path).st_gid == NOGROUP
 
 
 def test_unknown_group_is_a_clear_startup_error(sock_path: Path) -> None:
@@ -192,18 +212,6 @@ def test_wake_counts_as_a_press_whatever_min_press_ms_is(sock_path: Path) -> Non
     with serving(sock_path, StandInDaemon(Settings(min_press_ms=5000))) as s, \
             ControlClient(s.path) as c:
         assert c.request("wake")["phase"] == "handsfree"
-
-
-def test_status_gives_the_health_figures(served: Served) -> None:
-    with ControlClient(served.path) as c:
-        reply = c.request("status")
-    assert reply["phase"] == "idle" and reply["pid"] == os.getpid()
-    assert reply["priority"] in ("info", "warning", "critical")
-    health = reply["health"]
-    assert isinstance(health, dict)
-    assert health["link"] == "up" and health["state"] == "idle"
-    for key in ("uptime_s", "link_uptime_pct", "answers", "uplink_p95_ms", "rss_mb"):
-        assert key in health
 
 
 def test_subscribe_streams_state_changes_in_order(served: Served) -> None:
@@ -361,14 +369,21 @@ def test_a_client_that_never_reads_replies_blocks_only_itself(served: Served) ->
     hog.close()
 
 
-def test_connections_are_capped(sock_path: Path) -> None:
+def test_connections_are_capped_and_ctl_says_busy_not_gone(sock_path: Path) -> None:
+    """Before: a full daemon looked like a missing one to ``edged ctl`` (exit 3)."""
     with serving(sock_path, max_clients=3) as served:
         held = [raw(sock_path) for _ in range(3)]
         for s in held:
             exchange(s, b'{"cmd": "status"}\n')
-        with pytest.raises(NotRunning, match="busy: too many connections"), \
+        with pytest.raises(Busy, match="busy: too many connections") as refused, \
                 ControlClient(served.path) as c:
             c.request("status")
+        assert refused.value.exit_code == EXIT_BUSY == 5
+        cli = subprocess.run([sys.executable, "-m", "edged", "ctl", "--socket",
+                              str(served.path), "status"], capture_output=True, text=True,
+                             timeout=60, check=False)
+        assert cli.returncode == EXIT_BUSY, cli.stdout + cli.stderr
+        assert "edged is busy" in cli.stderr
         held.pop().close()
         served.wait_until(lambda: len(served.server.clients) == 2)
         with ControlClient(served.path) as c:
@@ -391,7 +406,7 @@ def test_a_vanished_client_does_not_leave_the_mic_open(served: Served) -> None:
 def test_a_kept_press_outlives_its_connection_until_released(served: Served) -> None:
     with ControlClient(served.path) as c:
         assert c.request("ptt.press", keep=True)["phase"] == "listening"
-    time.sleep(0.2)
+    served.wait_until(lambda: not served.server.clients)  # its disconnect was handled
     assert served.on_loop(lambda: served.daemon.conversation.phase) == "listening"
     with ControlClient(served.path) as c:
         assert c.request("ptt.release")["phase"] == "thinking"
@@ -405,7 +420,7 @@ def test_a_disconnect_does_not_release_someone_elses_press(served: Served) -> No
         second.request("cancel")
         second.request("ptt.press", keep=True)  # turn 2: not first's
         first.close()
-        time.sleep(0.2)
+        served.wait_until(lambda: len(served.server.clients) == 1)  # first's end handled
         assert served.on_loop(lambda: served.daemon.conversation.phase) == "listening"
         second.request("ptt.release")
 
@@ -417,9 +432,9 @@ def test_a_disconnect_does_not_release_someone_elses_press(served: Served) -> No
 def test_file_permissions_keep_strangers_out(open_dir: Path) -> None:
     path = open_dir / "control.sock"
     with serving(path) as served:
-        said = as_user(65534, 65534, [], try_status(path))
+        said = as_user(STRANGER, try_status(path))
         assert said.startswith(f"denied: permission denied: {path}: only root and members "
-                               "of group root may use it")
+                               "of group root may use it"), said
         assert served.daemon.fed == []
 
 
@@ -429,19 +444,49 @@ def test_peer_credentials_refuse_strangers_even_through_an_open_socket(
     path = open_dir / "control.sock"
     with serving(path) as served:
         path.chmod(0o666)  # a mistake: the file no longer keeps anyone out
-        said = as_user(65534, 65534, [], try_status(path))
-        assert said.startswith("denied: permission denied: uid 65534 is neither root nor a "
-                               "member of group root")
+        said = as_user(STRANGER, try_status(path))
+        assert said.startswith(f"denied: permission denied: uid {STRANGER.uid} is neither "
+                               "root nor a member of group root"), said
         with ControlClient(served.path) as c:  # the daemon is unaffected
             assert c.request("status")["ok"] is True
+        assert served.daemon.fed == []
     assert "control connection refused" in caplog.text
+    assert [getattr(r, "fields", {}).get("peer_uid") for r in caplog.records
+            if "control connection refused" in r.getMessage()] == [STRANGER.uid]
+
+
+@ROOT_ONLY
+def test_a_gid_is_never_taken_for_a_uid(open_dir: Path) -> None:
+    """Group root is not the socket's group here, so a peer whose primary group is root's
+    is a stranger: its gid is 0, its uid is not."""
+    path = open_dir / "control.sock"
+    with serving(path, group=str(GROUP)) as served:
+        path.chmod(0o666)
+        said = as_user(ROOT_GROUP_STRANGER, try_status(path))
+        assert said.startswith(f"denied: permission denied: uid {ROOT_GROUP_STRANGER.uid} is "
+                               f"neither root nor a member of group {GROUP}"), said
+        assert served.daemon.fed == []
 
 
 @ROOT_ONLY
 def test_members_of_the_group_are_let_in(open_dir: Path) -> None:
+    """By their process's group alone (``MEMBER`` is in no group database entry)."""
     path = open_dir / "control.sock"
-    with serving(path, group=grp.getgrgid(65534).gr_name):
-        assert as_user(65534, 65534, [], try_status(path)) == "ok idle"
+    with serving(path, group=str(GROUP)):
+        assert os.stat(path).st_gid == GROUP
+        assert as_user(MEMBER, try_status(path)) == "ok idle"
+
+
+@ROOT_ONLY
+def test_members_by_the_group_database_are_let_in(open_dir: Path) -> None:
+    """``nobody`` runs with another primary gid (as after ``sg``), holding its own group
+    only as a supplementary one, which SO_PEERCRED does not carry: the daemon finds it
+    in the group database (nobody's primary group there is nogroup)."""
+    assert pwd.getpwuid(NOBODY).pw_gid == NOGROUP
+    path = open_dir / "control.sock"
+    with serving(path, group=grp.getgrgid(NOGROUP).gr_name):
+        person = Person(NOBODY, FREE_A, groups=(NOGROUP,))
+        assert as_user(person, try_status(path)) == "ok idle"
 
 
 @ROOT_ONLY
@@ -450,7 +495,7 @@ def test_supplementary_members_of_the_group_are_let_in(open_dir: Path) -> None:
         for name in g.gr_mem:
             with contextlib.suppress(KeyError):
                 user = pwd.getpwnam(name)
-                if user.pw_uid != 0 and user.pw_gid != g.gr_gid:
+                if user.pw_uid not in (0, user.pw_gid) and user.pw_gid != g.gr_gid:
                     break
         else:
             continue
@@ -459,7 +504,7 @@ def test_supplementary_members_of_the_group_are_let_in(open_dir: Path) -> None:
         pytest.skip("no non-root user is a supplementary member of a group on this system")
     path = open_dir / "control.sock"
     with serving(path, group=g.gr_name):
-        said = as_user(user.pw_uid, user.pw_gid, [g.gr_gid], try_status(path))
+        said = as_user(Person(user.pw_uid, user.pw_gid, (g.gr_gid,)), try_status(path))
         assert said == "ok idle", said
 
 

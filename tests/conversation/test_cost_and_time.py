@@ -10,7 +10,6 @@ from edged.conversation import (
     FlushPlayback,
     Phase,
     PlaybackIdle,
-    PttDown,
     PttUp,
     ResponseDone,
     ResponseStarted,
@@ -18,7 +17,6 @@ from edged.conversation import (
     SendClear,
     SendCommit,
     SendResponseCancel,
-    SendResponseCreate,
     Settings,
     SpeechStarted,
     SpeechStopped,
@@ -26,7 +24,7 @@ from edged.conversation import (
     TokenBucket,
     WakePress,
 )
-from tests.rigs.conversation import Driver, notices, pcm, sounds, wire
+from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
 
 def test_the_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
@@ -48,7 +46,7 @@ def test_the_bucket_ignores_a_clock_going_backwards() -> None:
 
 
 def ptt(d: Driver) -> list:  # type: ignore[type-arg]
-    d.send(PttDown(preroll=pcm(300)), after=1)
+    d.press(pcm(300), after=1)
     return d.send(PttUp(), after=1)
 
 
@@ -62,7 +60,7 @@ def answer(d: Driver, rid: str) -> None:
 def test_beyond_responses_per_minute_the_turn_is_refused_out_loud_and_not_sent() -> None:
     d = Driver(Settings(responses_per_minute=2))
     for n in range(2):
-        assert SendResponseCreate() in ptt(d)
+        assert CREATE in ptt(d)
         answer(d, f"r{n}")
     refused = ptt(d)
     assert wire(refused) == [SendClear()] and SendCommit() not in refused
@@ -71,7 +69,7 @@ def test_beyond_responses_per_minute_the_turn_is_refused_out_loud_and_not_sent()
     assert why["limit"] == 2 and "responses_per_minute" in str(why["reason"])
     assert isinstance(why["retry_in_s"], float) and 0 < why["retry_in_s"] <= 30
     d.send(Tick(), after=30)
-    assert SendResponseCreate() in ptt(d)  # refilled
+    assert CREATE in ptt(d)  # refilled
     d.drain()  # unanswered: ends as no_answer, with the error sound
     d.monitor.assert_turns_resolved()
 
@@ -166,7 +164,7 @@ def test_a_reload_changes_the_cost_guard_without_refunding_spent_answers() -> No
     assert notices(refused, "cost_guard")[0].fields["limit"] == 2
     d.conv.settings = Settings(responses_per_minute=600)
     d.send(Tick(), after=1)
-    assert SendResponseCreate() in ptt(d)
+    assert CREATE in ptt(d)
 
 
 def test_settings_follow_the_config_file() -> None:

@@ -39,7 +39,7 @@ from edged.conversation.machine import BENIGN_ERRORS
 from tests.rigs.conversation import Driver, pcm
 
 P = pcm(300)
-PTT_TURN: list[Event] = [PttDown(P), MicAudio(pcm(400)), PttUp()]
+PTT_TURN: list[Event] = [PttDown(), MicAudio(P), MicAudio(pcm(400)), PttUp()]
 HF: list[Event] = [WakePress(300)]
 HF_TURN: list[Event] = [*HF, SpeechStarted(), SpeechStopped(), Committed()]
 
@@ -47,12 +47,12 @@ HF_TURN: list[Event] = [*HF, SpeechStarted(), SpeechStopped(), Committed()]
 STATES: dict[str, tuple[bool, list[Event], Phase]] = {
     "idle offline": (False, [], Phase.IDLE),
     "idle": (True, [], Phase.IDLE),
-    "listening": (True, [PttDown(P), MicAudio(pcm(200))], Phase.LISTENING),
-    "listening offline": (False, [PttDown(P)], Phase.LISTENING),
-    "listening, link dropped": (True, [PttDown(P), LinkDown()], Phase.LISTENING),
+    "listening": (True, [PttDown(), MicAudio(P), MicAudio(pcm(200))], Phase.LISTENING),
+    "listening offline": (False, [PttDown(), MicAudio(P)], Phase.LISTENING),
+    "listening, link dropped": (True, [PttDown(), MicAudio(P), LinkDown()], Phase.LISTENING),
     "thinking": (True, PTT_TURN, Phase.THINKING),
     "thinking, create deferred": (
-        True, [*PTT_TURN, PttDown(P), PttUp()], Phase.THINKING),
+        True, [*PTT_TURN, PttDown(), MicAudio(P), PttUp()], Phase.THINKING),
     "held for the link": (False, PTT_TURN, Phase.THINKING),
     "answer started": (True, [*PTT_TURN, ResponseStarted("r1")], Phase.THINKING),
     "speaking": (True, [*PTT_TURN, ResponseStarted("r1"), AnswerAudio("r1", "i1", P)],
@@ -62,7 +62,8 @@ STATES: dict[str, tuple[bool, list[Event], Phase]] = {
     "cut by link drop": (True, [*PTT_TURN, ResponseStarted("r1"),
                                 AnswerAudio("r1", "i1", P), LinkDown()], Phase.SPEAKING),
     "barged in, awaiting flush": (
-        True, [*PTT_TURN, ResponseStarted("r1"), AnswerAudio("r1", "i1", P), PttDown(P)],
+        True, [*PTT_TURN, ResponseStarted("r1"), AnswerAudio("r1", "i1", P), PttDown(),
+               MicAudio(P)],
         Phase.LISTENING),
     "hands-free": (True, HF, Phase.HANDSFREE),
     "hands-free speech": (True, [*HF, SpeechStarted()], Phase.HANDSFREE),
@@ -76,7 +77,7 @@ STATES: dict[str, tuple[bool, list[Event], Phase]] = {
 }
 
 EVENTS: list[Event] = [
-    PttDown(P), PttDown(b""), PttUp(), WakePress(300), WakePress(10), WakeHold(), Cancel(),
+    PttDown(), PttUp(), WakePress(300), WakePress(10), WakeHold(), Cancel(),
     Say("hi"), Say("   "), LinkUp(), LinkDown("test"), MicAudio(pcm(100)), MicAudio(b""),
     SpeechStarted(), SpeechStopped(), Committed(), ResponseStarted("r1"),
     ResponseStarted("r9"), AnswerAudio("r1", "i1", pcm(50)), AnswerAudio("r9", "i9", pcm(50)),

@@ -19,7 +19,6 @@ from edged.conversation import (
     SendClear,
     SendCommit,
     SendResponseCancel,
-    SendResponseCreate,
     SetHandsFree,
     SetLed,
     SetMic,
@@ -30,7 +29,7 @@ from edged.conversation import (
     WakeHold,
     WakePress,
 )
-from tests.rigs.conversation import Driver, notices, pcm, sounds, wire
+from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
 
 def handsfree_turn(d: Driver, rid: str, item: str) -> None:
@@ -72,7 +71,7 @@ def test_the_server_decides_turns_and_the_conversation_continues_after_the_answe
     assert d.phase() is Phase.HANDSFREE
     handsfree_turn(d, "r2", "i2")
     assert d.phase() is Phase.HANDSFREE
-    assert SendResponseCreate() not in [a for _, acts in d.log for a in acts]
+    assert CREATE not in [a for _, acts in d.log for a in acts]
 
 
 def test_the_conversation_ends_after_follow_up_s_of_quiet() -> None:
@@ -129,7 +128,7 @@ def test_a_long_hold_mutes_and_presses_are_ignored_until_the_next_hold() -> None
     mute = d.send(WakeHold(), after=1)
     assert SetMic("closed") in mute and SetLed("muted") in mute
     assert SetHandsFree(False) in mute and d.phase() is Phase.MUTED
-    for event in (PttDown(preroll=pcm(300)), PttUp(), WakePress(held_ms=400), Say("hi")):
+    for event in (PttDown(), PttUp(), WakePress(held_ms=400), Say("hi")):
         acts = d.send(event, after=0.5)
         assert wire(acts) == [] and d.phase() is Phase.MUTED
     assert wire(d.send(MicAudio(pcm(100)))) == []
@@ -140,7 +139,7 @@ def test_a_long_hold_mutes_and_presses_are_ignored_until_the_next_hold() -> None
 
 def test_muting_during_push_to_talk_drops_the_utterance_and_says_so() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     acts = d.send(WakeHold(), after=2)
     assert SendClear() in acts
     assert notices(acts, "utterance_dropped")[0].fields["reason"] == "muted"
@@ -151,10 +150,12 @@ def test_muting_during_push_to_talk_drops_the_utterance_and_says_so() -> None:
 def test_ptt_during_hands_free_ends_it_and_takes_a_push_to_talk_turn() -> None:
     d = Driver()
     d.send(WakePress(held_ms=250))
-    acts = d.send(PttDown(preroll=pcm(300)), after=2)
+    acts = d.press(pcm(300), after=2)
     assert acts.index(SetHandsFree(False)) < acts.index(SendClear())
     assert d.phase() is Phase.LISTENING and not d.state.handsfree
-    assert wire(d.send(PttUp(), after=1)) == [SendCommit(), SendResponseCreate()]
+    # The mic was already streaming: the engine prepends no pre-roll ring.
+    assert notices(acts, "turn_started")[0].fields["preroll_ms"] == 0
+    assert wire(d.send(PttUp(), after=1)) == [SendCommit(), CREATE]
     d.send(ResponseStarted("r1"))
     d.send(AnswerAudio("r1", "i1", pcm(100)))
     d.send(ResponseDone("r1"))
@@ -164,7 +165,7 @@ def test_ptt_during_hands_free_ends_it_and_takes_a_push_to_talk_turn() -> None:
 
 def test_a_wake_press_while_ptt_is_held_is_ignored() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     acts = d.send(WakePress(held_ms=300), after=0.5)
     assert wire(acts) == [] and notices(acts, "press_ignored")
     assert d.phase() is Phase.LISTENING
@@ -172,7 +173,7 @@ def test_a_wake_press_while_ptt_is_held_is_ignored() -> None:
 
 def test_a_wake_press_during_a_ptt_answer_interrupts_it_and_goes_hands_free() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(PttUp(), after=1)
     d.send(ResponseStarted("r1"))
     d.send(AnswerAudio("r1", "i1", pcm(800)))

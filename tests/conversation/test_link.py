@@ -12,14 +12,12 @@ from edged.conversation import (
     Phase,
     PlayAnswer,
     PlaybackIdle,
-    PttDown,
     PttUp,
     ResponseStarted,
     Say,
     SendAppend,
     SendClear,
     SendCommit,
-    SendResponseCreate,
     SendText,
     SetHandsFree,
     Settings,
@@ -29,13 +27,13 @@ from edged.conversation import (
     WakePress,
 )
 from edged.conversation.machine import MAX_APPEND_BYTES
-from tests.rigs.conversation import Driver, notices, pcm, sounds, wire
+from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
 
 def test_a_press_during_reconnect_is_held_and_delivered_when_the_link_returns() -> None:
     d = Driver()
     d.send(LinkDown("network"))
-    down = d.send(PttDown(preroll=pcm(300)), after=1)
+    down = d.press(pcm(300), after=1)
     assert wire(down) == [] and d.phase() is Phase.LISTENING
     assert notices(down, "utterance_held")
     for _ in range(10):
@@ -44,12 +42,12 @@ def test_a_press_during_reconnect_is_held_and_delivered_when_the_link_returns() 
     # the link is back mid-press: held audio first, then live frames
     assert wire(d.log[-1][1]) == [SendClear(), SendAppend(pcm(1300))]
     assert wire(d.send(MicAudio(pcm(100)), after=0.1)) == [SendAppend(pcm(100))]
-    assert wire(d.send(PttUp(), after=0.1)) == [SendCommit(), SendResponseCreate()]
+    assert wire(d.send(PttUp(), after=0.1)) == [SendCommit(), CREATE]
 
 
 def test_release_before_the_link_is_up_sends_the_turn_on_reconnect_then_answers() -> None:
     d = Driver(link=False)
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(MicAudio(pcm(700)), after=0.7)
     up = d.send(PttUp(), after=0.1)
     assert wire(up) == [] and d.phase() is Phase.THINKING and sounds(up) == ["done"]
@@ -57,7 +55,7 @@ def test_release_before_the_link_is_up_sends_the_turn_on_reconnect_then_answers(
     back = d.send(LinkUp(), after=3)
     assert back[0:1] == [notices(back, "link")[0]]
     assert wire(back) == [SendClear(), SendAppend(pcm(1000)), SendCommit(),
-                          SendResponseCreate()]
+                          CREATE]
     assert SetHandsFree(False) in back
     assert notices(back, "utterance_delivered")[0].fields["held"] is True
     d.send(ResponseStarted("r1"))
@@ -67,7 +65,7 @@ def test_release_before_the_link_is_up_sends_the_turn_on_reconnect_then_answers(
 
 def test_a_drop_mid_utterance_resends_the_whole_utterance() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(MicAudio(pcm(200)), after=0.2)
     d.send(LinkDown("reset"), after=0.1)
     d.send(MicAudio(pcm(500)), after=0.5)
@@ -79,14 +77,14 @@ def test_a_drop_mid_utterance_resends_the_whole_utterance() -> None:
 
 def test_a_drop_after_commit_but_before_the_answer_asks_again() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(PttUp(), after=1)
     d.send(ResponseStarted("r1"))
     held = d.send(LinkDown("reset"))
     assert notices(held, "utterance_held") and d.phase() is Phase.THINKING
     back = d.send(LinkUp(), after=2)
     assert wire(back) == [SendClear(), SendAppend(pcm(300)), SendCommit(),
-                          SendResponseCreate()]
+                          CREATE]
     # audio of the old session's response never plays
     assert not [a for a in d.send(AnswerAudio("r1", "i1", pcm(20))) if isinstance(
         a, PlayAnswer)]
@@ -94,7 +92,7 @@ def test_a_drop_after_commit_but_before_the_answer_asks_again() -> None:
 
 def test_held_audio_beyond_hold_offline_s_is_dropped_with_the_error_sound() -> None:
     d = Driver(Settings(hold_offline_s=2), link=False)
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     for _ in range(17):
         assert "error" not in sounds(d.send(MicAudio(pcm(100)), after=0.1))
     assert d.state.utterance is not None and d.state.utterance.ms == 2000
@@ -109,7 +107,7 @@ def test_held_audio_beyond_hold_offline_s_is_dropped_with_the_error_sound() -> N
 
 def test_an_utterance_is_dropped_if_the_link_does_not_return_in_time() -> None:
     d = Driver(Settings(hold_offline_s=10), link=False)
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(PttUp(), after=1)
     assert d.conv.next_deadline() == d.t + 10
     assert d.send(Tick(), after=9.9) == []
@@ -121,13 +119,13 @@ def test_an_utterance_is_dropped_if_the_link_does_not_return_in_time() -> None:
 
 def test_hold_offline_zero_means_nothing_is_held() -> None:
     d = Driver(Settings(hold_offline_s=0), link=False)
-    acts = d.send(PttDown(preroll=pcm(300)))
+    acts = d.press(pcm(300))
     assert "error" in sounds(acts) and d.phase() is Phase.IDLE
 
 
 def test_an_answer_cut_by_a_drop_plays_out_then_sounds_the_error() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(PttUp(), after=1)
     d.send(ResponseStarted("r1"))
     d.send(AnswerAudio("r1", "i1", pcm(500)))
@@ -163,12 +161,12 @@ def test_a_typed_prompt_is_held_and_sent_on_reconnect() -> None:
     d = Driver(link=False)
     d.send(Say("what time is it"))
     back = d.send(LinkUp(), after=1)
-    assert wire(back) == [SendText("what time is it"), SendResponseCreate()]
+    assert wire(back) == [SendText("what time is it"), CREATE]
 
 
 def test_long_held_audio_is_resent_in_bounded_pieces() -> None:
     d = Driver(Settings(hold_offline_s=60, max_utterance_s=60), link=False)
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     for _ in range(12):
         d.send(MicAudio(pcm(1000)), after=1)
     d.send(PttUp(), after=0.1)

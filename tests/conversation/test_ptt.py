@@ -18,27 +18,30 @@ from edged.conversation import (
     SendAppend,
     SendClear,
     SendCommit,
-    SendResponseCreate,
     SetLed,
     SetMic,
     Settings,
     Tick,
 )
-from tests.rigs.conversation import Driver, kinds, notices, pcm, sounds, wire
+from tests.rigs.conversation import CREATE, Driver, kinds, notices, pcm, sounds, wire
 
 
 def test_a_turn_sends_clear_preroll_frames_then_commit_and_response_create() -> None:
     d = Driver()
     preroll = pcm(300)
-    down = d.send(PttDown(preroll=preroll))
-    assert wire(down) == [SendClear(), SendAppend(preroll)]
+    down = d.send(PttDown())
+    assert wire(down) == [SendClear()]
     assert "listening" in sounds(down)
     assert SetMic("stream") in down and SetLed("listening") in down
+    started = notices(down, "turn_started")[0]
+    assert started.fields["preroll_ms"] == d.settings.preroll_ms == 300
+    # The engine's pre-roll ring is the first frame once the mic streams.
+    assert wire(d.send(MicAudio(preroll))) == [SendAppend(preroll)]
     frames = [pcm(100) for _ in range(5)]
     for f in frames:
         assert wire(d.send(MicAudio(f), after=0.1)) == [SendAppend(f)]
     up = d.send(PttUp(), after=0.05)
-    assert wire(up) == [SendCommit(), SendResponseCreate()]
+    assert wire(up) == [SendCommit(), CREATE]
     assert sounds(up) == ["done"]
     assert SetMic("preroll") in up and SetLed("thinking") in up
     assert d.phase() is Phase.THINKING
@@ -48,7 +51,7 @@ def test_a_turn_sends_clear_preroll_frames_then_commit_and_response_create() -> 
 
 def test_the_answer_plays_and_the_turn_ends_when_the_speaker_drains() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     d.send(PttUp(), after=1.0)
     assert notices(d.send(ResponseStarted("r1")), "answer_started")
     first = d.send(AnswerAudio("r1", "i1", pcm(40)))
@@ -64,7 +67,7 @@ def test_the_answer_plays_and_the_turn_ends_when_the_speaker_drains() -> None:
 
 def test_a_tap_shorter_than_min_press_does_not_send_a_turn() -> None:
     d = Driver(Settings(min_press_ms=150))
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     up = d.send(PttUp(), after=0.1)
     assert wire(up) == [SendClear()]  # the pre-roll on the server is thrown away
     assert SendCommit() not in up and "error" not in sounds(up)
@@ -76,7 +79,7 @@ def test_a_tap_shorter_than_min_press_does_not_send_a_turn() -> None:
 
 def test_a_press_at_the_min_press_length_is_a_turn() -> None:
     d = Driver(Settings(min_press_ms=150))
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     assert SendCommit() in d.send(PttUp(), after=0.15)
 
 
@@ -96,13 +99,13 @@ def test_an_utterance_under_min_utterance_ms_is_discarded_with_the_error_sound()
 
 def test_a_stuck_button_ends_the_turn_as_a_release_would_and_is_reported() -> None:
     d = Driver(Settings(max_utterance_s=30))
-    d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
     for _ in range(29):
         d.send(MicAudio(pcm(1000)), after=1.0)
         assert d.send(Tick()) == [] or d.phase() is Phase.LISTENING
     assert d.conv.next_deadline() == d.state.utterance.started + 30  # type: ignore[union-attr]
     stuck = d.send(Tick(), after=1.0)
-    assert wire(stuck) == [SendCommit(), SendResponseCreate()]
+    assert wire(stuck) == [SendCommit(), CREATE]
     report = notices(stuck, "stuck_button")[0]
     assert report.fields["held_s"] == 30.0 and report.fields["limit_s"] == 30
     assert d.phase() is Phase.THINKING
@@ -114,8 +117,8 @@ def test_a_stuck_button_ends_the_turn_as_a_release_would_and_is_reported() -> No
 
 def test_a_press_while_listening_is_ignored_and_noticed() -> None:
     d = Driver()
-    d.send(PttDown(preroll=pcm(300)))
-    again = d.send(PttDown(preroll=pcm(300)))
+    d.press(pcm(300))
+    again = d.send(PttDown())
     assert wire(again) == [] and notices(again, "press_ignored")
 
 

@@ -44,7 +44,7 @@ def test_send_actions_become_client_events_with_their_event_id() -> None:
                                                                                    "edged_1")
     assert client_event(SendClear()) == rt.InputAudioClear()
     assert client_event(SendCommit(), "e") == rt.InputAudioCommit("e")
-    assert client_event(SendResponseCreate(), "e") == rt.ResponseCreate("e")
+    assert client_event(SendResponseCreate("e"), "ignored") == rt.ResponseCreate("e")
     assert client_event(SendResponseCancel()) == rt.ResponseCancel(None, None)
     assert client_event(SendTruncate("i1", 605)) == rt.ItemTruncate("i1", 0, 605)
     assert client_event(SendText("hi")) == rt.ItemCreateText("hi")

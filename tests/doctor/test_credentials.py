@@ -72,3 +72,18 @@ def test_fix_for_an_unreadable_file_suggests_sudo() -> None:
                          "denied)", ("key file /etc/edged/api-key (permission denied)",),
                          "/etc/edged/api-key")
     assert "sudo edged doctor" in fix
+
+
+def test_a_bad_environment_variable_is_named_as_such_not_as_a_key_file(tmp_path: Path) -> None:
+    result = creds(tmp_path, {"MY_KEY": "two words"}, env="MY_KEY")
+    assert result.status == "fail"
+    assert result.fix == ("the environment variable MY_KEY must hold the key alone, on one "
+                          "line, without spaces")
+
+
+def test_a_bad_key_file_is_named_with_its_path(tmp_path: Path) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("")
+    key_file.chmod(0o600)
+    result = creds(tmp_path, {}, key_file=str(key_file))
+    assert result.fix is not None and result.fix.startswith(f"the key file {key_file} must")

@@ -9,117 +9,24 @@ many audio engines are alive and whether a reload reopened the devices.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from edged.control.client import ControlClient, ControlError
-from edged.rig.process import start_edged, stop_edged
-from edged.simulator import SimulatorThread
+from tests.e2e.daemon_rig import Edged, launch, wait
 from tests.rigs.journald import Journal
 from tests.rigs.pulse import PulseRig
 
 pytestmark = pytest.mark.pulse
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE_KEY = "sk-reload-Kq2Vn7Rw4Tx9Zm3Pb8Ly"
-
-
-@dataclass
-class Edged:
-    proc: subprocess.Popen[bytes]
-    sim: SimulatorThread
-    pulse: PulseRig
-    config: Path
-    socket: str
-    logs: Path
-    doc: dict[str, Any]
-
-    def write(self, **audio: Any) -> None:
-        doc = {**self.doc, "audio": {**self.doc["audio"], **audio}}
-        self.config.write_text(yaml.safe_dump(doc))
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "edged", "ctl", "--socket", self.socket,
-                               *args], capture_output=True, text=True, timeout=90,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-
-    def streams(self) -> dict[str, list[str]]:
-        """The daemon's PulseAudio streams: playback (sink inputs) and record (source
-        outputs), by index."""
-        out: dict[str, list[str]] = {}
-        for kind in ("sink-inputs", "source-outputs"):
-            text = self.pulse.pactl("list", kind)
-            blocks = text.split("\n\n")
-            out[kind] = [b.split("#", 1)[1].split()[0] for b in blocks
-                         if f'application.process.id = "{self.proc.pid}"' in b]
-        return out
-
-    def threads(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/task"))
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    def alive(self) -> None:
-        assert self.proc.poll() is None, self.logs.read_text(errors="replace")[-4000:]
-
-
-def wait(predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
 
 @pytest.fixture
 def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
-    with SimulatorThread(answer="echo", pace=4.0) as sim:
-        sock = str(tmp_path / "control.sock")
-        config = tmp_path / "edged.yaml"
-        doc: dict[str, Any] = {
-            # standby off: the streams must stay put unless a reload reopens them
-            "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
-                      "standby_after_s": 0, "volume": 1.0},
-            "controls": {"enabled": False},
-            "realtime": {"provider": "custom", "url": sim.url},
-            "credentials": {"credential": None, "key_file": None, "env": "EDGED_TEST_KEY"},
-            "control": {"socket": sock},
-        }
-        config.write_text(yaml.safe_dump(doc))
-        logs = tmp_path / "edged.log"
-        with logs.open("wb") as out:
-            proc = start_edged(
-                config, {**pulse.env, "PYTHONPATH": str(ROOT), "EDGED_TEST_KEY": FAKE_KEY}, out)
-        run = Edged(proc, sim, pulse, config, sock, logs, doc)
-        try:
-            sim.wait_for_event("session.update", timeout=60)
-
-            def link_up() -> bool:
-                run.alive()
-                with contextlib.suppress(ControlError), ControlClient(sock) as c:
-                    return bool(c.request("status")["health"]["link"] == "up")
-                return False
-
-            wait(link_up, "the link to come up")
-            wait(lambda: all(len(v) == 1 for v in run.streams().values()),
-                 "one stream per direction")
-            yield run
-        finally:
-            stop_edged(proc)
-            text = logs.read_text(errors="replace")
-        assert "Traceback" not in text, text
-        assert proc.returncode == 0, text[-4000:]
+    with launch(pulse, tmp_path) as run:
+        yield run
 
 
 def settle(r: Edged) -> None:
@@ -131,20 +38,22 @@ def settle(r: Edged) -> None:
 
 def test_volume_is_applied_in_place_and_a_rate_change_reopens_once(edged_run: Edged) -> None:
     r = edged_run
-    before = r.streams()
-    r.write(volume=0.5, sounds_volume=0.2, half_duplex=True)
+    before, spec = r.streams(), r.pulse.pactl("list", "sink-inputs")
+    assert "48000Hz" not in spec, spec  # auto: the rate PortAudio offers, not the one below
+    r.write(audio={"volume": 0.5, "sounds_volume": 0.2, "half_duplex": True})
     done = r.ctl("reload")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == \
         "applied: audio.volume, audio.half_duplex, audio.sounds_volume"
     assert r.streams() == before  # the same PulseAudio streams: nothing was reopened
-    r.write(volume=0.5, sounds_volume=0.2, half_duplex=True, output_rate=44100)
+    r.write(audio={"volume": 0.5, "sounds_volume": 0.2, "half_duplex": True,
+                   "output_rate": 48000})
     done = r.ctl("reload")
     assert done.stdout.strip() == "applied: audio.output_rate", done.stderr
-    wait(lambda: all(len(v) == 1 for v in r.streams().values()), "the reopened streams")
+    wait(r.one_stream_each_way, "the reopened streams")
     after = r.streams()
     assert after["sink-inputs"] != before["sink-inputs"]  # reopened, and only once
-    assert "44100" in r.pulse.pactl("list", "sink-inputs")
+    assert "48000Hz" in r.pulse.pactl("list", "sink-inputs")
 
 
 def test_bursts_of_sighup_neither_crash_nor_leak(edged_run: Edged, journald: Journal,
@@ -152,14 +61,14 @@ def test_bursts_of_sighup_neither_crash_nor_leak(edged_run: Edged, journald: Jou
     r = edged_run
     # warm up once through a full reopen, so lazily made threads (asyncio's own
     # executor) already exist when the baseline is taken
-    r.write(output_rate=44100)
+    r.write(audio={"output_rate": 44100})
     settle(r)
-    wait(lambda: all(len(v) == 1 for v in r.streams().values()), "reopened streams")
+    wait(r.one_stream_each_way, "reopened streams")
     base_threads, base_fds = r.threads(), r.fds()
     variants = [{"volume": 0.6, "output_rate": 48000}, {"volume": 0.7, "output_rate": 44100}]
     # two SIGHUPs 5 ms apart, ten times; each file changes the volume and a device rate
     for i in range(10):
-        r.write(**variants[i % 2])
+        r.write(audio=variants[i % 2])
         r.proc.send_signal(signal.SIGHUP)
         time.sleep(0.005)
         r.proc.send_signal(signal.SIGHUP)
@@ -167,13 +76,12 @@ def test_bursts_of_sighup_neither_crash_nor_leak(edged_run: Edged, journald: Jou
         r.alive()
     # twenty in one second
     for i in range(20):
-        r.write(**variants[i % 2])
+        r.write(audio=variants[i % 2])
         r.proc.send_signal(signal.SIGHUP)
         time.sleep(0.05)
     settle(r)
     r.alive()
-    wait(lambda: all(len(v) == 1 for v in r.streams().values()),
-         "exactly one playback and one record stream")
+    wait(r.one_stream_each_way, "exactly one playback and one record stream")
     wait(lambda: r.threads() <= base_threads and r.fds() <= base_fds,
          f"threads and fds back to {base_threads} and {base_fds}", timeout=30)
     # the burst was merged, and the journal says so

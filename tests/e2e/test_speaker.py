@@ -175,11 +175,12 @@ def test_barge_in_stops_output_and_truncates_at_what_was_heard(speaker: Speaker)
                  if e["type"] == "conversation.item.truncate"]
     assert len(truncates) == 1
     heard = truncates[0]["audio_end_ms"]
-    # the press came ~0.8 s after the first delta was scheduled; the device's own
-    # buffering makes the heard figure somewhat lower than that
-    assert 100 <= heard <= 1500, heard
-    assert flushed - pressed < 0.5
-    assert first < pressed
+    # some of the answer was heard before the press, and never more than was received
+    item = truncates[0]["item_id"]
+    received_ms = sp.sim.read(lambda sim: next(a.sent for a in sim.answers
+                                               if a.item_id == item)) // 48
+    assert 0 < heard <= received_ms, (heard, received_ms)
+    assert first < pressed <= flushed  # how fast the flush was is the bench's figure
 
 
 def test_utterance_spoken_during_link_drop_is_delivered(speaker: Speaker) -> None:
@@ -190,7 +191,7 @@ def test_utterance_spoken_during_link_drop_is_delivered(speaker: Speaker) -> Non
     sp.pin(PTT).drive_low()
     sp.rig.feed_mic(pcm, rate=24000)
     time.sleep(0.5)
-    sp.sim.inject(Fault.refuse(503, retry_after=2.0))
+    sp.sim.inject(Fault.refuse(503, retry_after=6.0))  # back well after the release
     dropped = time.monotonic()
     sp.sim.drop_all()
     sp.rig.wait_fed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,20 +77,46 @@ def test_percentile_is_a_held_sample_with_the_right_rank(samples: list[float], q
 # --------------------------------------------------------------------------- counters
 
 
-def test_link_uptime_counts_only_time_up_since_first_connect() -> None:
+def test_link_uptime_is_the_last_hour_less_the_outages_after_the_first_connect() -> None:
     m = Metrics(0.0)
     m.set_link("connecting", 0.0)
     assert m.link_uptime_pct(5.0) == 0.0  # never up yet
-    m.set_link("up", 10.0)  # the first connection: the clock starts here
-    m.set_link("down", 100.0)  # 90 s up
+    m.set_link("up", 10.0)  # the first connection: waiting for it is no outage
+    m.set_link("down", 100.0)
     m.set_link("connecting", 101.0)
-    m.set_link("up", 110.0)  # 10 s down
-    assert m.link_uptime_pct(210.0) == 95.0  # 190 s up of 200
-    assert m.link_up_s(210.0) == 100.0
+    m.set_link("up", 136.0)  # 36 s down: 1 % of an hour
+    assert m.link_uptime_pct(210.0) == pytest.approx(99.0)
+    assert m.link_up_s(210.0) == 74.0
     assert (m.connects, m.reconnects) == (2, 1)
     snap = m.snapshot(210.0)
     assert snap["link"] == "up"
-    assert snap["link_uptime_pct"] == 95.0
+    assert snap["link_uptime_pct"] == 99.0
+
+
+def test_an_outage_stops_counting_an_hour_after_it_ended() -> None:
+    """Before: up-time since start, so one outage kept health critical for hours."""
+    m = Metrics(0.0)
+    m.set_link("up", 0.0)
+    m.set_link("down", 1000.0)
+    assert m.link_uptime_pct(1060.0) == pytest.approx(100 * (1 - 60 / 3600))  # still down
+    m.set_link("up", 1060.0)
+    assert m.link_uptime_pct(1060.0 + 1800) == pytest.approx(100 * (1 - 60 / 3600))
+    assert m.link_uptime_pct(1030.0 + 3600) == pytest.approx(100 * (1 - 30 / 3600))  # half out
+    assert m.link_uptime_pct(1060.0 + 3600) == 100.0
+    m.set_link("down", 9000.0)  # an old outage is forgotten on the next one
+    m.set_link("up", 9010.0)
+    assert len(m._outages) == 1
+
+
+def test_one_short_outage_is_a_warning_with_the_default_levels() -> None:
+    m = Metrics(0.0)
+    m.set_link("up", 0.0)
+    m.set_link("down", 5000.0)
+    m.set_link("up", 5060.0)  # a minute down
+    snap = {**healthy(), "link_uptime_pct": m.link_uptime_pct(5100.0)}
+    assert evaluate(snap, HealthConfig()).priority == "warning"
+    assert evaluate({**snap, "link_uptime_pct": m.link_uptime_pct(9000.0)},
+                    HealthConfig()).priority == "info"
 
 
 def test_repeated_up_reports_do_not_count_as_reconnects() -> None:

@@ -23,10 +23,12 @@ from edged.conversation import (
     FlushPlayback,
     LinkDown,
     LinkUp,
+    MicAudio,
     Notice,
     Phase,
     PlayAnswer,
     PlaySound,
+    PttDown,
     ResponseDone,
     ResponseStarted,
     SendAppend,
@@ -70,6 +72,23 @@ def sounds(actions: Iterable[Action]) -> list[str]:
     return [a.sound for a in actions if isinstance(a, PlaySound)]
 
 
+class AnyCreate:
+    """Equal to any ``SendResponseCreate``: most tests care that an answer was asked
+    for, not what the request was named."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SendResponseCreate)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "SendResponseCreate(<any id>)"
+
+
+CREATE = AnyCreate()
+
+
 @dataclass
 class Monitor:
     """Checks the machine's promises after each step; raises AssertionError on a breach."""
@@ -82,19 +101,25 @@ class Monitor:
     resolved: set[int] = field(default_factory=set)
     led: str | None = None
     mic: str | None = None
+    requests: set[str] = field(default_factory=set)  # response.create ids sent
 
     def step(self, conv: Conversation, before: Phase, event: Event | None,
              actions: Sequence[Action]) -> None:
-        after = conv.phase
         for a in actions:
             assert isinstance(a, ALL_ACTIONS), f"unknown action {a!r}"
-        # 1. client events only on a session
+        self._check_session(conv, event, actions)
+        self._check_answers(conv, actions)
+        self._check_requests(conv, actions)
+        self._check_transitions(before, conv.phase, actions)
+        self._check_outputs(conv, before, event, actions)
+        self._check_nothing_silent(actions)
+
+    def _check_session(self, conv: Conversation, event: Event | None,
+                       actions: Sequence[Action]) -> None:
+        """1. Client events only on a session."""
         link_before = self.link
-        if isinstance(event, LinkUp):
-            self.link = True
-            self.live.clear()
-        elif isinstance(event, LinkDown):
-            self.link = False
+        if isinstance(event, LinkUp | LinkDown):
+            self.link = isinstance(event, LinkUp)
             self.live.clear()
         elif isinstance(event, ResponseStarted) and self.link:
             if event.response_id not in self.live:  # a new response (ids may be reused here)
@@ -116,7 +141,9 @@ class Monitor:
                     self.dead.add(rid)
             if n.kind == "no_answer":
                 self.live.clear()
-        # 2. answer audio: only the current answer, never a cancelled one
+
+    def _check_answers(self, conv: Conversation, actions: Sequence[Action]) -> None:
+        """2. Answer audio: only the current answer, never a cancelled one."""
         for a in actions:
             if isinstance(a, PlayAnswer):
                 assert a.pcm, "empty PlayAnswer"
@@ -129,12 +156,20 @@ class Monitor:
                 assert 0 <= a.audio_end_ms <= got, f"truncate {a} beyond {got} ms received"
             if isinstance(a, SendAppend):
                 assert a.pcm, "empty append"
-            if isinstance(a, SendResponseCreate):
-                assert not self.live, f"response.create while {self.live} runs"
-        # 3. at most one response wanted
+
+    def _check_requests(self, conv: Conversation, actions: Sequence[Action]) -> None:
+        """3. At most one response wanted; a request never while one runs; ids unique."""
         assert 0 <= conv.state.wanted_responses <= 1, conv.state
-        assert conv.state.abandoned <= conv.state.requested
-        # 4. every phase change noticed, in order
+        sent = [a.event_id for a in actions if isinstance(a, SendResponseCreate)]
+        if sent:
+            assert not self.live, f"response.create while {self.live} runs"
+        for event_id in sent:
+            assert event_id not in self.requests, f"request id {event_id} used again"
+            self.requests.add(event_id)
+
+    @staticmethod
+    def _check_transitions(before: Phase, after: Phase, actions: Sequence[Action]) -> None:
+        """4. Every phase change noticed, in order."""
         moves = notices(actions, "transition")
         if after is not before:
             assert moves, f"{before} → {after} without a transition notice"
@@ -142,7 +177,11 @@ class Monitor:
             assert moves[-1].fields["to"] == after.value
         for x, y in itertools.pairwise(moves):
             assert x.fields["to"] == y.fields["from"]
-        # 5. muted means muted
+
+    def _check_outputs(self, conv: Conversation, before: Phase, event: Event | None,
+                       actions: Sequence[Action]) -> None:
+        """5. The LED and mic follow the phase; muted means muted."""
+        after = conv.phase
         if before is Phase.MUTED and after is Phase.MUTED:
             assert not any(isinstance(a, SendAppend | PlayAnswer) for a in actions)
         for a in actions:
@@ -157,7 +196,9 @@ class Monitor:
             assert self.led == "muted"
         if after is Phase.LISTENING:
             assert self.mic == "stream"
-        # 6. nothing dropped silently
+
+    def _check_nothing_silent(self, actions: Sequence[Action]) -> None:
+        """6. Nothing dropped silently; every turn has an outcome."""
         for n in notices(actions):
             reason = str(n.fields.get("reason", ""))
             user = any(reason.startswith(r) for r in USER_REASONS)
@@ -210,6 +251,13 @@ class Driver:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.history()}") from None
         return actions
+
+    def press(self, preroll: bytes = b"", *, after: float = 0.0) -> list[Action]:
+        """Push-to-talk down; the engine's pre-roll ring arrives as the first frame."""
+        out = self.send(PttDown(), after=after)
+        if preroll:
+            out += self.send(MicAudio(preroll))
+        return out
 
     def history(self, last: int = 30) -> str:
         """The recent steps, audio shown as lengths, for failure reports."""

@@ -10,14 +10,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 
 Event = dict[str, Any]
 
 
 class Watcher:
     """Subscribed to the daemon at ``socket``; :meth:`wait_for` reads on from the last
-    event it returned, keeping every event in ``seen`` and every line in ``raw``."""
+    event it returned, keeping every event in ``seen`` and every line in ``raw``.
+
+    Both pipes are read by threads of their own from the start, and only by them: a
+    ``communicate()`` beside the stdout reader would race it for the same pipe."""
 
     def __init__(self, socket: str, env: Mapping[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
@@ -27,11 +30,17 @@ class Watcher:
         self.raw: list[str] = []
         self.lines: queue.Queue[Event] = queue.Queue()
         self.seen: list[Event] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._err: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout,),
+                                          daemon=True),
+                         threading.Thread(target=self._err.extend, args=(self.proc.stderr,),
+                                          daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _read(self, out: IO[str]) -> None:
+        for line in out:
             self.raw.append(line)
             self.lines.put(json.loads(line))
 
@@ -57,6 +66,14 @@ class Watcher:
     def stop(self, timeout: float = 60.0) -> str:
         """Interrupt it (it must exit 0); what it wrote on stderr."""
         self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=timeout)
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for reader in self._readers:  # both pipes reach their end once it has exited
+            reader.join(timeout)
+        err = "".join(self._err)
         assert self.proc.returncode == 0, err
         return err

@@ -84,6 +84,31 @@ def test_key_quoting_and_surrogate_faults_are_spelled_on_the_command_line() -> N
         assert key[3:11] not in err  # its log names the fault, never the key
 
 
+def test_turn_faults_are_spelled_on_the_command_line_even_with_an_x_inside() -> None:
+    with simulator("--port", "0", "-v", "--answer", "tone", "--pace", "inf", "--fault",
+                   "incomplete:1:max_output_tokensx2", "--fault",
+                   "reject:response.create:invalid_value:noecho") as (proc, url):
+        for _ in range(2):
+            with connect(url, open_timeout=10) as ws:
+                assert json.loads(ws.recv(10))["type"] == "session.created"
+                ws.send(json.dumps({"type": "response.create"}))
+                while (event := json.loads(ws.recv(10)))["type"] != "response.done":
+                    pass
+                assert event["response"]["status"] == "incomplete"
+                assert event["response"]["status_details"]["reason"] == "max_output_tokens"
+        with connect(url, open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "session.created"
+            ws.send(json.dumps({"type": "response.create", "event_id": "r1"}))
+            error = json.loads(ws.recv(10))
+            assert error["error"]["code"] == "invalid_value"
+            assert error["error"]["event_id"] is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert err.count("fault incomplete:1:max_output_tokens") == 2
+        assert "fault reject:response.create:invalid_value:noecho" in err
+
+
 def test_sigint_stops_it_too() -> None:
     with simulator("--port", "0") as (proc, _url):
         proc.send_signal(signal.SIGINT)
@@ -94,6 +119,7 @@ def test_sigint_stops_it_too() -> None:
     (["--host", "0.0.0.0"], "not a loopback address"),
     (["--fault", "refuse:99"], "from 200 to 599"),
     (["--fault", "nonsense"], "unknown fault kind"),
+    (["--fault", "reject:response.creat:invalid_value"], "client event type"),
     (["--pace", "0"], "must be above 0"),
     (["--port", "70000"], "must be 0–65535"),
     (["--answer-s", "0"], "must be 0.1–600 seconds"),
@@ -146,3 +172,13 @@ def test_require_key_env_refuses_other_keys_and_never_prints_the_key() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_the_help_names_every_fault_the_parser_knows() -> None:
+    from edged.simulator.faults import _BUILD
+
+    done = run("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    missing = [kind for kind in _BUILD if f"{kind}:" not in text and f"{kind}[" not in text]
+    assert not missing, f"edged simulator --help does not name: {missing}"

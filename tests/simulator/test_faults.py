@@ -43,6 +43,27 @@ def test_queue_reports_what_is_pending_and_rejects_zero_times() -> None:
     ("quotekey:0.5x2", Fault.quote_key(0.5), 2),
     ("surrogate", Fault.surrogate(), 1),
     ("surrogate:1", Fault.surrogate(1.0), 1),
+    ("expired:create", Fault.session_expired_at("create"), 1),
+    ("expired:audiox2", Fault.session_expired_at("audio"), 2),
+    ("reject:response.create:invalid_value", Fault.reject("response.create"), 1),
+    ("reject:response.create:invalid_value:2", Fault.reject("response.create", nth=2), 1),
+    ("reject:session.update:cannot_update_voice:noecho",
+     Fault.reject("session.update", "cannot_update_voice", echo=False), 1),
+    ("reject:input_audio_buffer.commit:server_error:3:noechox2",
+     Fault.reject("input_audio_buffer.commit", "server_error", 3, echo=False), 2),
+    ("errorthenclose:insufficient_quota:5",
+     Fault.error_then_close("insufficient_quota", 5.0), 1),
+    ("errorthenclose:rate_limit_exceeded", Fault.error_then_close("rate_limit_exceeded"), 1),
+    ("failed", Fault.fail_answer(), 1),
+    ("failed:0:server_errorx3", Fault.fail_answer(0, "server_error"), 3),
+    ("incomplete:4", Fault.incomplete_answer(4), 1),
+    ("incomplete:2:content_filter", Fault.incomplete_answer(2, "content_filter"), 1),
+    ("incomplete:1:max_output_tokensx2", Fault.incomplete_answer(1, "max_output_tokens"), 2),
+    ("bigframe:2", Fault.big_frame(2.0), 1),
+    ("bigframe:0.5:1x2", Fault.big_frame(0.5, 1.0), 2),
+    ("badutf8", Fault.bad_utf8(), 1),
+    ("badutf8x3", Fault.bad_utf8(), 3),
+    ("badutf8:0.2", Fault.bad_utf8(0.2), 1),
 ])
 def test_cli_spellings_parse_to_faults(spec: str, fault: Fault, times: int) -> None:
     assert parse_spec(spec) == (fault, times)
@@ -65,8 +86,34 @@ def test_cli_spellings_parse_to_faults(spec: str, fault: Fault, times: int) -> N
     ("surrogate:soon", "delay must be a number"),
     ("surrogate:-1", "≥ 0"),
     ("refuse:503x0", "at least 1"),
+    ("expired:soon", "seconds or one of create, created, audio, done"),
+    ("reject:response.create", "wrong number of arguments"),
+    ("reject:response.creat:invalid_value", "client event type"),
+    ("drop::3", "cannot read fault"),
+    ("reject:response.create:bad-code", "lower-case letters"),
+    ("reject:response.create:invalid_value:0", "counts from 1"),
+    ("reject:response.create:invalid_value:first", "optional N"),
+    ("reject:response.create:invalid_value:noecho:2", "optional N"),
+    ("errorthenclose", "wrong number of arguments"),
+    ("errorthenclose:quota:-1", "≥ 0"),
+    ("failed:-1", "0 or more"),
+    ("incomplete:1:tired", "max_output_tokens, content_filter"),
+    ("bigframe", "wrong number of arguments"),
+    ("bigframe:0", "above 0"),
+    ("bigframe:1000", "at most 256"),
+    ("badutf8:1:2", "wrong number of arguments"),
     ("", "cannot read fault"),
 ])
 def test_bad_spellings_say_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(FaultSpecError, match=message):
         parse_spec(spec)
+
+
+def test_every_kind_has_a_spelling_both_ways() -> None:
+    from typing import get_args
+
+    from edged.simulator.faults import _BUILD, _SPELL, USAGE, FaultKind
+
+    kinds = set(get_args(FaultKind))
+    assert kinds == set(_BUILD) == set(_SPELL)
+    assert all(f"{kind}" in USAGE for kind in kinds)

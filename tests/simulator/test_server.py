@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import shutil
@@ -83,6 +84,63 @@ async def test_push_to_talk_turn_in_each_dialect_echoes_what_was_sent(
         assert sim.events[-1] == (1, {"type": "response.create", "event_id": "evt_1"})
         assert sim.answer_audio(1) == [pcm]
         assert committed["item_id"]
+
+
+def _voice_update(dialect: str, voice: str, instructions: str) -> dict[str, Any]:
+    """A session.update changing the voice, instructions and turn detection at once."""
+    if dialect == "ga":
+        return {"type": "realtime", "instructions": instructions, "audio": {
+            "output": {"voice": voice},
+            "input": {"turn_detection": {"type": "server_vad"}}}}
+    return {"voice": voice, "instructions": instructions,
+            "turn_detection": {"type": "server_vad"}}
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+@aio
+async def test_once_the_model_has_spoken_a_voice_change_refuses_the_whole_update(
+        dialect: str) -> None:
+    headers = {"OpenAI-Beta": "realtime=v1"} if dialect == "beta" else {}
+
+    def voice(session: dict[str, Any]) -> Any:
+        return session["audio"]["output"]["voice"] if dialect == "ga" else session["voice"]
+
+    def vad(session: dict[str, Any]) -> Any:
+        return (session["audio"]["input"]["turn_detection"] if dialect == "ga"
+                else session["turn_detection"])
+
+    async with Simulator(answer="echo", pace=float("inf")) as sim, \
+            connect(sim.url, additional_headers=headers, **OPEN) as ws:
+        await recv(ws)
+        await send(ws, "session.update", session=PTT_GA if dialect == "ga" else PTT_BETA)
+        await recv_until(ws, "session.updated")
+        # before any assistant audio the voice may change with the rest
+        await send(ws, "session.update", session=_voice_update(dialect, "echo", "first"))
+        updated, _ = await recv_until(ws, "session.updated")
+        assert voice(updated["session"]) == "echo"
+        await send(ws, "session.update", session=PTT_GA if dialect == "ga" else PTT_BETA)
+        await recv_until(ws, "session.updated")
+        await append(ws, tone(300))
+        await send(ws, "input_audio_buffer.commit")
+        await send(ws, "response.create")
+        await recv_until(ws, "response.done")
+        before = copy.deepcopy(sim.session(1))
+        assert before is not None and vad(before) is None
+        await send(ws, "session.update", session=_voice_update(dialect, "shimmer", "second"),
+                   event_id="v1")
+        error, _ = await recv_until(ws, "error")
+        assert error["error"]["code"] == "cannot_update_voice"
+        assert error["error"]["type"] == "invalid_request_error"
+        assert error["error"]["event_id"] == "v1" and error["error"]["param"] is None
+        after = sim.session(1)
+        assert after == before  # nothing of it applied: not the instructions...
+        assert after is not None and vad(after) is None and after["instructions"] == "first"
+        # the same update keeping the voice goes through
+        await send(ws, "session.update", session=_voice_update(dialect, "echo", "second"))
+        updated, between = await recv_until(ws, "session.updated")
+        assert between == []
+        assert updated["session"]["instructions"] == "second"
+        assert voice(updated["session"]) == "echo" and vad(updated["session"]) is not None
 
 
 @aio

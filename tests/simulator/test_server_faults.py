@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 
 from edged.simulator import Fault, Simulator
+from edged.simulator.faults import TurnPoint
 from tests.rigs.realtime_client import PTT_GA, aio, recv, recv_until, send
 
 OPEN: dict[str, Any] = {"compression": None, "max_size": None, "open_timeout": 10,
@@ -234,3 +235,197 @@ async def test_delay_answers_holds_the_audio_after_response_created() -> None:
             assert time.monotonic() - created >= 0.55
             done, _ = await recv_until(ws, "response.done")
             assert done["response"]["status"] == "completed"
+
+
+async def until_closed(ws: Any, timeout: float = 10.0) -> tuple[list[dict[str, Any]],
+                                                                ConnectionClosed]:
+    """Every event until the connection ends, and how it ended."""
+    events: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                events.append(json.loads(await ws.recv()))
+    except ConnectionClosed as exc:
+        return events, exc
+    raise AssertionError("unreachable")
+
+
+@aio
+async def test_reject_refuses_every_such_event_echoing_its_id_and_does_not_act_on_it() -> None:
+    async with Simulator(answer="tone", pace=float("inf")) as sim:
+        sim.inject(Fault.reject("response.create", "invalid_value"))
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            for event_id in ("r1", "r2"):
+                await send(ws, "response.create", event_id=event_id)
+                error = await recv(ws)
+                assert error["type"] == "error"
+                assert error["error"]["code"] == "invalid_value"
+                assert error["error"]["type"] == "invalid_request_error"
+                assert error["error"]["event_id"] == event_id
+            await send(ws, "input_audio_buffer.clear")  # other events are served...
+            assert (await recv(ws))["type"] == "input_audio_buffer.cleared"  # ...nothing between
+        assert sim.answers == []  # no response was ever created
+        assert [e["type"] for _, e in sim.events] == ["response.create"] * 2 + [
+            "input_audio_buffer.clear"]
+
+
+@aio
+async def test_reject_only_the_nth_without_echo_leaves_the_others_alone() -> None:
+    async with Simulator(answer="tone", pace=float("inf"), tone_s=0.3) as sim:
+        sim.inject(Fault.reject("response.create", "insufficient_quota", nth=2, echo=False))
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "response.create", event_id="r1")
+            done, _ = await recv_until(ws, "response.done")
+            assert done["response"]["status"] == "completed"
+            await recv_until(ws, "rate_limits.updated")
+            await send(ws, "response.create", event_id="r2")
+            error = await recv(ws)
+            assert error["error"]["code"] == "insufficient_quota"
+            assert error["error"]["type"] == "insufficient_quota"
+            assert error["error"]["event_id"] is None  # noecho: which event is not said
+            await send(ws, "response.create", event_id="r3")
+            created = await recv(ws)  # nothing else came for r2
+            assert created["type"] == "response.created"
+            done, _ = await recv_until(ws, "response.done")
+            assert done["response"]["status"] == "completed"
+        assert len(sim.answers) == 2
+
+
+_BEGIN = ["response.output_item.added", "conversation.item.added", "response.content_part.added"]
+
+
+@pytest.mark.parametrize(("point", "expected"), [
+    ("create", []),
+    ("created", ["response.created"]),
+    ("audio", ["response.created", *_BEGIN, DELTA, "response.output_audio_transcript.delta"]),
+])
+@aio
+async def test_session_expired_at_a_point_of_the_turn_then_1001(
+        point: TurnPoint, expected: list[str]) -> None:
+    async with Simulator(answer="tone", pace=float("inf")) as sim:
+        sim.inject(Fault.session_expired_at(point))
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            await send(ws, "response.create", event_id="c1")
+            events, end = await until_closed(ws)
+        assert [e["type"] for e in events] == [*expected, "error"]
+        assert events[-1]["error"]["code"] == "session_expired"
+        assert events[-1]["error"]["event_id"] is None
+        assert isinstance(end, ConnectionClosedOK)
+        assert end.rcvd is not None and end.rcvd.code == 1001
+        assert len(sim.answers) == (0 if point == "create" else 1)
+
+
+@aio
+async def test_session_expired_right_after_response_done() -> None:
+    async with Simulator(answer="tone", pace=float("inf")) as sim:
+        sim.inject(Fault.session_expired_at("done"))
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "response.create")
+            events, end = await until_closed(ws)
+        kinds = [e["type"] for e in events]
+        assert kinds[-4:] == ["response.output_item.done", "response.done",
+                              "rate_limits.updated", "error"]
+        assert kinds.count(DELTA) == 15  # the whole answer came first
+        assert events[-1]["error"]["code"] == "session_expired"
+        assert end.rcvd is not None and end.rcvd.code == 1001
+
+
+@aio
+async def test_error_then_close_names_the_code_and_serves_until_a_plain_1001() -> None:
+    async with Simulator() as sim:
+        sim.inject(Fault.error_then_close("insufficient_quota", after_s=0.5))
+        async with connect(sim.url, **OPEN) as ws:
+            assert (await recv(ws))["type"] == "session.created"
+            error = await recv(ws)
+            seen = time.monotonic()
+            assert error["type"] == "error"
+            assert error["error"]["code"] == "insufficient_quota"
+            await send(ws, "input_audio_buffer.clear")  # still served in between
+            assert (await recv(ws))["type"] == "input_audio_buffer.cleared"
+            events, end = await until_closed(ws)
+            assert time.monotonic() - seen >= 0.4
+        assert events == []  # the close carries no error of its own
+        assert isinstance(end, ConnectionClosedOK)
+        assert end.rcvd is not None and end.rcvd.code == 1001
+
+
+@pytest.mark.parametrize(("fault", "chunks", "status", "why"), [
+    (Fault.fail_answer(3, "server_error"), 3, "failed", "server_error"),
+    (Fault.incomplete_answer(2, "content_filter"), 2, "incomplete", "content_filter"),
+    (Fault.incomplete_answer(0), 0, "incomplete", "max_output_tokens"),
+])
+@aio
+async def test_answers_that_end_badly_part_way_never_send_the_rest(
+        fault: Fault, chunks: int, status: str, why: str) -> None:
+    async with Simulator(answer="tone", pace=float("inf")) as sim:
+        sim.inject(fault)
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "response.create")
+            done, events = await recv_until(ws, "response.done")
+            kinds = [e["type"] for e in events]
+            assert kinds.count(DELTA) == chunks
+            assert "response.output_audio.done" not in kinds
+            assert "response.content_part.done" not in kinds
+            response = done["response"]
+            assert response["status"] == status
+            details = response["status_details"]
+            assert details["type"] == status
+            if status == "failed":
+                assert details["error"]["code"] == why
+                assert details["error"]["type"] == "server_error"
+            else:
+                assert details["reason"] == why
+            if chunks:
+                assert response["output"][0]["status"] == "incomplete"
+            else:
+                assert response["output"] == [] and "response.output_item.added" not in kinds
+            await recv_until(ws, "rate_limits.updated")
+            await send(ws, "input_audio_buffer.clear")  # the connection goes on
+            assert (await recv(ws))["type"] == "input_audio_buffer.cleared"
+        assert len(sim.answer_audio(1)[0]) == chunks * 4800
+        assert sim.answers[0].status == status
+
+
+@aio
+async def test_big_frame_is_one_text_frame_of_that_size_that_a_small_client_refuses() -> None:
+    async with Simulator() as sim:
+        sim.inject(Fault.big_frame(1.5), times=2)
+        async with connect(sim.url, **{**OPEN, "max_size": 2**20}) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            _, end = await until_closed(ws)
+            assert end.sent is not None and end.sent.code == 1009  # message too big
+        async with connect(sim.url, **OPEN) as ws:  # no limit: it arrives, whole
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            assert isinstance(frame, str) and len(frame.encode()) == round(1.5 * 2**20)
+            event = json.loads(frame)
+            assert event["type"] == "conversation.item.input_audio_transcription.delta"
+            await send(ws, "input_audio_buffer.clear")
+            await recv_until(ws, "input_audio_buffer.cleared")
+
+
+@aio
+async def test_bad_utf8_sends_a_text_frame_a_client_must_close_with_1007() -> None:
+    async with Simulator() as sim:
+        sim.inject(Fault.bad_utf8())
+        async with connect(sim.url, **OPEN) as ws:
+            await recv(ws)
+            await send(ws, "session.update", session=PTT_GA)
+            await recv_until(ws, "session.updated")
+            _, end = await until_closed(ws)
+            assert end.sent is not None and end.sent.code == 1007  # invalid frame payload
+        frames = [f for _, f in sim.sent if isinstance(f, bytes)]
+        assert len(frames) == 1 and b"\xff" in frames[0]
+        with pytest.raises(UnicodeDecodeError):
+            frames[0].decode("utf-8")

@@ -112,6 +112,7 @@ def test_voice_cannot_change_once_the_model_has_spoken() -> None:
     run_answer(c)
     out = c.receive({"type": "session.update", "session": {"voice": "echo"}})
     assert out[0]["error"]["code"] == "cannot_update_voice"
+    assert out[0]["error"]["param"] is None  # as the real servers send it
     assert types(c.receive({"type": "session.update", "session": {"voice": "alloy"}})) == [
         "session.updated"]
 
@@ -145,6 +146,9 @@ def test_push_to_talk_turn_echoes_the_committed_audio(
     assert text == "(echo of 250 ms of your audio)"
     done = events[-2]["response"]
     assert done["status"] == "completed" and done["output"][0]["content"][0]["type"] == part
+    # the part events say "audio" in both dialects (the SDK's models take text or audio)
+    assert [e["part"]["type"] for e in events if e["type"].startswith(
+        "response.content_part.")] == ["audio", "audio"]
     assert c.answers[0].sent_audio == pcm and c.response is None
 
 
@@ -217,6 +221,10 @@ def test_truncate_checks_the_item_and_the_audio_really_sent() -> None:
 @pytest.mark.parametrize(("event", "code"), [
     ({"type": "no.such.event"}, "invalid_value"),
     ({"type": "conversation.item.create", "item": {}}, "unsupported_by_simulator"),
+    ({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                                                   "content": [{"type": "input_text"}]}},
+     "invalid_value"),
+    ({"type": "conversation.item.delete", "item_id": "item_1"}, "unsupported_by_simulator"),
     ({"audio": "AAAA"}, "missing_required_parameter"),
     ({"type": "input_audio_buffer.append", "audio": "!!not base64!!"}, "invalid_value"),
     ({"type": "input_audio_buffer.append", "audio": "AA=="}, "invalid_value"),  # odd bytes
@@ -331,3 +339,14 @@ def test_any_session_update_is_applied_or_refused_cleanly(
         assert c.session == before
     for piece in chunks(tone(300) + quiet(300)):  # the VAD copes with whatever was accepted
         append(c, piece)
+
+
+def test_a_typed_message_is_the_turn_the_next_response_answers() -> None:
+    c = core()
+    out = c.receive({"type": "conversation.item.create", "event_id": "e1", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text",
+                                                        "text": "what time is it"}]}})
+    assert len(out) == 1 and out[0]["item"]["content"][0]["text"] == "what time is it"
+    assert out[0]["item"]["role"] == "user"
+    created = c.receive({"type": "response.create"})
+    assert types(created) == ["response.created"]

@@ -1,0 +1,89 @@
+"""Errors and protocol breaks a real server reaches, said for what they are.
+
+Real websockets to the loopback simulator and its faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from edged.realtime.events import ErrorEvent
+from edged.realtime.link import LinkState
+from edged.simulator import Fault
+from tests.realtime.test_link import Rig, aio, sim
+
+
+@aio
+async def test_an_error_long_before_an_ordinary_close_does_not_classify_it() -> None:
+    """Before: insufficient_quota answered seconds earlier made a close 1001 an auth
+    failure, and the link waited 15 minutes."""
+    async with sim() as s:
+        s.inject(Fault.error_then_close("insufficient_quota", after_s=3.0))
+        async with Rig(s, backoff_base_s=5.0, backoff_cap_s=5.0) as rig:
+            await rig.up(connects=2)  # with 5 s backoff, only an immediate rejoin fits
+            assert any(isinstance(e, ErrorEvent) and e.code == "insufficient_quota"
+                       for e in rig.events)
+            assert rig.link.status.failures == {"session_end": 1}
+            assert LinkState.AUTH_FAILED not in rig.states()
+            assert "insufficient_quota" not in (rig.link.status.last_error or "")
+
+
+@aio
+async def test_an_error_right_before_the_close_still_explains_it() -> None:
+    async with sim() as s:
+        s.inject(Fault.error_then_close("insufficient_quota", after_s=0.2))
+        async with Rig(s) as rig:
+            await rig.until(lambda: LinkState.AUTH_FAILED in rig.states(), "auth_failed")
+            assert "after error insufficient_quota" in (rig.link.status.last_error or "")
+
+
+@aio
+async def test_a_frame_over_max_size_is_our_close_1009_not_a_lost_connection() -> None:
+    async with sim() as s:
+        s.inject(Fault.big_frame(2))
+        async with Rig(s, max_message_mb=1.0) as rig:
+            await rig.up(connects=2)
+            error = rig.link.status.last_error or ""
+            assert error.startswith("edged closed the connection: 1009"), error
+            assert "link.max_message_mb (1 MB)" in error
+            assert rig.link.status.failures == {"network": 1}
+
+
+@aio
+async def test_invalid_utf8_is_our_close_1007() -> None:
+    async with sim() as s:
+        s.inject(Fault.bad_utf8())
+        async with Rig(s) as rig:
+            await rig.up(connects=2)
+            error = rig.link.status.last_error or ""
+            assert error.startswith("edged closed the connection: 1007"), error
+            assert "without a close frame" not in error
+
+
+@aio
+async def test_a_reload_clears_the_last_error_of_a_reconnect_it_causes() -> None:
+    """Before: the link-down line after a reload showed the error of an older drop."""
+    async with sim() as s:
+        s.inject(Fault.bad_utf8())
+        async with Rig(s) as rig:
+            await rig.up(connects=2)
+            assert rig.link.status.last_error
+            rig.link.reconnect("configuration reloaded")
+            await rig.up(connects=3)
+            assert rig.link.status.last_error is None
+            assert rig.link.status.renewals == 1
+
+
+@aio
+async def test_a_config_failed_wait_ends_at_once_when_asked() -> None:
+    """What a reload of even an unchanged file does: the log promised it."""
+    async with sim() as s:
+        s.inject(Fault.refuse(404))
+        async with Rig(s, auth_retry_s=900.0) as rig:
+            await rig.until(lambda: LinkState.CONFIG_FAILED in rig.states(), "config_failed")
+            rig.link.credentials_changed()  # not a key problem: still waiting
+            await asyncio.sleep(0.3)  # the wait re-checks its plan at once; give it time
+            assert rig.link.status.state is LinkState.CONFIG_FAILED
+            assert len(s.handshakes) == 1
+            rig.link.config_changed()
+            await rig.up()
