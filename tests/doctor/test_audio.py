@@ -60,7 +60,7 @@ def test_level_meter_hears_the_signal_fed_to_the_microphone(pulse: PulseRig,
     pcm = np.round(np.sin(2 * np.pi * 300 * t) * 0.1 * 32767).astype("<i2").tobytes()
     ctx = opened(devices(tmp_path))
     try:
-        pulse.feed_mic(pcm)
+        pulse.feed_mic(pcm, background=True)  # 8 s of it: the 3 s meter listens inside
         time.sleep(0.5)
         result = audio.check_mic_level(ctx)
     finally:
@@ -85,7 +85,7 @@ def test_level_meter_flags_clipping(pulse: PulseRig, tmp_path: Path) -> None:
     square = np.where(np.arange(48000 * 8) % 160 < 80, 32767, -32768).astype("<i2")
     ctx = opened(devices(tmp_path))
     try:
-        pulse.feed_mic(square.tobytes())
+        pulse.feed_mic(square.tobytes(), background=True)
         time.sleep(0.5)
         result = audio.check_mic_level(ctx)
     finally:

@@ -66,16 +66,16 @@ def test_bursts_of_sighup_neither_crash_nor_leak(edged_run: Edged, journald: Jou
     wait(r.one_stream_each_way, "reopened streams")
     base_threads, base_fds = r.threads(), r.fds()
     variants = [{"volume": 0.6, "output_rate": 48000}, {"volume": 0.7, "output_rate": 44100}]
-    # two SIGHUPs 5 ms apart, ten times; each file changes the volume and a device rate
-    for i in range(10):
+    # two SIGHUPs 5 ms apart, five times; each file changes the volume and a device rate
+    for i in range(5):
         r.write(audio=variants[i % 2])
         r.proc.send_signal(signal.SIGHUP)
         time.sleep(0.005)
         r.proc.send_signal(signal.SIGHUP)
         settle(r)
         r.alive()
-    # twenty in one second
-    for i in range(20):
+    # ten in half a second
+    for i in range(10):
         r.write(audio=variants[i % 2])
         r.proc.send_signal(signal.SIGHUP)
         time.sleep(0.05)
@@ -89,7 +89,7 @@ def test_bursts_of_sighup_neither_crash_nor_leak(edged_run: Edged, journald: Jou
     merged = [e for e in applied if int(e.get("EDGED_COALESCED", "0")) > 0]
     assert merged, [e["MESSAGE"] for e in applied]
     assert "coalesced into this one" in merged[0]["MESSAGE"]
-    assert len(applied) < 40  # fewer reloads than signals
+    assert len(applied) < 20  # fewer reloads than signals
     status = r.ctl("status", "--json")
     assert status.returncode == 0, status.stderr
 

@@ -338,7 +338,7 @@ def answer_with_reload(r: Edged, **sections: dict[str, Any]) -> tuple[dict[str, 
     says where the reload landed), and the transition that ended the answer."""
     watcher = watch(r)
     with talking(r):
-        speak(r, spoken(4.0))  # a 4 s answer: plenty of time to reload in its middle
+        speak(r, spoken(3.0))  # a 3 s answer: time enough to reload in its middle
     phase(watcher, "speaking")
     # all of it has been sent (and so is queued for the speaker): only playing is left
     wait(lambda: r.sim.read(lambda sim: sim.answers[-1].status) == "completed",
