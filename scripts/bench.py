@@ -218,6 +218,7 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
 
 _TARGET_OF = {
     "cold start, process → READY=1 p50": "cold_start_p50_s",
+    "stop, SIGTERM → exit, stuck subscriber + deaf server, max": "stop_max_s",
     "CPU idle (connected, nobody talking)": "cpu_idle_pct",
     "CPU full duplex (hands-free, answers)": "cpu_full_duplex_pct",
     "  edged's share (− PortAudio floor)": "cpu_idle_own_pct",
