@@ -187,6 +187,8 @@ def _reload(client: ControlClient) -> int:
         return exc.exit_code
     changed = [str(k) for k in reply.get("changed") or []]
     print("applied: " + (", ".join(changed) if changed else "nothing changed"), flush=True)
+    for warning in reply.get("warnings") or []:  # in force, but not all of it in use
+        print(f"warning: {warning}", flush=True)
     return 0
 
 

@@ -81,6 +81,9 @@ class ReloadOutcome(Protocol):
     def problems(self) -> tuple[str, ...]: ...
 
     @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    @property
     def coalesced(self) -> int: ...
 
 
@@ -412,7 +415,8 @@ class ControlServer:
                            request=request)
         if result.applied:
             return p.ok(request, phase=self._phase(), applied=True,
-                        changed=list(result.changed), coalesced=result.coalesced)
+                        changed=list(result.changed), coalesced=result.coalesced,
+                        warnings=list(result.warnings))
         return p.error(p.REFUSED, "; ".join(result.problems) or "refused",
                        request=request, problems=list(result.problems))
 

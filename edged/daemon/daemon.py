@@ -71,12 +71,14 @@ the control server's own half second, a stop stays under 2 s."""
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
-    """What a reload did: ``changed`` dotted keys, or the ``problems`` that refused it."""
+    """What a reload did: ``changed`` dotted keys, or the ``problems`` that refused it;
+    ``warnings``: what an applied reload could not bring into use (a pin the board lacks)."""
 
     applied: bool
     changed: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     coalesced: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 class Daemon:
@@ -150,7 +152,8 @@ class Daemon:
         self.notifier.status("starting")
         self.audio = self._audio_factory(self.config, loop, self._audio_callbacks)
         await self.audio.start()
-        if not self._start_controls(loop):
+        self._start_controls(loop)
+        if self.exit_code == EXIT_CONFIG:  # required buttons are unavailable
             await self.audio.stop()
             return self.exit_code
         self.link = Link(
@@ -165,7 +168,7 @@ class Daemon:
         self.watchdog = Watchdog.from_env(self.notifier)
         if self.watchdog is not None:
             # the engine in use now: a reload may have replaced the one started above
-            self.watchdog.add_probe("audio callbacks", max(2.0, self.config.audio.stall_timeout_s),
+            self.watchdog.add_probe("audio callbacks", self._audio_stall_limit,
                                     self._audio_last_callback)
             self._tasks.append(asyncio.create_task(self.watchdog.run(), name="watchdog"))
         self.metrics.set_state("idle")
@@ -177,12 +180,13 @@ class Daemon:
         await self._shutdown()
         return self.exit_code
 
-    def _start_controls(self, loop: asyncio.AbstractEventLoop, *, reload: bool = False) -> bool:
-        """Buttons and LED; False if they are required and unavailable at start. After a
-        reload the daemon runs on without them whatever ``required`` says: stopping a
-        running speaker over a pin typo would be worse."""
+    def _start_controls(self, loop: asyncio.AbstractEventLoop, *, reload: bool = False) -> str:
+        """Buttons and LED: "" when they are up or off, else why not. At start a required
+        set that is unavailable stops the daemon (``exit_code``); after a reload it runs
+        on without them whatever ``required`` says: stopping a running speaker over a
+        pin typo would be worse."""
         if not self.config.controls.enabled:
-            return True
+            return ""
         from edged.buttons.gpio import Controls, ControlsUnavailable
 
         try:
@@ -192,15 +196,15 @@ class Daemon:
             if reload:
                 log.error("%s; running without buttons until a reload fixes it", exc,
                           extra={"fields": {"kind": "controls", "controls": "unavailable"}})
-                return True
+                return str(exc)
             if self.config.controls.required:
                 log.critical("%s", exc, extra={"fields": {"kind": "controls", "controls":
                                                            "unavailable"}})
                 self.exit_code = EXIT_CONFIG
-                return False
+                return str(exc)
             log.warning("%s; running without buttons (controls.required is false)", exc,
                         extra={"fields": {"kind": "controls", "controls": "unavailable"}})
-        return True
+        return ""
 
     def _read_key(self) -> str:
         """The key, read afresh at every connect so a reload can bring a new one."""
@@ -210,6 +214,10 @@ class Daemon:
         key = load_key(self.config.credentials).reveal()
         register_secret(key)  # masked in every log, status and event from now on
         return key
+
+    def _audio_stall_limit(self) -> float:
+        """audio.stall_timeout_s as it is now (a reload may change it), at least 2 s."""
+        return max(2.0, self.config.audio.stall_timeout_s)
 
     def _audio_last_callback(self) -> float | None:
         return self.audio.last_callback() if self.audio is not None else None
@@ -298,7 +306,7 @@ class Daemon:
             old, self.config = self.config, new
             changed = tuple(config_mod.changed_keys(old, new))
             try:
-                await self._apply(old, new)
+                warnings = await self._apply(old, new)
             except Exception as exc:  # a bug must not kill the daemon nor hide the reload
                 log.exception("reload of %s failed part-way", path,
                               extra={"fields": {"kind": "reload", "reload": "failed"}})
@@ -306,11 +314,11 @@ class Daemon:
             log.info("reloaded %s%s: %s", path, more, ", ".join(changed) or "nothing changed",
                      extra={"fields": {"kind": "reload", "reload": "applied",
                                        "changed": ",".join(changed), "coalesced": coalesced}})
-            return ReloadResult(True, changed, (), coalesced)
+            return ReloadResult(True, changed, (), coalesced, warnings)
         finally:
             self.notifier.ready()
 
-    async def _apply(self, old: Config, new: Config) -> None:
+    async def _apply(self, old: Config, new: Config) -> tuple[str, ...]:
         assert self._loop is not None
         self.reporter.reconfigure(new.health)
         self.conversation.settings = Settings.from_config(new)
@@ -337,8 +345,11 @@ class Daemon:
             if self.controls is not None:
                 self.controls.close()
                 self.controls = None
-            self._start_controls(self._loop, reload=True)
+            unavailable = self._start_controls(self._loop, reload=True)
             self._restore_led()
+            if unavailable:
+                return (f"{unavailable}; running without buttons until a reload fixes it",)
+        return ()
 
     def _restore_led(self) -> None:
         """New buttons and LED show what the old LED showed."""

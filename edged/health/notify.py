@@ -100,7 +100,7 @@ class Probe:
     open because the device is unplugged and being retried)."""
 
     name: str
-    max_age_s: float
+    max_age_s: Callable[[], float]  # asked at every check: a reload may change it
     last_seen: Callable[[], float | None]
 
 
@@ -184,15 +184,23 @@ class Watchdog:
             return None
         return cls(interval, notifier, max_lag_s=max_lag_s, clock=clock)
 
-    def add_probe(self, name: str, max_age_s: float,
+    def add_probe(self, name: str, max_age_s: float | Callable[[], float],
                   last_seen: Callable[[], float | None]) -> None:
-        self._probes[name] = Probe(name, max_age_s, last_seen)
+        """``max_age_s``: a number, or a function of the config in force (read at every
+        check, so a reload of the limit applies without a restart)."""
+        if callable(max_age_s):
+            limit = max_age_s
+        else:
+            fixed = float(max_age_s)
+            def limit() -> float:
+                return fixed
+        self._probes[name] = Probe(name, limit, last_seen)
 
     def remove_probe(self, name: str) -> None:
         self._probes.pop(name, None)
 
     def check(self, now: float, lag_s: float) -> tuple[Hold, ...]:
-        probes = [(p.name, p.last_seen(), p.max_age_s) for p in self._probes.values()]
+        probes = [(p.name, p.last_seen(), p.max_age_s()) for p in self._probes.values()]
         return watchdog_decision(now, lag_s, self.max_lag_s, probes)
 
     def tick(self, now: float, lag_s: float) -> bool:

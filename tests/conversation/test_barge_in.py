@@ -6,7 +6,6 @@ from edged.conversation import (
     AnswerAudio,
     AnswerAudioDone,
     Cancel,
-    Committed,
     FlushPlayback,
     LinkDown,
     LinkUp,
@@ -25,9 +24,7 @@ from edged.conversation import (
     SendTruncate,
     ServerError,
     SpeechStarted,
-    SpeechStopped,
     Tick,
-    WakePress,
 )
 from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
@@ -168,12 +165,7 @@ def test_other_server_errors_while_waiting_fail_the_turn_with_the_error_sound() 
 
 def test_speech_over_a_hands_free_answer_interrupts_it_without_response_cancel() -> None:
     d = Driver()
-    d.send(WakePress(held_ms=300))
-    d.send(SpeechStarted(), after=1)
-    d.send(SpeechStopped(), after=1)
-    d.send(Committed())
-    d.send(ResponseStarted("r1"))
-    d.send(AnswerAudio("r1", "i1", pcm(2000)))
+    d.handsfree_answer(2000)
     acts = d.send(SpeechStarted(), after=0.5)
     assert acts[0] == FlushPlayback()
     assert SendResponseCancel() not in acts  # interrupt_response: the server cancels

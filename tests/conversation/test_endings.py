@@ -6,7 +6,6 @@ import pytest
 
 from edged.conversation import (
     AnswerAudio,
-    Committed,
     LinkDown,
     LinkUp,
     Phase,
@@ -18,10 +17,7 @@ from edged.conversation import (
     SendClear,
     SendCommit,
     ServerError,
-    SpeechStarted,
-    SpeechStopped,
     Tick,
-    WakePress,
 )
 from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
@@ -61,12 +57,7 @@ def test_a_completed_answer_ends_quietly() -> None:
 
 def test_speech_over_a_hands_free_answer_cancelled_by_the_server_is_not_an_error() -> None:
     d = Driver()
-    d.send(WakePress(held_ms=300))
-    d.send(SpeechStarted(), after=1)
-    d.send(SpeechStopped(), after=1)
-    d.send(Committed())
-    d.send(ResponseStarted("r1"))
-    d.send(AnswerAudio("r1", "i1", pcm(500)))
+    d.handsfree_answer(500)
     done = d.send(ResponseDone("r1", "cancelled", "turn_detected"))
     assert notices(done, "answer_ended")[0].fields["error_sound"] is False
     assert "error" not in sounds(d.send(PlaybackIdle(), after=1.0))

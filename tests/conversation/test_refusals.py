@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from edged.conversation import (
     AnswerAudio,
-    Committed,
     Phase,
     PttUp,
     ResponseDone,
@@ -13,10 +12,7 @@ from edged.conversation import (
     SendResponseCancel,
     SendResponseCreate,
     ServerError,
-    SpeechStarted,
-    SpeechStopped,
     Tick,
-    WakePress,
 )
 from tests.rigs.conversation import CREATE, Driver, notices, pcm, sounds, wire
 
@@ -87,12 +83,7 @@ def test_a_refusal_of_an_abandoned_request_lets_the_next_one_go() -> None:
 
 def test_in_hands_free_a_refusal_never_cancels_the_live_answer() -> None:
     d = Driver()
-    d.send(WakePress(held_ms=300))
-    d.send(SpeechStarted(), after=1)
-    d.send(SpeechStopped(), after=1)
-    d.send(Committed())
-    d.send(ResponseStarted("r1"))
-    d.send(AnswerAudio("r1", "i1", pcm(500)))
+    d.handsfree_answer(500)
     acts = d.send(ServerError("invalid_value", "x", "edged_rc1_9"))
     assert SendResponseCancel() not in acts and d.phase() is Phase.SPEAKING
     acts = d.send(ServerError("invalid_value", "x"))  # no id: no request outstanding

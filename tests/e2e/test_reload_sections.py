@@ -270,7 +270,11 @@ def test_a_controls_reload_claims_the_new_pins_and_runs_on_without_bad_ones(
         # a pin this board does not have: what is claimed is the new assignment
         r.write(controls={"ptt_pin": 40})
         done = r.ctl("reload")
-        assert (done.returncode, done.stdout.strip()) == (0, "applied: controls.ptt_pin"), done
+        applied, warning = done.stdout.strip().splitlines()
+        assert (done.returncode, applied) == (0, "applied: controls.ptt_pin"), done
+        assert warning.startswith("warning: controls.ptt_pin: GPIO unavailable: BCM pin 40 "
+                                  "does not exist on this board"), warning
+        assert warning.endswith("running without buttons until a reload fixes it"), warning
         [unavailable] = journald.mine(journal_cursor, "EDGED_CONTROLS=unavailable",
                                       pid=r.proc.pid, timeout=WAIT_S)
         assert unavailable["MESSAGE"].startswith(

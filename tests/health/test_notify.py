@@ -125,6 +125,19 @@ def test_decision_withholds_for_a_stale_probe() -> None:
     assert [str(h) for h in holds] == ["audio last alive 3.0 s ago (limit 2 s)"]
 
 
+def test_a_probe_limit_given_as_a_function_is_read_at_every_check() -> None:
+    """The daemon passes audio.stall_timeout_s this way: before, a reload of it was
+    ignored until a restart."""
+    limit = [2.0]
+    dog = Watchdog(10.0, Notifier(), max_lag_s=1.0)
+    dog.add_probe("audio callbacks", lambda: limit[0], lambda: 7.0)
+    assert [h.name for h in dog.check(10.0, 0.0)] == ["audio callbacks"]  # 3 s > 2 s
+    limit[0] = 5.0
+    assert dog.check(10.0, 0.0) == ()
+    dog.add_probe("fixed", 2.5, lambda: 7.0)
+    assert [h.name for h in dog.check(10.0, 0.0)] == ["fixed"]
+
+
 def test_decision_ignores_a_probe_with_nothing_to_vouch_for() -> None:
     assert watchdog_decision(10.0, 0.0, 0.1, [("audio", None, 2.0)]) == ()
 

@@ -17,6 +17,8 @@ from edged.conversation import (
     PCM_BYTES_PER_MS,
     SEND_ACTIONS,
     Action,
+    AnswerAudio,
+    Committed,
     Conversation,
     EndAnswer,
     Event,
@@ -38,8 +40,11 @@ from edged.conversation import (
     SetLed,
     SetMic,
     Settings,
+    SpeechStarted,
+    SpeechStopped,
     State,
     Tick,
+    WakePress,
 )
 
 ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, PlayAnswer, EndAnswer, FlushPlayback, PlaySound,
@@ -258,6 +263,16 @@ class Driver:
         if preroll:
             out += self.send(MicAudio(preroll))
         return out
+
+    def handsfree_answer(self, ms: float = 500, rid: str = "r1", item: str = "i1") -> None:
+        """A wake press, a sentence the server's turn detection ends, and the first
+        ``ms`` of the server's own answer: a hands-free answer playing."""
+        self.send(WakePress(held_ms=300))
+        self.send(SpeechStarted(), after=1)
+        self.send(SpeechStopped(), after=1)
+        self.send(Committed())
+        self.send(ResponseStarted(rid))
+        self.send(AnswerAudio(rid, item, pcm(ms)))
 
     def history(self, last: int = 30) -> str:
         """The recent steps, audio shown as lengths, for failure reports."""
