@@ -202,7 +202,8 @@ class Link:
         self._refused = 0
         self._session_seq = 0
         self._server_session: Session | None = None  # what this connection was sent
-        self._updates: dict[str, frozenset[str]] = {}  # session.update ids not yet answered
+        # session.update ids not yet answered: their fields, and the session before them
+        self._updates: dict[str, tuple[frozenset[str], Session]] = {}
         self._spoken = False  # the model has spoken on this connection: its voice is set
         self._voice_task: asyncio.Task[None] | None = None
         self._error: tuple[str | None, float] | None = None  # the last error event, when
@@ -276,7 +277,7 @@ class Link:
         if not self.send(update):
             return False
         assert update.event_id is not None
-        self._updates[update.event_id] = changed
+        self._updates[update.event_id] = (changed, current)
         self._server_session = dataclasses.replace(
             current, **{name: getattr(session, name) for name in changed})
         return True
@@ -582,12 +583,15 @@ class Link:
         elif isinstance(event, SessionUpdated) and self._updates:
             event_id = next(iter(self._updates))
             log.debug("realtime link: session update %s (%s) confirmed", event_id,
-                      ", ".join(sorted(self._updates.pop(event_id))))
+                      ", ".join(sorted(self._updates.pop(event_id)[0])))
         elif isinstance(event, ErrorEvent) and event.event_id in self._updates:
-            fields = self._updates.pop(event.event_id)
+            fields, before = self._updates.pop(event.event_id)
             log.warning("realtime link: the server refused the session update of %s (%s); "
                         "the rest of the session is unchanged", ", ".join(sorted(fields)),
                         event.code or "error")
+            if self._server_session is not None:  # it still has the old values: a later
+                self._server_session = dataclasses.replace(  # change sends them again
+                    self._server_session, **{f: getattr(before, f) for f in fields})
 
     async def _receive(self, ws: ClientConnection) -> ServerEvent | None:
         """The next event, its server text already made safe to show (see sanitize)."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from edged.realtime.events import AudioDelta, SessionUpdated, session_from_config
+from edged.simulator import Fault
 from tests.realtime.test_link import Rig, aio, sim
 
 
@@ -92,3 +93,21 @@ async def test_a_new_voice_before_the_model_spoke_is_sent_at_once() -> None:
         await rig.until(lambda: updated(rig) >= 2, "the voice update confirmed")
         assert updates(s, 1)[-1]["session"]["audio"] == {"output": {"voice": "verse"}}
         assert s.connections == 1
+
+
+@aio
+async def test_a_refused_update_is_logged_by_its_fields_and_sent_again_next_time(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="edged.realtime")
+    async with sim() as s:
+        s.inject(Fault.reject("session.update", "invalid_value", nth=2))  # the first later one
+        async with Rig(s) as rig:
+            await rig.up()
+            handsfree = session_from_config(rig.config.realtime, handsfree=True)
+            rig.link.set_session(handsfree)
+            await rig.until(lambda: not rig.link._updates, "the refusal")
+            assert "refused the session update of turn_detection (invalid_value)" in caplog.text
+            assert updated(rig) == 1
+            rig.link.set_session(handsfree)  # the server still has the old value: again
+            await rig.until(lambda: updated(rig) >= 2, "the update, accepted this time")
+            assert len(updates(s, 1)) == 3
