@@ -173,27 +173,29 @@ def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
     return out
 
 
+# Where each Session field lives in each dialect's session object, in the order
+# they are written; one table serves the full object and the partial updates.
 _GA_PATHS: dict[str, tuple[str, ...]] = {
-    "voice": ("audio", "output", "voice"),
-    "speed": ("audio", "output", "speed"),
-    "output_format": ("audio", "output", "format"),
+    "modalities": ("output_modalities",),
+    "instructions": ("instructions",),
     "input_format": ("audio", "input", "format"),
     "noise_reduction": ("audio", "input", "noise_reduction"),
     "transcription": ("audio", "input", "transcription"),
     "turn_detection": ("audio", "input", "turn_detection"),
-    "instructions": ("instructions",),
-    "modalities": ("output_modalities",),
+    "output_format": ("audio", "output", "format"),
+    "voice": ("audio", "output", "voice"),
+    "speed": ("audio", "output", "speed"),
     "max_output_tokens": ("max_output_tokens",),
 }
 _BETA_PATHS: dict[str, tuple[str, ...]] = {
+    "modalities": ("modalities",),
+    "instructions": ("instructions",),
     "voice": ("voice",),
     "input_format": ("input_audio_format",),
     "output_format": ("output_audio_format",),
-    "noise_reduction": ("input_audio_noise_reduction",),
     "transcription": ("input_audio_transcription",),
+    "noise_reduction": ("input_audio_noise_reduction",),
     "turn_detection": ("turn_detection",),
-    "instructions": ("instructions",),
-    "modalities": ("modalities",),
     "max_output_tokens": ("max_response_output_tokens",),
 }  # the beta session has no speed
 
@@ -202,56 +204,34 @@ def session_json(s: Session, dialect: Wire,
                  fields: frozenset[str] | None = None) -> dict[str, Any]:
     """The ``session`` object of a session.update, in the dialect's shape; with
     ``fields``, only those (and the GA's required ``type``)."""
-    full = _session_json(s, dialect)
-    if fields is None:
-        return full
-    out: dict[str, Any] = {"type": full["type"]} if dialect == "ga" else {}
-    paths = _GA_PATHS if dialect == "ga" else _BETA_PATHS
-    for name in sorted(fields):
-        path = paths.get(name)
-        if path is None:
-            continue
-        src, dst = full, out
-        for key in path[:-1]:
-            src, dst = src[key], dst.setdefault(key, {})
-        dst[path[-1]] = src[path[-1]]
+    values = _session_values(s, dialect)
+    out: dict[str, Any] = {"type": "realtime"} if dialect == "ga" else {}
+    for name, (*parents, leaf) in (_GA_PATHS if dialect == "ga" else _BETA_PATHS).items():
+        if fields is None or name in fields:
+            node = out
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = values[name]
     return out
 
 
-def _session_json(s: Session, dialect: Wire) -> dict[str, Any]:
-    output = "audio" if "audio" in s.modalities else "text"
-    noise = {"type": s.noise_reduction} if s.noise_reduction else None
-    if dialect == "ga":
-        return {
-            "type": "realtime",
-            "output_modalities": [output],
-            "instructions": s.instructions,
-            "audio": {
-                "input": {
-                    "format": _GA_FORMATS[s.input_format],
-                    "noise_reduction": noise,
-                    "transcription": _transcription_json(s.transcription),
-                    "turn_detection": _turn_json(s.turn_detection),
-                },
-                "output": {
-                    "format": _GA_FORMATS[s.output_format],
-                    "voice": s.voice,
-                    "speed": s.speed,
-                },
-            },
-            "max_output_tokens": s.max_output_tokens,
-        }
+def _session_values(s: Session, dialect: Wire) -> dict[str, Any]:
+    """Each Session field as the dialect writes it."""
+    ga = dialect == "ga"
+    speaks = "audio" in s.modalities
     return {
-        # The beta API only accepts ["text"] or ["audio", "text"].
-        "modalities": ["audio", "text"] if output == "audio" else ["text"],
+        # GA names the one output; the beta API only accepts ["text"] or ["audio", "text"]
+        "modalities": (["audio" if speaks else "text"] if ga
+                       else ["audio", "text"] if speaks else ["text"]),
         "instructions": s.instructions,
-        "voice": s.voice,
-        "input_audio_format": s.input_format,
-        "output_audio_format": s.output_format,
-        "input_audio_transcription": _transcription_json(s.transcription),
-        "input_audio_noise_reduction": noise,
+        "input_format": _GA_FORMATS[s.input_format] if ga else s.input_format,
+        "output_format": _GA_FORMATS[s.output_format] if ga else s.output_format,
+        "noise_reduction": {"type": s.noise_reduction} if s.noise_reduction else None,
+        "transcription": _transcription_json(s.transcription),
         "turn_detection": _turn_json(s.turn_detection),
-        "max_response_output_tokens": s.max_output_tokens,
+        "voice": s.voice,
+        "speed": s.speed,
+        "max_output_tokens": s.max_output_tokens,
     }
 
 
