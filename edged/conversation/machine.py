@@ -823,12 +823,10 @@ class Conversation:
         if code in BENIGN_ERRORS:
             self._notice("benign_error", code=code)
             return
-        if code in SESSION_ENDING_ERRORS:  # the link drop that follows holds the turn
-            self._notice("server_error", code=code, message=ev.message[:200],
-                         event_id=ev.event_id)
-            return
         self._notice("server_error", code=code, message=ev.message[:200],
                      event_id=ev.event_id)
+        if code in SESSION_ENDING_ERRORS:  # the link drop that follows holds the turn
+            return
         waiting = self._waiting_turn()
         refusal = s.responses.refused(ev.event_id) if waiting or ev.event_id else None
         if ev.event_id is not None and refusal is None:

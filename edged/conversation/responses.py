@@ -46,10 +46,6 @@ class Responses:
         """Requests sent and still wanted."""
         return sum(self.asked.values())
 
-    @property
-    def abandoned(self) -> int:
-        return len(self.asked) - self.wanted
-
     def new_session(self, session: int) -> None:
         """The link went up or down: nothing of the old session will answer."""
         self.asked.clear()
