@@ -194,9 +194,10 @@ class Daemon:
                                      pin_factory=self._pin_factory)
         except ControlsUnavailable as exc:
             if reload:
-                log.error("%s; running without buttons until a reload fixes it", exc,
-                          extra={"fields": {"kind": "controls", "controls": "unavailable"}})
-                return str(exc)
+                why = f"{exc}; running without buttons until a reload fixes it"
+                log.error("%s", why, extra={"fields": {"kind": "controls",
+                                                       "controls": "unavailable"}})
+                return why
             if self.config.controls.required:
                 log.critical("%s", exc, extra={"fields": {"kind": "controls", "controls":
                                                            "unavailable"}})
@@ -348,7 +349,7 @@ class Daemon:
             unavailable = self._start_controls(self._loop, reload=True)
             self._restore_led()
             if unavailable:
-                return (f"{unavailable}; running without buttons until a reload fixes it",)
+                return (unavailable,)
         return ()
 
     def _restore_led(self) -> None:
