@@ -379,6 +379,12 @@ def test_a_reload_that_reopens_the_speaker_while_the_answer_plays_does_not_stall
         assert reply["changed"] == ["audio.output_rate"]
         assert reply["phase"] == "speaking"
         assert (ended["data"]["to"], ended["data"]["cause"]) == ("idle", "playback_idle")
-        # then, idle, the devices reopen at the new rate
-        wait(lambda: r.one_stream_each_way() and r.streams() != before, "the reopen")
-        assert "48000Hz" in r.pulse.pactl("list", "sink-inputs")
+        # then, idle, the devices reopen at the new rate: both streams are new (a
+        # closed stream can still be listed for a moment after its successor appears)
+        def reopened() -> bool:
+            now = r.streams()
+            return r.one_stream_each_way() and all(
+                now[kind] != before[kind] for kind in before)
+        wait(reopened, "the reopen")
+        wait(lambda: "48000Hz" in r.pulse.pactl("list", "sink-inputs"),
+             "the speaker stream at 48 kHz")
