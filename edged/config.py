@@ -46,6 +46,7 @@ AuthHeader = Literal["auto", "bearer", "api-key"]
 TurnDetectionType = Literal["server_vad", "semantic_vad", "none"]
 Eagerness = Literal["low", "medium", "high", "auto"]
 NoiseReduction = Literal["near_field", "far_field", "none"]
+ToolChoice = Literal["auto", "none", "required"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class RealtimeConfig:
     transcription: TranscriptionConfig = field(default_factory=TranscriptionConfig)
     noise_reduction: NoiseReduction = "far_field"
     max_output_tokens: int | Literal["inf"] = _f("inf", 1, 4096)
+    tool_choice: ToolChoice = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,21 @@ class ConversationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolsConfig:
+    enabled: bool = True  # false: the model is offered no tools at all
+    timeout_s: float = _f(5.0, 0.5, 120)
+    state_dir: str | None = None  # None: $STATE_DIRECTORY (systemd), else /var/lib/edged
+    timers: bool = True
+    max_timers: int = _f(20, 1, 100)
+    missed_grace_s: float = _f(600.0, 0, 86400)
+    max_ring_s: float = _f(300.0, 5, 3600)
+    volume: bool = True
+    volume_step: int = _f(10, 1, 50)
+    clock: bool = True
+    end_conversation: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ControlConfig:
     enabled: bool = True
     socket: str = "/run/edged/control.sock"
@@ -187,6 +204,7 @@ class Config:
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     source: str = field(default="<defaults>", compare=False)
 

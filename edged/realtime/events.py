@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from edged import pcm
@@ -48,6 +49,16 @@ class SemanticVad:
 
 
 TurnDetection = ServerVad | SemanticVad | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call: its name, what it is for, and the JSON Schema
+    of its arguments (an object schema). Compared by value; never hashed."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
