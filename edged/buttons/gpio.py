@@ -57,11 +57,14 @@ _PWM_PLANS: dict[LedPattern, LedPlan] = {
     "speaking": LedPlan("pulse", 0.8, 0.8),
     "muted": LedPlan("blink", 0.2, 1.8),
     "error": LedPlan("blink", 0.08, 0.08),
+    "tools": LedPlan("pulse", 0.1, 0.4),
+    "ringing": LedPlan("blink", 0.5, 0.5),
 }
 _PLAIN_PLANS: dict[LedPattern, LedPlan] = {
     **_PWM_PLANS,
     "thinking": LedPlan("blink", 0.25, 0.25),
     "speaking": LedPlan("blink", 0.9, 0.3),
+    "tools": LedPlan("blink", 0.1, 0.4),
 }
 
 

@@ -13,8 +13,9 @@ from typing import Literal
 
 from edged.conversation.events import audio_repr
 
-Sound = Literal["listening", "done", "error"]
-LedPattern = Literal["idle", "listening", "thinking", "speaking", "muted", "error"]
+Sound = Literal["listening", "done", "error", "confirm"]
+LedPattern = Literal["idle", "listening", "thinking", "tools", "speaking", "muted", "error",
+                     "ringing"]
 MicMode = Literal["closed", "preroll", "stream"]
 """closed: capture nothing, not even pre-roll (mute); preroll: keep only the
 pre-roll ring; stream: deliver every frame to the machine as ``MicAudio``."""
@@ -56,6 +57,14 @@ class SendText:
 
 
 @dataclass(frozen=True, slots=True)
+class SendToolOutput:
+    """``conversation.item.create`` with a ``function_call_output`` for ``call_id``."""
+
+    call_id: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendResponseCreate:
     """``response.create``; ``event_id`` names it, so an error refusing it can say so."""
 
@@ -81,6 +90,26 @@ class SetHandsFree:
 
     A desired state: emitted again after every ``LinkUp``.
     """
+
+    on: bool
+
+
+# --------------------------------------------------------------------------- tools, alarms
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool:
+    """Run a tool the model called; reply ``ToolFinished`` with its output (always:
+    a failure is an output too)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Start (``on``) or stop the alarm sound, repeated until stopped."""
 
     on: bool
 
@@ -134,7 +163,7 @@ class SetMic:
 
 WARNING_NOTICES = frozenset({
     "utterance_dropped", "stuck_button", "cost_guard", "server_error", "answer_failed",
-    "playback_stalled", "no_answer", "answer_ended",
+    "playback_stalled", "no_answer", "answer_ended", "tool_output_unsent",
 })
 """Notices a person would want to hear about: logged as warnings, kept as the last error."""
 
@@ -149,7 +178,9 @@ class Notice:
     answer_ended, answer_interrupted, answer_failed, answer_cut, no_answer,
     response_ignored, late_audio_dropped, benign_error, server_error,
     handsfree_started, handsfree_ended, speech, muted, unmuted,
-    playback_stalled, say_refused. Never holds audio or secrets.
+    playback_stalled, say_refused, tool_call, tool_skipped, tool_output_sent,
+    tool_output_unsent, ringing, ring_stopped, conversation_ending. Never holds
+    audio or secrets.
     """
 
     kind: str
@@ -157,13 +188,13 @@ class Notice:
 
 
 Action = (
-    SendClear | SendAppend | SendCommit | SendText | SendResponseCreate | SendResponseCancel
-    | SendTruncate | SetHandsFree | PlayAnswer | EndAnswer | FlushPlayback | PlaySound
-    | SetLed | SetMic | Notice
+    SendClear | SendAppend | SendCommit | SendText | SendToolOutput | SendResponseCreate
+    | SendResponseCancel | SendTruncate | SetHandsFree | RunTool | Ring | PlayAnswer
+    | EndAnswer | FlushPlayback | PlaySound | SetLed | SetMic | Notice
 )
 
 SEND_ACTIONS: tuple[type[Action], ...] = (
-    SendClear, SendAppend, SendCommit, SendText, SendResponseCreate, SendResponseCancel,
-    SendTruncate,
+    SendClear, SendAppend, SendCommit, SendText, SendToolOutput, SendResponseCreate,
+    SendResponseCancel, SendTruncate,
 )
 """Actions that become client events on the wire (never emitted while the link is down)."""

@@ -175,6 +175,57 @@ class ServerError:
     event_id: str | None = None
 
 
+# --------------------------------------------------------------------------- tools, alarms
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """The model finished writing a function call (``response.output_item.done``).
+
+    ``status`` is the item's: only a ``completed`` call runs, because the same
+    event also comes for calls cut short by a cancel or a limit.
+    """
+
+    response_id: str
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: str = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    """A tool the machine asked for has run; ``output`` is what the model is told (a
+    failure is an output too, ``ok`` False)."""
+
+    call_id: str
+    output: str
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmDue:
+    """Timers or alarms fell due: ring. ``labels`` name them for the journal."""
+
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopRinging:
+    """The stop_ringing tool: stop a ringing alarm, and nothing else."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """``edged ctl stop``: stop a ringing alarm if one rings, else like ``Cancel``."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndConversation:
+    """The model asked to end the hands-free conversation once its answer is heard."""
+
+
 # --------------------------------------------------------------------------- speaker
 
 
@@ -205,11 +256,13 @@ class Tick:
 Event = (
     PttDown | PttUp | WakePress | WakeHold | Cancel | Say | LinkUp | LinkDown | MicAudio
     | SpeechStarted | SpeechStopped | Committed | ResponseStarted | AnswerAudio
-    | AnswerAudioDone | ResponseDone | ServerError | PlaybackIdle | PlaybackFlushed | Tick
+    | AnswerAudioDone | ResponseDone | ServerError | ToolCalled | ToolFinished | AlarmDue
+    | StopRinging | Stop | EndConversation | PlaybackIdle | PlaybackFlushed | Tick
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     PttDown, PttUp, WakePress, WakeHold, Cancel, Say, LinkUp, LinkDown, MicAudio,
     SpeechStarted, SpeechStopped, Committed, ResponseStarted, AnswerAudio, AnswerAudioDone,
-    ResponseDone, ServerError, PlaybackIdle, PlaybackFlushed, Tick,
+    ResponseDone, ServerError, ToolCalled, ToolFinished, AlarmDue, StopRinging, Stop,
+    EndConversation, PlaybackIdle, PlaybackFlushed, Tick,
 )

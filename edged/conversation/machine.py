@@ -17,6 +17,7 @@ with the error sound: nothing is dropped silently.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,12 +31,15 @@ from edged.conversation.actions import (
     Notice,
     PlayAnswer,
     PlaySound,
+    Ring,
+    RunTool,
     SendAppend,
     SendClear,
     SendCommit,
     SendResponseCancel,
     SendResponseCreate,
     SendText,
+    SendToolOutput,
     SendTruncate,
     SetHandsFree,
     SetLed,
@@ -45,10 +49,12 @@ from edged.conversation.actions import (
 from edged.conversation.bucket import TokenBucket
 from edged.conversation.events import (
     PCM_BYTES_PER_MS,
+    AlarmDue,
     AnswerAudio,
     AnswerAudioDone,
     Cancel,
     Committed,
+    EndConversation,
     Event,
     LinkDown,
     LinkUp,
@@ -63,12 +69,25 @@ from edged.conversation.events import (
     ServerError,
     SpeechStarted,
     SpeechStopped,
+    Stop,
+    StopRinging,
     Tick,
+    ToolCalled,
+    ToolFinished,
     WakeHold,
     WakePress,
 )
 from edged.conversation.settings import Settings
-from edged.conversation.state import Answer, Phase, State, Unheard, Utterance
+from edged.conversation.state import (
+    Answer,
+    Call,
+    Phase,
+    Ringing,
+    State,
+    ToolRound,
+    Unheard,
+    Utterance,
+)
 
 MAX_APPEND_BYTES = 5_000 * PCM_BYTES_PER_MS
 """Held audio is re-sent in pieces of at most 5 s (well under the 15 MiB event limit)."""
@@ -79,6 +98,11 @@ BENIGN_ERRORS = frozenset({
 })
 """Server errors that races produce and that leave the session fine: noticed, no sound."""
 SESSION_ENDING_ERRORS = frozenset({"session_expired"})
+MAX_TOOL_ROUNDS = 5
+"""Tool rounds one question may take; a model that keeps calling is stopped there."""
+TOOL_GRACE_S = 5.0
+"""Beyond tools.timeout_s, how long the machine waits for a tool's output (the daemon
+answers a slow tool with an error at the timeout; this only guards against a bug)."""
 """Errors that announce the session's end: a turn waiting for its answer is held and
 asked again on the next session (the link reconnects at once), not failed."""
 
@@ -87,9 +111,14 @@ _PHASE_LED: dict[Phase, LedPattern] = {
     Phase.LISTENING: "listening",
     Phase.HANDSFREE: "listening",
     Phase.THINKING: "thinking",
+    Phase.TOOLS: "tools",
     Phase.SPEAKING: "speaking",
     Phase.MUTED: "muted",
 }
+
+
+def _error_output(sentence: str) -> str:
+    return json.dumps({"error": sentence})
 
 
 def _pieces(chunks: list[bytes]) -> Iterator[bytes]:
@@ -124,6 +153,12 @@ class Conversation:
             AnswerAudioDone: self._answer_audio_done,
             ResponseDone: self._response_done,
             ServerError: self._server_error,
+            ToolCalled: self._tool_called,
+            ToolFinished: self._tool_finished,
+            AlarmDue: self._alarm_due,
+            StopRinging: self._stop_ringing_event,
+            Stop: self._stop,
+            EndConversation: self._end_conversation,
             PlaybackIdle: self._playback_idle,
             PlaybackFlushed: self._playback_flushed,
             Tick: self._tick,
@@ -169,6 +204,8 @@ class Conversation:
         times: list[float] = []
         if s.error_led_until is not None:
             times.append(s.error_led_until)
+        if s.ringing is not None:
+            times.append(s.ringing.until)
         if s.phase is Phase.LISTENING and s.utterance is not None:
             times.append(s.utterance.started + self.settings.max_utterance_s)
         if s.phase is Phase.HANDSFREE:
@@ -221,7 +258,7 @@ class Conversation:
             return
         self._notice("transition", **{"from": s.phase.value, "to": phase.value, "cause": cause})
         s.phase = phase
-        if phase not in (Phase.THINKING, Phase.SPEAKING):
+        if phase not in (Phase.THINKING, Phase.TOOLS, Phase.SPEAKING):
             s.wait_until = None
 
     def _rest(self) -> Phase:
@@ -240,6 +277,8 @@ class Conversation:
 
     def _led_for(self) -> LedPattern:
         s = self.state
+        if s.ringing is not None:
+            return "ringing"
         if s.phase is Phase.IDLE:
             flashing = s.error_led_until is not None and self._now < s.error_led_until
             return "error" if flashing or not s.link_up else "idle"
@@ -251,7 +290,7 @@ class Conversation:
             return "closed"
         if s.phase is Phase.LISTENING:
             return "stream"
-        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING):
+        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING, Phase.TOOLS):
             return "stream"
         if s.handsfree and s.phase is Phase.SPEAKING and not self.settings.half_duplex:
             return "stream"
@@ -263,6 +302,10 @@ class Conversation:
         """Stop the answer being played or awaited; truncation follows PlaybackFlushed."""
         s = self.state
         a = s.answer
+        r = s.round
+        if a is None and r is not None and not r.followed_up:  # only tools are running
+            self._notice("barge_in", by=by, response_id=r.response_id, turn=r.turn,
+                         cancel_sent=False)
         if a is not None:
             if a.items:
                 self._emit(FlushPlayback())
@@ -281,6 +324,9 @@ class Conversation:
             cancel_sent = False if server_cancels else self._send(SendResponseCancel())
             self._notice("barge_in", by=by, response_id=None, turn=None, cancel_sent=cancel_sent)
         s.responses.queued = False
+        if s.round is not None:  # what ran stays done; the model is still told
+            s.round = None
+            self._tell_detached()
 
     def _abandon_requests(self) -> None:
         """No longer wait for responses asked for but not started (the server may be
@@ -304,6 +350,7 @@ class Conversation:
         s = self.state
         s.handsfree = False
         s.user_speaking = False
+        s.end_after_answer = False
         self._emit(SetHandsFree(False))
         if clear:
             self._send(SendClear())
@@ -402,12 +449,13 @@ class Conversation:
     def _accept(self, response_id: str) -> None:
         s = self.state
         u = s.utterance
-        s.answer = Answer(response_id, u.turn if u is not None else None, s.epoch)
+        turn = self._waiting_turn_number()
+        s.answer = Answer(response_id, turn, s.epoch)
         if u is not None:
             u.answered = True
         s.wait_until = self._now + self.settings.answer_timeout_s
-        self._notice("answer_started", response_id=response_id,
-                     turn=u.turn if u is not None else None)
+        self._notice("answer_started", response_id=response_id, turn=turn,
+                     follow_up=s.round is not None)
         self._goto(Phase.THINKING, "response_started")
 
     def _ignore_response(self, response_id: str, reason: str, *, cancel: bool) -> None:
@@ -435,9 +483,17 @@ class Conversation:
         if s.error_after_playback:
             s.error_after_playback = False
             self._beep_error()
+        r = s.round
+        if r is not None and not r.followed_up:  # it spoke, then called: ask for the rest
+            self._goto(Phase.TOOLS, cause)
+            self._follow_up()
+            return
+        s.round = None
         if s.handsfree:
             s.quiet_since = self._now
             s.user_speaking = False
+            if s.end_after_answer:
+                self._end_handsfree("the assistant ended the conversation", "done")
         self._goto(self._rest(), cause)
 
     # ------------------------------------------------------------------ buttons
@@ -445,6 +501,8 @@ class Conversation:
     def _ptt_down(self, ev: PttDown) -> None:
         s = self.state
         s.ptt_held = True
+        if self._ring_off("ptt"):  # a press while ringing stops it and does nothing else
+            return
         if s.phase is Phase.MUTED:
             self._notice("press_ignored", button="ptt", turn=None, reason="muted")
             return
@@ -456,6 +514,7 @@ class Conversation:
         if s.handsfree:
             self._end_handsfree("push-to-talk pressed", None, clear=False)
         s.turns += 1
+        s.tool_rounds = 0
         u = Utterance(turn=s.turns, started=self._now)
         s.utterance = u
         if self._send(SendClear()):
@@ -489,18 +548,7 @@ class Conversation:
 
     def _wake_press(self, ev: WakePress) -> None:
         s = self.state
-        if ev.held_ms < self.settings.min_press_ms:
-            self._notice("press_ignored", button="wake", turn=None, held_ms=ev.held_ms,
-                         reason="a tap shorter than controls.min_press_ms "
-                         f"({self.settings.min_press_ms} ms)")
-            return
-        if s.phase is Phase.MUTED:
-            self._notice("press_ignored", button="wake", turn=None,
-                         reason="muted (hold the wake button to unmute)")
-            return
-        if s.phase is Phase.LISTENING:
-            self._notice("press_ignored", button="wake", turn=None,
-                         reason="push-to-talk in progress")
+        if self._ring_off("wake") or self._wake_ignored(ev):
             return
         if s.handsfree:
             self._barge_in("wake", server_cancels=False)
@@ -528,8 +576,25 @@ class Conversation:
         self._notice("handsfree_started", follow_up_s=self.settings.follow_up_s)
         self._goto(Phase.HANDSFREE, "wake_press")
 
+    def _wake_ignored(self, ev: WakePress) -> bool:
+        """A tap, or a press that cannot start or end a conversation now: noticed."""
+        s = self.state
+        if ev.held_ms < self.settings.min_press_ms:
+            reason = f"a tap shorter than controls.min_press_ms ({self.settings.min_press_ms} ms)"
+        elif s.phase is Phase.MUTED:
+            reason = "muted (hold the wake button to unmute)"
+        elif s.phase is Phase.LISTENING:
+            reason = "push-to-talk in progress"
+        else:
+            return False
+        held = {"held_ms": ev.held_ms} if ev.held_ms < self.settings.min_press_ms else {}
+        self._notice("press_ignored", button="wake", turn=None, **held, reason=reason)
+        return True
+
     def _wake_hold(self, ev: WakeHold) -> None:
         s = self.state
+        if self._ring_off("wake"):
+            return
         if s.phase is Phase.MUTED:
             self._sound("listening")
             self._notice("unmuted")
@@ -554,6 +619,8 @@ class Conversation:
 
     def _cancel(self, ev: Cancel) -> None:
         s = self.state
+        if self._ring_off("cancel"):
+            return
         if s.phase is Phase.MUTED:
             return
         busy = s.phase is not Phase.IDLE
@@ -591,6 +658,7 @@ class Conversation:
         self._barge_in("say", server_cancels=False)
         self._supersede("a typed prompt")
         s.turns += 1
+        s.tool_rounds = 0
         u = Utterance(turn=s.turns, started=self._now, text=text, released=self._now)
         s.utterance = u
         self._notice("turn_started", turn=u.turn, mode="say", chars=len(text),
@@ -646,7 +714,13 @@ class Conversation:
                 s.answer = None
                 if u is not None:
                     u.answered = False
-        speech_lost = s.handsfree and (
+        tools_ran = s.round is not None
+        if tools_ran:  # asking again would run its tools twice: they are done locally
+            s.round = None
+            self._tell_detached()
+            if s.phase in (Phase.THINKING, Phase.TOOLS) and s.answer is None:
+                self._goto(self._rest(), "link_down")
+        speech_lost = s.handsfree and not tools_ran and (
             s.user_speaking or (s.phase is Phase.THINKING and u is None and s.answer is None))
         if u is not None and not u.answered:
             if s.phase is Phase.LISTENING:
@@ -693,7 +767,7 @@ class Conversation:
         if not s.user_speaking:
             s.user_speaking = True
             s.speech_since = self._now
-        if s.phase in (Phase.THINKING, Phase.SPEAKING):
+        if s.phase in (Phase.THINKING, Phase.TOOLS, Phase.SPEAKING):
             # interrupt_response is on: the server cancels its response by itself.
             self._barge_in("speech", server_cancels=True)
             self._supersede("new speech")
@@ -711,6 +785,7 @@ class Conversation:
     def _committed(self, ev: Committed) -> None:
         s = self.state
         if s.handsfree and s.phase is Phase.HANDSFREE:
+            s.tool_rounds = 0
             self._goto(Phase.THINKING, "committed")
             s.wait_until = self._now + self.settings.answer_timeout_s
 
@@ -726,8 +801,7 @@ class Conversation:
             self._ignore_response(rid, "cancelled before it started", cancel=False)
             return
         if started == "asked":
-            u = s.utterance
-            if s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent:
+            if self._waiting_turn():
                 self._accept(rid)
             else:
                 self._ignore_response(rid, "no turn is waiting for it", cancel=True)
@@ -743,6 +817,7 @@ class Conversation:
                 s.quiet_since = self._now
                 self._goto(Phase.HANDSFREE, "cost_guard")
                 return
+            s.tool_rounds = 0  # a new question
             self._accept(rid)
             return
         self._ignore_response(rid, f"unexpected in {s.phase.value}", cancel=True)
@@ -780,10 +855,18 @@ class Conversation:
         if a is not None and a.response_id == ev.response_id and not a.done:
             a.done = True
             self._end_items(a)
+            r = s.round
+            tools = r is not None and r.response_id == a.response_id
+            if tools:
+                assert r is not None
+                r.response_done = True
             if a.items:
                 if ev.status != "completed":
                     self._answer_ended_early(a, ev)
-                self._playing_out(a)
+                self._playing_out(a)  # the rest of the answer is asked once this is heard
+            elif tools:
+                s.answer = None
+                self._follow_up()
             else:
                 if s.handsfree and ev.status == "cancelled":  # the person spoke over it
                     self._notice("answer_interrupted", response_id=a.response_id, turn=a.turn,
@@ -831,20 +914,188 @@ class Conversation:
         refusal = s.responses.refused(ev.event_id) if waiting or ev.event_id else None
         if ev.event_id is not None and refusal is None:
             return  # about another client event: the turn's request still stands
-        u = s.utterance
-        if u is not None and waiting and (refusal is None or refusal.wanted):
+        if waiting and (refusal is None or refusal.wanted):
             s.responses.queued = False
+            turn = self._waiting_turn_number()
             s.utterance = None
-            self._error("answer_failed", response_id=None, turn=u.turn, status="error",
+            s.round = None
+            self._error("answer_failed", response_id=None, turn=turn, status="error",
                         reason=f"server error {code}")
             self._goto(self._rest(), "server_error")
         self._flush_pending_create()
 
     def _waiting_turn(self) -> bool:
-        """A turn was sent and its answer has not started."""
+        """A turn was sent (or a tool round's outputs were) and its answer has not started."""
         s = self.state
+        if s.phase is not Phase.THINKING or s.answer is not None:
+            return False
         u = s.utterance
-        return (s.phase is Phase.THINKING and s.answer is None and u is not None and u.sent)
+        r = s.round
+        return (u is not None and u.sent) or (r is not None and r.followed_up)
+
+    def _waiting_turn_number(self) -> int | None:
+        s = self.state
+        if s.utterance is not None:
+            return s.utterance.turn
+        return s.round.turn if s.round is not None else None
+
+    # ------------------------------------------------------------------ tools
+
+    def _tool_called(self, ev: ToolCalled) -> None:
+        """Run a completed call of the answer being listened to; anything else is noted
+        and left alone (a cancelled response's calls come with a non-completed status)."""
+        s = self.state
+        a = s.answer
+        if a is None or a.response_id != ev.response_id or a.done:
+            why = ("its response was cancelled" if ev.response_id in s.cancelled
+                   else "not the current answer")
+            self._notice("tool_skipped", name=ev.name, call_id=ev.call_id, reason=why)
+            return
+        if ev.status != "completed":
+            self._notice("tool_skipped", name=ev.name, call_id=ev.call_id,
+                         reason=f"the call is {ev.status}")
+            return
+        if ev.call_id in s.called:
+            return
+        s.called.append(ev.call_id)
+        r = s.round
+        if r is None or r.response_id != a.response_id:
+            s.tool_rounds += 1
+            r = s.round = ToolRound(a.response_id, a.turn, s.tool_rounds)
+            if r.number > MAX_TOOL_ROUNDS:
+                r.refused = (f"more than {MAX_TOOL_ROUNDS} rounds of tool calls for one "
+                             "question")
+            s.utterance = None  # acted on: a link drop must not ask it (and run it) again
+        r.calls.append(ev.call_id)
+        call = s.calls[ev.call_id] = Call(ev.call_id, ev.name, s.epoch)
+        self._notice("tool_call", name=ev.name, call_id=ev.call_id, turn=a.turn,
+                     round=r.number, run=r.refused is None)
+        if r.refused is not None:
+            call.output = _error_output(r.refused)
+            call.ok = False
+        else:
+            self._emit(RunTool(ev.call_id, ev.name, ev.arguments))
+        if s.phase is Phase.THINKING:
+            self._goto(Phase.TOOLS, "tool_call")
+        if s.phase is Phase.TOOLS:
+            s.wait_until = self._now + self._tool_wait_s()
+
+    def _tool_wait_s(self) -> float:
+        return max(self.settings.answer_timeout_s, self.settings.tool_timeout_s + TOOL_GRACE_S)
+
+    def _tool_finished(self, ev: ToolFinished) -> None:
+        s = self.state
+        call = s.calls.get(ev.call_id)
+        if call is None or call.output is not None:
+            return
+        call.output, call.ok = ev.output, ev.ok
+        r = s.round
+        if r is not None and ev.call_id in r.calls:
+            self._follow_up()
+        else:
+            self._tell_detached()
+
+    def _follow_up(self) -> None:
+        """Once the response that called is done, heard, and every call has its output:
+        tell them all, then ask for the rest of the answer (one request per round)."""
+        s = self.state
+        r = s.round
+        if r is None or r.followed_up or s.phase is Phase.SPEAKING:
+            return
+        if not r.response_done or any(
+                s.calls[c].output is None for c in r.calls if c in s.calls):
+            self._goto(Phase.TOOLS, "tool_call")
+            if s.wait_until is None:
+                s.wait_until = self._now + self._tool_wait_s()
+            return
+        for call_id in r.calls:
+            self._tell(call_id)
+        r.followed_up = True
+        if r.refused is not None:
+            s.round = None
+            self._error("answer_failed", response_id=r.response_id, turn=r.turn,
+                        status="error", reason=r.refused)
+            self._goto(self._rest(), "tool_limit")
+            return
+        event_id = s.responses.ask()
+        if event_id is not None:
+            self._send(SendResponseCreate(event_id))
+        s.wait_until = self._now + self.settings.answer_timeout_s
+        self._goto(Phase.THINKING, "tool_outputs")
+
+    def _tell(self, call_id: str) -> None:
+        """Send one finished call's output on its own session, or say why it cannot be:
+        its call_id means nothing on another one. The person then hears the outcome."""
+        s = self.state
+        call = s.calls.pop(call_id, None)
+        if call is None or call.output is None:
+            return
+        if call.epoch == s.epoch and s.link_up:
+            self._send(SendToolOutput(call.call_id, call.output))
+            self._notice("tool_output_sent", name=call.name, call_id=call.call_id,
+                         bytes=len(call.output.encode()))
+            return
+        self._notice("tool_output_unsent", name=call.name, call_id=call.call_id, ok=call.ok,
+                     reason="the link dropped; the call belonged to the session that ended")
+        if call.ok:
+            self._sound("confirm")
+        else:
+            self._beep_error()
+
+    def _tell_detached(self) -> None:
+        """Calls no longer part of a round (barge-in, link drop, timeout) are still told
+        once they finish, without asking for more of an answer nobody waits for."""
+        s = self.state
+        attached = set(s.round.calls) if s.round is not None else set()
+        for call_id in [c for c, call in s.calls.items()
+                        if call.output is not None and c not in attached]:
+            self._tell(call_id)
+
+    # ------------------------------------------------------------------ alarms
+
+    def _alarm_due(self, ev: AlarmDue) -> None:
+        """Ring. An answer playing or awaited is interrupted; a push-to-talk press or a
+        hands-free conversation goes on (a press or a spoken "stop" ends the ringing)."""
+        s = self.state
+        labels = list(ev.labels)
+        if s.ringing is not None:
+            s.ringing.labels.extend(labels)
+            s.ringing.until = self._now + self.settings.max_ring_s
+            self._notice("ringing", labels=", ".join(labels), again=True)
+            return
+        if s.phase in (Phase.THINKING, Phase.TOOLS, Phase.SPEAKING):
+            self._barge_in("alarm", server_cancels=False)
+            self._supersede("an alarm")
+            if s.handsfree:
+                s.quiet_since = self._now
+            self._goto(self._rest(), "alarm")
+        s.ringing = Ringing(self._now, self._now + self.settings.max_ring_s, labels)
+        self._emit(Ring(True))
+        self._notice("ringing", labels=", ".join(labels), again=False)
+
+    def _ring_off(self, by: str) -> bool:
+        s = self.state
+        r = s.ringing
+        if r is None:
+            return False
+        s.ringing = None
+        self._emit(Ring(False))
+        self._notice("ring_stopped", by=by, rang_s=round(self._now - r.since, 1),
+                     labels=", ".join(r.labels))
+        return True
+
+    def _stop_ringing_event(self, ev: StopRinging) -> None:
+        self._ring_off("tool")
+
+    def _stop(self, ev: Stop) -> None:
+        if not self._ring_off("ctl"):
+            self._cancel(Cancel())
+
+    def _end_conversation(self, ev: EndConversation) -> None:
+        s = self.state
+        if s.handsfree and not s.end_after_answer:
+            s.end_after_answer = True
+            self._notice("conversation_ending", reason="the assistant ended it")
 
     # ------------------------------------------------------------------ speaker
 
@@ -874,6 +1125,8 @@ class Conversation:
     def _tick(self, ev: Tick) -> None:
         s = self.state
         now = self._now
+        if s.ringing is not None and now >= s.ringing.until:
+            self._ring_off("timeout")
         if s.error_led_until is not None and now >= s.error_led_until:
             s.error_led_until = None
         u = s.utterance
@@ -909,21 +1162,28 @@ class Conversation:
                         reason="the link did not return within conversation.hold_offline_s "
                         f"({self.settings.hold_offline_s:g} s)")
             self._goto(self._rest(), "link_timeout")
-        elif s.phase is Phase.THINKING:
+        elif s.phase in (Phase.THINKING, Phase.TOOLS):
             if a is not None and not a.done:
                 s.cancelled.append(a.response_id)
                 self._send(SendResponseCancel())
             self._abandon_requests()
             s.responses.forget()  # what the server was said to run did not answer
+            turn = self._waiting_turn_number() if a is None else a.turn
             s.answer = None
             s.utterance = None
-            self._error("no_answer", turn=u.turn if u is not None else None, waited_s=waited)
+            if s.round is not None:
+                s.round = None
+                self._tell_detached()
+            self._error("no_answer", turn=turn, waited_s=waited)
             if s.handsfree:
                 s.quiet_since = self._now
             self._goto(self._rest(), "answer_timeout")
         elif s.phase is Phase.SPEAKING and a is not None and not a.done:
             s.cancelled.append(a.response_id)
             self._send(SendResponseCancel())
+            if s.round is not None:  # cancelled: no rest of the answer will be asked
+                s.round = None
+                self._tell_detached()
             a.done = True
             self._end_items(a)
             s.error_after_playback = True

@@ -37,6 +37,10 @@ class Settings:
     given up on."""
     error_led_s: float = 2.0
     """How long the LED shows the error pattern after an error sound."""
+    tool_timeout_s: float = 5.0
+    """tools.timeout_s: the daemon answers a slower tool with an error by then."""
+    max_ring_s: float = 300.0
+    """tools.max_ring_s: a ringing alarm stops by itself after this long."""
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -51,4 +55,6 @@ class Settings:
             preroll_ms=config.audio.preroll_ms,
             half_duplex=config.audio.half_duplex,
             handsfree=config.realtime.turn_detection.type != "none",
+            tool_timeout_s=config.tools.timeout_s,
+            max_ring_s=config.tools.max_ring_s,
         )

@@ -21,6 +21,7 @@ class Phase(StrEnum):
     LISTENING = "listening"  # push-to-talk held: the utterance is recorded
     HANDSFREE = "handsfree"  # wake conversation: mic streamed, server turn detection
     THINKING = "thinking"  # the turn is over; waiting for the answer (or for the link)
+    TOOLS = "tools"  # the answer called tools: running them, then asking for the rest
     SPEAKING = "speaking"  # answer audio is playing
     MUTED = "muted"  # microphone closed until the next long hold
 
@@ -75,6 +76,41 @@ class Unheard:
 
 
 
+@dataclass(slots=True)
+class Call:
+    """A tool call being run, or run and waiting to be told to the model."""
+
+    call_id: str
+    name: str
+    epoch: int  # the session its call_id belongs to: the output is sent only there
+    output: str | None = None
+    ok: bool = True
+
+
+@dataclass(slots=True)
+class ToolRound:
+    """The calls one response made: their outputs, then one request for the rest of
+    the answer. A barge-in or a link drop detaches the round (``State.round`` None);
+    its calls still finish, and their outputs are still told where they can be."""
+
+    response_id: str
+    turn: int | None
+    number: int  # rounds so far in this turn (a model that keeps calling is stopped)
+    calls: list[str] = field(default_factory=list)
+    response_done: bool = False
+    followed_up: bool = False  # outputs sent and the rest of the answer asked for
+    refused: str | None = None  # why the calls were answered without running them
+
+
+@dataclass(slots=True)
+class Ringing:
+    """An alarm sounding: until a press, a stop, or ``until``."""
+
+    since: float
+    until: float
+    labels: list[str] = field(default_factory=list)
+
+
 def _recent() -> deque[str]:
     return deque(maxlen=32)
 
@@ -104,6 +140,12 @@ class State:
     led: LedPattern | None = None
     mic: MicMode | None = None
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(10))
+    calls: dict[str, Call] = field(default_factory=dict)
+    called: deque[str] = field(default_factory=_recent)  # call ids seen: none runs twice
+    round: ToolRound | None = None
+    tool_rounds: int = 0  # rounds in the current turn
+    ringing: Ringing | None = None
+    end_after_answer: bool = False  # the model ended the hands-free conversation
 
     @property
     def wanted_responses(self) -> int:

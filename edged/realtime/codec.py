@@ -29,6 +29,8 @@ from edged.realtime.events import (
     AudioDone,
     ClientEvent,
     ErrorEvent,
+    FunctionCall,
+    FunctionCallOutput,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -51,6 +53,7 @@ from edged.realtime.events import (
     SessionUpdated,
     SpeechStarted,
     SpeechStopped,
+    ToolSpec,
     TranscriptDelta,
     TranscriptDone,
     Transcription,
@@ -173,6 +176,20 @@ def _transcription_json(t: Transcription | None) -> dict[str, Any] | None:
     return out
 
 
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy: tool schemas may be read-only mappings, which ``json`` refuses."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tools_json(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    return [{"type": "function", "name": t.name, "description": t.description,
+             "parameters": _plain(t.parameters)} for t in tools]
+
+
 # Where each Session field lives in each dialect's session object, in the order
 # they are written; one table serves the full object and the partial updates.
 _GA_PATHS: dict[str, tuple[str, ...]] = {
@@ -186,6 +203,8 @@ _GA_PATHS: dict[str, tuple[str, ...]] = {
     "voice": ("audio", "output", "voice"),
     "speed": ("audio", "output", "speed"),
     "max_output_tokens": ("max_output_tokens",),
+    "tools": ("tools",),
+    "tool_choice": ("tool_choice",),
 }
 _BETA_PATHS: dict[str, tuple[str, ...]] = {
     "modalities": ("modalities",),
@@ -197,6 +216,8 @@ _BETA_PATHS: dict[str, tuple[str, ...]] = {
     "noise_reduction": ("input_audio_noise_reduction",),
     "turn_detection": ("turn_detection",),
     "max_output_tokens": ("max_response_output_tokens",),
+    "tools": ("tools",),
+    "tool_choice": ("tool_choice",),
 }  # the beta session has no speed
 
 
@@ -232,6 +253,8 @@ def _session_values(s: Session, dialect: Wire) -> dict[str, Any]:
         "voice": s.voice,
         "speed": s.speed,
         "max_output_tokens": s.max_output_tokens,
+        "tools": _tools_json(s.tools),
+        "tool_choice": s.tool_choice,
     }
 
 
@@ -281,6 +304,11 @@ def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:  # noqa: 
         obj["item"] = {"type": "message", "role": "user",
                        "content": [{"type": "input_text", "text": event.text}]}
         return obj
+    if isinstance(event, FunctionCallOutput):
+        obj = _with_id({"type": "conversation.item.create"}, event.event_id)
+        obj["item"] = {"type": "function_call_output", "call_id": event.call_id,
+                       "output": event.output}
+        return obj
     obj = _with_id({"type": "conversation.item.truncate"}, event.event_id)
     obj.update(item_id=event.item_id, content_index=event.content_index,
                audio_end_ms=event.audio_end_ms)
@@ -289,7 +317,8 @@ def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:  # noqa: 
 
 # --------------------------------------------------------------------------- JSON → server
 
-_Parser = Callable[[Mapping[str, Any], int], ServerEvent]
+# A parser returns None for a message that is understood but asks nothing of edged.
+_Parser = Callable[[Mapping[str, Any], int], ServerEvent | None]
 
 
 def _p_session_created(d: Mapping[str, Any], _w: int) -> ServerEvent:
@@ -329,7 +358,19 @@ def _p_response_created(d: Mapping[str, Any], _w: int) -> ServerEvent:
 
 
 def _p_item_added(d: Mapping[str, Any], _w: int) -> ServerEvent:
-    return OutputItemAdded(_str(_map(d, "item"), "id"), _opt_str(d, "response_id"))
+    item = _map(d, "item")
+    return OutputItemAdded(_str(item, "id"), _opt_str(d, "response_id"), _opt_str(item, "type"))
+
+
+def _p_item_done(d: Mapping[str, Any], _w: int) -> ServerEvent | None:
+    """Only function calls matter here: the rest of an item came in its own events.
+    This, not ``function_call_arguments.done``, is where a call is acted on, because
+    only the item's status tells a completed call from one of a cancelled response."""
+    item = _map(d, "item")
+    if item.get("type") != "function_call":
+        return None
+    return FunctionCall(_str(d, "response_id"), _str(item, "id"), _str(item, "call_id"),
+                        _str(item, "name"), _str(item, "arguments"), _str(item, "status"))
 
 
 def _p_audio_delta(d: Mapping[str, Any], width: int) -> ServerEvent:
@@ -392,6 +433,7 @@ _PARSERS: dict[str, _Parser] = {
     "input_audio_buffer.cleared": _p_cleared,
     "response.created": _p_response_created,
     "response.output_item.added": _p_item_added,
+    "response.output_item.done": _p_item_done,
     "response.output_audio.delta": _p_audio_delta,
     "response.audio.delta": _p_audio_delta,
     "response.output_audio.done": _p_audio_done,
@@ -412,7 +454,7 @@ _KNOWN_IGNORED = frozenset({
     "conversation.item.done", "conversation.item.retrieved", "conversation.item.deleted",
     "conversation.item.truncated", "conversation.item.input_audio_transcription.delta",
     "conversation.item.input_audio_transcription.segment",
-    "input_audio_buffer.timeout_triggered", "response.output_item.done",
+    "input_audio_buffer.timeout_triggered",
     "response.content_part.added", "response.content_part.done",
     "response.text.delta", "response.text.done", "response.output_text.delta",
     "response.output_text.done", "response.function_call_arguments.delta",
@@ -428,12 +470,16 @@ _LOG_EVERY = 100
 
 
 class Decoder:
-    """Server JSON → typed events. Never raises; counts what it could not use."""
+    """Server JSON → typed events. Never raises; counts what it could not use.
+
+    Every message lands in exactly one counter: ``decoded`` (an event came out),
+    ``ignored`` (known, but nothing for edged), ``unknown`` or ``malformed``."""
 
     def __init__(self, dialect: Wire = "ga", *, sample_width: int = 2) -> None:
         self.dialect: Wire = dialect
         self.sample_width = sample_width
         self.decoded = 0
+        self.ignored = 0
         self.unknown = 0
         self.malformed = 0
         self.unknown_types: Counter[str] = Counter()
@@ -453,6 +499,9 @@ class Decoder:
                 self._unknown(kind)
                 return None
             event = parser(obj, self.sample_width)
+            if event is None:
+                self.ignored += 1
+                return None
         except ProtocolError as exc:
             self._malformed(kind, str(exc))
             return None
@@ -464,6 +513,7 @@ class Decoder:
 
     def _unknown(self, kind: str) -> None:
         if kind in _KNOWN_IGNORED:
+            self.ignored += 1
             return
         self.unknown += 1
         if kind in self.unknown_types or len(self.unknown_types) < _MAX_UNKNOWN_KINDS:

@@ -9,12 +9,12 @@ between push-to-talk and hands-free is just building another value.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edged import pcm
-from edged.config import RealtimeConfig
+from edged.config import RealtimeConfig, ToolChoice
 
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 Eagerness = Literal["low", "medium", "high", "auto"]
@@ -86,14 +86,18 @@ class Session:
     noise_reduction: NoiseReductionType | None = None
     max_output_tokens: int | Literal["inf"] = "inf"
     speed: float = 1.0
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"  # auto | none | required
 
     @property
     def handsfree(self) -> bool:
         return self.turn_detection is not None
 
 
-def session_from_config(rt: RealtimeConfig, *, handsfree: bool) -> Session:
-    """The session for one mode: push-to-talk never lets the server end turns."""
+def session_from_config(rt: RealtimeConfig, *, handsfree: bool,
+                        tools: tuple[ToolSpec, ...] = ()) -> Session:
+    """The session for one mode: push-to-talk never lets the server end turns.
+    ``tools`` come from the caller, not the config: which tools exist is code."""
     td = rt.turn_detection
     turn: TurnDetection = None
     if handsfree and td.type == "server_vad":
@@ -111,6 +115,9 @@ def session_from_config(rt: RealtimeConfig, *, handsfree: bool) -> Session:
         noise_reduction=None if rt.noise_reduction == "none" else rt.noise_reduction,
         max_output_tokens=rt.max_output_tokens,
         speed=rt.speed,
+        tools=tools,
+        # "required" with nothing to call would be refused: no tools, nothing required
+        tool_choice=rt.tool_choice if tools else "auto",
     )
 
 
@@ -180,6 +187,16 @@ class ItemCreateText:
     event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionCallOutput:
+    """The result of a function the model called (``conversation.item.create``); the
+    model only answers with it once a ``response.create`` follows."""
+
+    call_id: str
+    output: str
+    event_id: str | None = None
+
+
 ClientEvent = (
     SessionUpdate
     | InputAudioAppend
@@ -189,6 +206,7 @@ ClientEvent = (
     | ResponseCancel
     | ItemTruncate
     | ItemCreateText
+    | FunctionCallOutput
 )
 
 
@@ -247,6 +265,24 @@ class ResponseCreated:
 class OutputItemAdded:
     item_id: str
     response_id: str | None = None
+    item_type: str | None = None  # message, function_call, ... (servers may add more)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A function call the model finished writing (``response.output_item.done``).
+
+    Only ``status == "completed"`` means the call is whole and meant: the arguments
+    of a cancelled or cut-off response arrive too, with another status.
+    ``arguments`` is the JSON text the model wrote (possibly empty), unparsed.
+    """
+
+    response_id: str
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: str  # completed | incomplete | in_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,4 +371,5 @@ ServerEvent = (
     | InputTranscriptFailed
     | RateLimits
     | ResponseDone
+    | FunctionCall
 )

@@ -11,10 +11,12 @@ import pytest
 
 from edged.conversation import (
     EVENT_TYPES,
+    AlarmDue,
     AnswerAudio,
     AnswerAudioDone,
     Cancel,
     Committed,
+    EndConversation,
     Event,
     LinkDown,
     LinkUp,
@@ -31,7 +33,11 @@ from edged.conversation import (
     Settings,
     SpeechStarted,
     SpeechStopped,
+    Stop,
+    StopRinging,
     Tick,
+    ToolCalled,
+    ToolFinished,
     WakeHold,
     WakePress,
 )
@@ -42,6 +48,8 @@ P = pcm(300)
 PTT_TURN: list[Event] = [PttDown(), MicAudio(P), MicAudio(pcm(400)), PttUp()]
 HF: list[Event] = [WakePress(300)]
 HF_TURN: list[Event] = [*HF, SpeechStarted(), SpeechStopped(), Committed()]
+CALL = ToolCalled("r1", "fc1", "c1", "set_timer", '{"seconds": 5}')
+TOOL_TURN: list[Event] = [*PTT_TURN, ResponseStarted("r1"), CALL]
 
 # name → (link up at start, recipe, phase it must reach)
 STATES: dict[str, tuple[bool, list[Event], Phase]] = {
@@ -72,6 +80,22 @@ STATES: dict[str, tuple[bool, list[Event], Phase]] = {
         True, [*HF_TURN, ResponseStarted("r1"), AnswerAudio("r1", "i1", P)], Phase.SPEAKING),
     "typed prompt": (True, [Say("hello")], Phase.THINKING),
     "typed prompt offline": (False, [Say("hello")], Phase.THINKING),
+    "running a tool": (True, TOOL_TURN, Phase.TOOLS),
+    "tool done, response not": (True, [*TOOL_TURN, ToolFinished("c1", "{}")], Phase.TOOLS),
+    "waiting for the rest": (
+        True, [*TOOL_TURN, ToolFinished("c1", "{}"), ResponseDone("r1")], Phase.THINKING),
+    "the rest speaking": (
+        True, [*TOOL_TURN, ToolFinished("c1", "{}"), ResponseDone("r1"), ResponseStarted("r2"),
+               AnswerAudio("r2", "i2", P)], Phase.SPEAKING),
+    "spoke, then called": (
+        True, [*PTT_TURN, ResponseStarted("r1"), AnswerAudio("r1", "i1", P), CALL],
+        Phase.SPEAKING),
+    "hands-free tool": (
+        True, [*HF_TURN, ResponseStarted("r1"), CALL], Phase.TOOLS),
+    "ringing": (True, [AlarmDue(("t1",))], Phase.IDLE),
+    "ringing, hands-free": (True, [*HF, AlarmDue(("t1",))], Phase.HANDSFREE),
+    "ringing, muted": (True, [WakeHold(), AlarmDue(("t1",))], Phase.MUTED),
+    "tool running offline": (True, [*TOOL_TURN, LinkDown()], Phase.IDLE),
     "muted": (True, [WakeHold()], Phase.MUTED),
     "muted offline": (False, [WakeHold()], Phase.MUTED),
 }
@@ -87,6 +111,11 @@ EVENTS: list[Event] = [
     *[ServerError(code, "race") for code in sorted(BENIGN_ERRORS)],
     ServerError("invalid_request_error", "bad"), ServerError(None), PlaybackIdle(),
     PlaybackFlushed({"i1": 30}), PlaybackFlushed({}), PlaybackFlushed({"i1": -5}), Tick(),
+    CALL, ToolCalled("r1", "fc2", "c2", "get_time", "{}"),
+    ToolCalled("r1", "fc3", "c3", "set_timer", "{}", "incomplete"),
+    ToolCalled("r9", "fc9", "c9", "set_timer", "{}"), ToolFinished("c1", '{"id":"t1"}'),
+    ToolFinished("c1", '{"error":"no"}', ok=False), ToolFinished("zz", "{}"),
+    AlarmDue(("t2",)), StopRinging(), Stop(), EndConversation(),
 ]
 
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
+from edged.config import ToolChoice
 from edged.realtime.codec import (
     ProtocolError,
     Wire,
@@ -33,6 +34,8 @@ from edged.realtime.events import (
     AudioFormat,
     ClientEvent,
     ErrorEvent,
+    FunctionCall,
+    FunctionCallOutput,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -55,6 +58,7 @@ from edged.realtime.events import (
     SessionUpdated,
     SpeechStarted,
     SpeechStopped,
+    ToolSpec,
     TranscriptDelta,
     TranscriptDone,
     Transcription,
@@ -113,6 +117,21 @@ def _tokens(obj: Any) -> int | Literal["inf"]:
     raise ProtocolError("max output tokens must be an integer or 'inf'")
 
 
+def _tools(obj: Any) -> tuple[ToolSpec, ...]:
+    if not isinstance(obj, list) or not all(isinstance(t, dict) for t in obj):
+        raise ProtocolError("'tools' must be a list of objects")
+    if any(t.get("type") != "function" for t in obj):
+        raise ProtocolError("only function tools are understood")
+    return tuple(ToolSpec(_str(t, "name"), _str(t, "description"), _map(t, "parameters"))
+                 for t in obj)
+
+
+def _tool_choice(obj: Any) -> ToolChoice:
+    if obj not in ("auto", "none", "required"):
+        raise ProtocolError("'tool_choice' must be auto, none or required")
+    return cast(ToolChoice, obj)
+
+
 def _ga_format(obj: Any) -> AudioFormat:
     if not isinstance(obj, dict) or obj.get("type") not in _GA_FORMAT_NAMES:
         raise ProtocolError("audio format must be {type: audio/pcm|audio/pcmu|audio/pcma}")
@@ -143,6 +162,8 @@ def session_value(obj: Mapping[str, Any], dialect: Wire) -> Session:
             noise_reduction=_noise_value(ain.get("noise_reduction")),
             max_output_tokens=_tokens(obj.get("max_output_tokens")),
             speed=_num(aout, "speed"),
+            tools=_tools(obj.get("tools")),
+            tool_choice=_tool_choice(obj.get("tool_choice")),
         )
     return Session(
         voice=_str(obj, "voice"),
@@ -154,6 +175,8 @@ def session_value(obj: Mapping[str, Any], dialect: Wire) -> Session:
         transcription=_transcription_value(obj.get("input_audio_transcription")),
         noise_reduction=_noise_value(obj.get("input_audio_noise_reduction")),
         max_output_tokens=_tokens(obj.get("max_response_output_tokens")),
+        tools=_tools(obj.get("tools")),
+        tool_choice=_tool_choice(obj.get("tool_choice")),
     )
 
 
@@ -179,11 +202,14 @@ def decode_client(text: str | bytes, dialect: Wire) -> ClientEvent:  # noqa: PLR
                             _int(obj, "audio_end_ms"), eid)
     if kind == "conversation.item.create":
         item = _map(obj, "item")
+        if item.get("type") == "function_call_output":
+            return FunctionCallOutput(_str(item, "call_id"), _str(item, "output"), eid)
         content = item.get("content")
         if (item.get("type") != "message" or item.get("role") != "user"
                 or not isinstance(content, list) or len(content) != 1
                 or not isinstance(content[0], dict) or content[0].get("type") != "input_text"):
-            raise ProtocolError("only a user message with one input_text part is understood")
+            raise ProtocolError("only a function_call_output or a user message with one "
+                                "input_text part is understood")
         return ItemCreateText(_str(content[0], "text"), eid)
     raise ProtocolError(f"unknown client event type {str(kind)[:60]!r}")
 
@@ -226,9 +252,19 @@ def encode_server(event: ServerEvent, dialect: Wire) -> str:  # noqa: PLR0912 - 
         obj = {"type": "response.created",
                "response": {"id": event.response_id, "status": "in_progress"}}
     elif isinstance(event, OutputItemAdded):
+        item: dict[str, Any] = {"id": event.item_id}
+        if event.item_type is not None:
+            item["type"] = event.item_type
+        if event.item_type == "message":
+            item["role"] = "assistant"
         obj = {"type": "response.output_item.added", "response_id": event.response_id,
-               "output_index": 0, "item": {"id": event.item_id, "type": "message",
-                                           "role": "assistant"}}
+               "output_index": 0, "item": item}
+    elif isinstance(event, FunctionCall):
+        obj = {"type": "response.output_item.done", "response_id": event.response_id,
+               "output_index": 0, "item": {
+                   "id": event.item_id, "object": "realtime.item", "type": "function_call",
+                   "status": event.status, "name": event.name, "call_id": event.call_id,
+                   "arguments": event.arguments}}
     elif isinstance(event, AudioDelta):
         obj = {"type": "response.output_audio.delta" if ga else "response.audio.delta",
                "response_id": event.response_id, "item_id": event.item_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from edged.realtime.events import (
     AudioDone,
     ClientEvent,
     ErrorEvent,
+    FunctionCall,
+    FunctionCallOutput,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -43,9 +46,11 @@ from edged.realtime.events import (
     SessionUpdated,
     SpeechStarted,
     SpeechStopped,
+    ToolSpec,
     TranscriptDelta,
     TranscriptDone,
     Transcription,
+    session_changes,
 )
 from tests.realtime.codec_inverse import decode_client, encode_server
 
@@ -53,6 +58,12 @@ HANDSFREE = Session(voice="coral", instructions="Be brief.",
                     turn_detection=ServerVad(0.6, 200, 700, True, True),
                     transcription=Transcription("gpt-4o-mini-transcribe", "en"),
                     noise_reduction="far_field", max_output_tokens=512, speed=1.1)
+TIMER = ToolSpec("set_timer", "Start a countdown timer.", {
+    "type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1}},
+    "required": ["seconds"]})
+VOLUME = ToolSpec("set_volume", "Change the speaker volume.", {
+    "type": "object", "properties": {"level": {"type": "integer"}}})
+TOOLED = Session(tools=(TIMER, VOLUME), tool_choice="required")
 PTT = Session(voice="alloy", instructions="Hi", turn_detection=None, transcription=None,
               noise_reduction=None, max_output_tokens="inf", speed=1.0)
 
@@ -71,7 +82,9 @@ def test_ga_session_update_has_the_ga_shape_field_by_field() -> None:
     assert obj["type"] == "session.update"
     assert obj["event_id"] == "e1"
     s = obj["session"]
-    assert set(s) == {"type", "output_modalities", "instructions", "audio", "max_output_tokens"}
+    assert set(s) == {"type", "output_modalities", "instructions", "audio", "max_output_tokens",
+                      "tools", "tool_choice"}
+    assert (s["tools"], s["tool_choice"]) == ([], "auto")
     assert s["type"] == "realtime"
     assert s["output_modalities"] == ["audio"]
     assert s["instructions"] == "Be brief."
@@ -100,7 +113,8 @@ def test_beta_session_update_has_the_beta_shape_field_by_field() -> None:
     assert set(s) == {"modalities", "instructions", "voice", "input_audio_format",
                       "output_audio_format", "input_audio_transcription",
                       "input_audio_noise_reduction", "turn_detection",
-                      "max_response_output_tokens"}
+                      "max_response_output_tokens", "tools", "tool_choice"}
+    assert (s["tools"], s["tool_choice"]) == ([], "auto")
     assert s["modalities"] == ["audio", "text"]
     assert s["voice"] == "coral"
     assert s["input_audio_format"] == "pcm16"
@@ -152,6 +166,47 @@ def test_text_only_modality_per_dialect() -> None:
     assert _j(SessionUpdate(session), "beta")["session"]["modalities"] == ["text"]
 
 
+def _tool_json(t: ToolSpec) -> dict[str, Any]:
+    return {"type": "function", "name": t.name, "description": t.description,
+            "parameters": dict(t.parameters)}
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_tools_and_tool_choice_sit_at_the_top_of_the_session_in_both_dialects(
+        dialect: codec.Wire) -> None:
+    s = _j(SessionUpdate(TOOLED), dialect)["session"]
+    assert s["tools"] == [_tool_json(TIMER), _tool_json(VOLUME)]
+    assert s["tool_choice"] == "required"
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_partial_update_of_the_tools_carries_only_the_tools(dialect: codec.Wire) -> None:
+    old = Session(tools=(TIMER,))
+    changed = session_changes(old, TOOLED)
+    assert changed == {"tools", "tool_choice"}
+    s = _j(SessionUpdate(TOOLED, "u1", changed), dialect)["session"]
+    head = {"type": "realtime"} if dialect == "ga" else {}
+    assert s == {**head, "tools": [_tool_json(TIMER), _tool_json(VOLUME)],
+                 "tool_choice": "required"}
+    only_choice = _j(SessionUpdate(TOOLED, None, frozenset({"tool_choice"})), dialect)
+    assert only_choice["session"] == {**head, "tool_choice": "required"}
+
+
+def test_session_changes_sees_a_changed_tool_schema_by_value() -> None:
+    same = ToolSpec(TIMER.name, TIMER.description, json.loads(json.dumps(TIMER.parameters)))
+    assert session_changes(Session(tools=(TIMER,)), Session(tools=(same,))) == frozenset()
+    edited = ToolSpec(TIMER.name, TIMER.description, {**TIMER.parameters, "required": []})
+    assert session_changes(Session(tools=(TIMER,)), Session(tools=(edited,))) == {"tools"}
+
+
+def test_read_only_tool_schemas_are_written_as_plain_json() -> None:
+    frozen = ToolSpec("f", "d", MappingProxyType({
+        "type": "object", "properties": MappingProxyType({"x": {"enum": ("a", "b")}})}))
+    tools = _j(SessionUpdate(Session(tools=(frozen,))), "ga")["session"]["tools"]
+    assert tools[0]["parameters"] == {"type": "object",
+                                      "properties": {"x": {"enum": ["a", "b"]}}}
+
+
 # --------------------------------------------------------------------------- other client events
 
 
@@ -167,7 +222,8 @@ def test_append_carries_standard_base64_of_the_exact_bytes(dialect: codec.Wire) 
 
 def test_encode_bytes_is_the_utf8_of_encode() -> None:
     for event in (InputAudioAppend(b"\x00\xff" * 10), SessionUpdate(Session(instructions="ß😀")),
-                  ItemTruncate("item_1", 0, 1234)):
+                  ItemTruncate("item_1", 0, 1234), FunctionCallOutput("c", '{"ok":"ß"}'),
+                  SessionUpdate(TOOLED)):
         for dialect in ("ga", "beta"):
             assert codec.encode_bytes(event, dialect) == encode(event, dialect).encode()
 
@@ -187,12 +243,27 @@ def test_the_small_client_events_are_exactly_as_the_reference_lists(dialect: cod
         "type": "conversation.item.create", "item": {
             "type": "message", "role": "user",
             "content": [{"type": "input_text", "text": "what time is it?"}]}}
+    assert _j(FunctionCallOutput("call_1", '{"seconds_left": 60}', event_id="o1"), dialect) == {
+        "type": "conversation.item.create", "event_id": "o1", "item": {
+            "type": "function_call_output", "call_id": "call_1",
+            "output": '{"seconds_left": 60}'}}
+    assert _j(FunctionCallOutput("call_2", ""), dialect) == {
+        "type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": "call_2", "output": ""}}
 
 
 # --------------------------------------------------------------------------- round trips
 
 _ids = st.text(st.characters(codec="utf-8"), max_size=12)
 _opt_ids = st.none() | _ids
+_schemas = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.text(max_size=8), children, max_size=3), max_leaves=8,
+).map(lambda v: {"type": "object", "x": v})
+_tools = st.lists(st.builds(ToolSpec, _ids, st.text(max_size=20), _schemas),
+                  max_size=3).map(tuple)
 _sessions = st.builds(
     Session,
     voice=_ids,
@@ -209,6 +280,8 @@ _sessions = st.builds(
     noise_reduction=st.sampled_from([None, "near_field", "far_field"]),
     max_output_tokens=st.sampled_from(["inf"]) | st.integers(1, 4096),
     speed=st.floats(0.25, 1.5),
+    tools=_tools,
+    tool_choice=st.sampled_from(["auto", "none", "required"]),
 )
 _client_events = st.one_of(
     st.builds(SessionUpdate, _sessions, _opt_ids),
@@ -219,6 +292,7 @@ _client_events = st.one_of(
     st.builds(ResponseCancel, _opt_ids, _opt_ids),
     st.builds(ItemTruncate, _ids, st.integers(0, 3), st.integers(0, 10**7), _opt_ids),
     st.builds(ItemCreateText, st.text(max_size=40), _opt_ids),
+    st.builds(FunctionCallOutput, _ids, st.text(max_size=40), _opt_ids),
 )
 
 
@@ -245,7 +319,11 @@ _server_events = st.one_of(
     st.builds(SpeechStarted, st.integers(0, 10**6), _opt_ids),
     st.builds(SpeechStopped, st.integers(0, 10**6), _opt_ids),
     st.builds(AudioCommitted, _opt_ids), st.just(AudioCleared()),
-    st.builds(ResponseCreated, _ids), st.builds(OutputItemAdded, _ids, _opt_ids),
+    st.builds(ResponseCreated, _ids),
+    st.builds(OutputItemAdded, _ids, _opt_ids,
+              st.sampled_from([None, "message", "function_call", "mcp_call"])),
+    st.builds(FunctionCall, _ids, _ids, _ids, _ids, st.text(max_size=30),
+              st.sampled_from(["completed", "incomplete", "in_progress"])),
     st.builds(AudioDelta, _ids, _ids, _pcm, st.integers(0, 2)),
     st.builds(AudioDone, _ids, _ids),
     st.builds(TranscriptDelta, _ids, _ids, st.text(max_size=20)),
@@ -312,6 +390,7 @@ def test_unknown_types_are_counted_and_ignored_known_extras_are_not() -> None:
     assert d.decode('{"type": "response.brand_new_thing"}') is None
     assert d.decode('{"type": "response.content_part.added", "part": {}}') is None
     assert d.unknown == 2
+    assert d.ignored == 1
     assert d.unknown_types["response.brand_new_thing"] == 2
     assert d.malformed == 0
 
@@ -377,16 +456,102 @@ _json_values = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(kind=st.sampled_from(sorted(codec._PARSERS)), body=st.dictionaries(
     st.sampled_from(["response", "session", "error", "delta", "item", "item_id",
+                     "call_id", "name", "arguments", "status",
                      "response_id", "rate_limits", "transcript", "audio_start_ms",
                      "status_details"]), _json_values, max_size=6))
 def test_known_types_with_arbitrary_shapes_never_raise(kind: str, body: dict[str, Any]) -> None:
     d = Decoder()
     d.decode(json.dumps({**body, "type": kind}))
-    assert d.decoded + d.malformed == 1
+    assert d.decoded + d.ignored + d.malformed == 1
+    assert d.unknown == 0
 
 
 def test_decode_client_rejects_bad_input_with_protocol_error() -> None:
-    for bad in ("{", '{"type": "nope"}', '{"type": "input_audio_buffer.append", "audio": 3}',
+    no_output = {"type": "conversation.item.create",
+                 "item": {"type": "function_call_output", "call_id": "c"}}
+    for bad in (json.dumps(no_output), "{", '{"type": "nope"}',
+                '{"type": "input_audio_buffer.append", "audio": 3}',
                 '{"type": "session.update", "session": {"voice": "x"}}'):
         with pytest.raises(ProtocolError):
             decode_client(bad, "ga")
+
+
+# --------------------------------------------------------------------------- function calls
+
+
+def _call_item(**item: Any) -> dict[str, Any]:
+    base = {"id": "item_5", "object": "realtime.item", "type": "function_call",
+            "status": "completed", "name": "set_timer", "call_id": "call_9",
+            "arguments": '{"seconds": 300}'}
+    return {"type": "response.output_item.done", "event_id": "ev_3", "response_id": "resp_4",
+            "output_index": 1, "item": {**base, **item}}
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_finished_function_call_item_decodes_to_a_function_call(dialect: codec.Wire) -> None:
+    d = Decoder(dialect)
+    assert d.decode(json.dumps(_call_item())) == FunctionCall(
+        "resp_4", "item_5", "call_9", "set_timer", '{"seconds": 300}', "completed")
+    cut = d.decode(json.dumps(_call_item(status="incomplete", arguments="")))
+    assert cut == FunctionCall("resp_4", "item_5", "call_9", "set_timer", "", "incomplete")
+    assert (d.decoded, d.ignored, d.unknown, d.malformed) == (2, 0, 0, 0)
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_other_finished_items_and_argument_streams_are_known_and_ignored(
+        dialect: codec.Wire) -> None:
+    d = Decoder(dialect)
+    message = {"id": "item_1", "object": "realtime.item", "type": "message",
+               "role": "assistant", "status": "completed",
+               "content": [{"type": "audio", "transcript": "Hi."}]}
+    others = [
+        {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
+         "item": message},
+        {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
+         "item": {"id": "item_2", "type": "mcp_call", "name": 7}},
+        {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
+         "item": {"id": "item_3"}},
+        {"type": "response.function_call_arguments.delta", "response_id": "r",
+         "item_id": "item_5", "output_index": 0, "call_id": "call_9", "delta": '{"sec'},
+        {"type": "response.function_call_arguments.done", "response_id": "r",
+         "item_id": "item_5", "output_index": 0, "call_id": "call_9", "name": "set_timer",
+         "arguments": '{"seconds": 300}'},
+    ]
+    for event in others:
+        assert d.decode(json.dumps(event)) is None
+    assert (d.decoded, d.ignored, d.unknown, d.malformed) == (0, len(others), 0, 0)
+
+
+@pytest.mark.parametrize("broken", [
+    {"call_id": None}, {"call_id": 9}, {"name": None}, {"arguments": None},
+    {"arguments": {"seconds": 300}}, {"id": None}, {"status": None},
+])
+def test_a_function_call_item_without_its_strings_is_malformed(
+        broken: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="edged.realtime")
+    event = _call_item()
+    for key, value in broken.items():
+        if value is None:
+            del event["item"][key]
+        else:
+            event["item"][key] = value
+    d = Decoder()
+    assert d.decode(json.dumps(event)) is None
+    assert (d.decoded, d.ignored, d.malformed) == (0, 0, 1)
+    assert any("response.output_item.done" in r.getMessage() for r in caplog.records)
+
+
+def test_a_finished_item_that_is_not_an_object_is_malformed() -> None:
+    d = Decoder()
+    assert d.decode('{"type": "response.output_item.done", "response_id": "r", "item": 3}') is None
+    assert d.malformed == 1
+
+
+@pytest.mark.parametrize("item_type", ["message", "function_call", None])
+def test_output_item_added_names_the_item_type(item_type: str | None) -> None:
+    item = {"id": "item_1", "object": "realtime.item", "status": "in_progress"}
+    if item_type is not None:
+        item["type"] = item_type
+    event = {"type": "response.output_item.added", "event_id": "e", "response_id": "resp_1",
+             "output_index": 0, "item": item}
+    assert Decoder().decode(json.dumps(event)) == OutputItemAdded("item_1", "resp_1", item_type)

@@ -9,7 +9,9 @@ from edged.realtime.events import (
     SemanticVad,
     ServerVad,
     Session,
+    ToolSpec,
     Transcription,
+    session_changes,
     session_from_config,
 )
 
@@ -65,3 +67,24 @@ def test_disabled_transcription_and_noise_reduction_become_none() -> None:
     s = session_from_config(rt, handsfree=True)
     assert s.transcription is None
     assert s.noise_reduction is None
+
+
+def test_tools_pass_through_and_tool_choice_comes_from_yaml() -> None:
+    cfg = parse("realtime:\n  tool_choice: required\n")
+    tools = (ToolSpec("get_time", "The local time.", {"type": "object", "properties": {}}),)
+    for handsfree in (False, True):
+        s = session_from_config(cfg.realtime, handsfree=handsfree, tools=tools)
+        assert (s.tools, s.tool_choice) == (tools, "required")
+
+
+def test_without_tools_the_session_offers_none() -> None:
+    s = session_from_config(RealtimeConfig(), handsfree=False)
+    assert (s.tools, s.tool_choice) == ((), RealtimeConfig().tool_choice)
+
+
+def test_session_changes_names_tools_and_tool_choice() -> None:
+    tool = ToolSpec("stop", "End the conversation.", {"type": "object"})
+    base = Session()
+    assert session_changes(base, Session(tools=(tool,))) == {"tools"}
+    assert session_changes(base, Session(tool_choice="none")) == {"tool_choice"}
+    assert session_changes(Session(tools=(tool,)), Session(tools=(tool,))) == frozenset()

@@ -34,6 +34,8 @@ from edged.realtime import codec
 from edged.realtime.codec import Decoder, Wire
 from edged.realtime.events import (
     ClientEvent,
+    FunctionCall,
+    FunctionCallOutput,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -45,6 +47,7 @@ from edged.realtime.events import (
     ServerVad,
     Session,
     SessionUpdate,
+    ToolSpec,
     Transcription,
 )
 from edged.simulator import AnswerKind, Fault, Simulator
@@ -434,21 +437,32 @@ async def test_every_event_the_simulator_sends_is_one_the_sdk_declares(
 
 # --------------------------------------------------------------------------- edged's encoder
 
+_TOOLS = (
+    ToolSpec("set_timer", "Start a countdown timer.", {
+        "type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1},
+                                         "label": {"type": "string"}},
+        "required": ["seconds"], "additionalProperties": False}),
+    ToolSpec("end_conversation", "Stop listening until the button is pressed.",
+             {"type": "object", "properties": {}}),
+)
 _FULL = Session(voice="marin", instructions="Be brief.", input_format="pcm16",
                 output_format="pcm16", turn_detection=ServerVad(0.6, 250, 700, True, False),
                 transcription=Transcription("gpt-4o-transcribe", "de"),
-                noise_reduction="far_field", max_output_tokens=1024, speed=1.1)
+                noise_reduction="far_field", max_output_tokens=1024, speed=1.1,
+                tools=_TOOLS, tool_choice="required")
 _SESSIONS = [
     Session(),
     _FULL,
     Session(turn_detection=SemanticVad("low", False, True),
             transcription=Transcription("whisper-1"), noise_reduction="near_field"),
     Session(modalities=("text",), input_format="g711_ulaw", output_format="g711_alaw"),
+    Session(tools=_TOOLS[1:], tool_choice="none"),
 ]
 _FIELDS = [frozenset({"voice"}), frozenset({"instructions", "turn_detection"}),
            frozenset({"speed"}), frozenset({"transcription", "noise_reduction"}),
            frozenset({"max_output_tokens", "modalities"}),
-           frozenset({"input_format", "output_format"}), frozenset()]
+           frozenset({"input_format", "output_format"}), frozenset({"tools", "tool_choice"}),
+           frozenset({"tool_choice"}), frozenset()]
 CLIENT_EVENTS: list[ClientEvent] = [
     *(SessionUpdate(s) for s in _SESSIONS),
     SessionUpdate(_FULL, "evt_s1"),
@@ -464,6 +478,8 @@ CLIENT_EVENTS: list[ClientEvent] = [
     ResponseCancel("resp_1", "evt_k1"),
     ItemTruncate("item_1", 0, 1500, "evt_t1"),
     ItemCreateText("turn the lights on", "evt_i1"),
+    FunctionCallOutput("call_1", '{"ok": true, "seconds": 300}', "evt_o1"),
+    FunctionCallOutput("call_2", ""),
 ]
 
 
@@ -480,6 +496,25 @@ def test_the_partial_session_updates_carry_only_their_fields() -> None:
     assert ga["session"] == {"type": "realtime", "audio": {"output": {"voice": "marin"}}}
     beta = json.loads(codec.encode(SessionUpdate(_FULL, None, frozenset({"voice"})), "beta"))
     assert beta["session"] == {"voice": "marin"}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_sdk_reads_back_the_tools_edged_offers(dialect: Wire) -> None:
+    """Validation passing is not enough: the SDK must see each tool's name, description
+    and schema where edged meant them, not drop them into an ignored extra."""
+    event = json.loads(codec.encode(SessionUpdate(_FULL, None,
+                                                  frozenset({"tools", "tool_choice"})), dialect))
+    session = CLIENT[dialect]["session.update"].model_validate(event).session  # type: ignore[attr-defined]
+    assert session.tool_choice == _FULL.tool_choice
+    assert [(t.type, t.name, t.description, t.parameters) for t in session.tools] == [
+        ("function", t.name, t.description, t.parameters) for t in _FULL.tools]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_sdk_reads_back_a_function_call_output(dialect: Wire) -> None:
+    event = json.loads(codec.encode(FunctionCallOutput("call_7", "done", "evt_o7"), dialect))
+    item = CLIENT[dialect]["conversation.item.create"].model_validate(event).item  # type: ignore[attr-defined]
+    assert (item.type, item.call_id, item.output) == ("function_call_output", "call_7", "done")
 
 
 # --------------------------------------------------------------------------- the checker
@@ -562,3 +597,45 @@ def test_edged_takes_either_spelling_of_the_audio_part(dialect: Wire, part_type:
     finished = decoder.decode(json.dumps(done))
     assert finished is not None and getattr(finished, "status", None) == "completed"
     assert (decoder.malformed, decoder.unknown, decoder.decoded) == (0, 0, 2)
+
+
+def _function_call_done(arguments: str, status: str) -> dict[str, Any]:
+    """``response.output_item.done`` for a function call, as a server sends it."""
+    return {"type": "response.output_item.done", "event_id": "event_8", "response_id": "resp_3",
+            "output_index": 0, "item": {
+                "id": "item_4", "object": "realtime.item", "type": "function_call",
+                "status": status, "name": "set_timer", "call_id": "call_5",
+                "arguments": arguments}}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(("arguments", "status"), [
+    ('{"seconds": 300, "label": "tea"}', "completed"), ("", "incomplete"),
+    ('{"seco', "incomplete")])
+def test_a_function_call_the_sdk_declares_is_one_edged_decodes_alike(
+        dialect: Wire, arguments: str, status: str) -> None:
+    event = _function_call_done(arguments, status)
+    check(SERVER[dialect], event)
+    sdk_item = SERVER[dialect][event["type"]].model_validate(event).item  # type: ignore[attr-defined]
+    decoder = Decoder(dialect)
+    call = decoder.decode(json.dumps(event))
+    assert isinstance(call, FunctionCall)
+    assert (call.call_id, call.name, call.arguments, call.status, call.item_id) == (
+        sdk_item.call_id, sdk_item.name, sdk_item.arguments, sdk_item.status, sdk_item.id)
+    assert call.response_id == event["response_id"]
+    assert (decoder.malformed, decoder.unknown) == (0, 0)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_argument_stream_the_sdk_declares_is_known_to_edged(dialect: Wire) -> None:
+    where = {"event_id": "e", "response_id": "resp_3", "item_id": "item_4", "output_index": 0,
+             "call_id": "call_5"}
+    named = {"name": "set_timer"} if dialect == "ga" else {}  # the beta event has no name
+    stream = [{"type": "response.function_call_arguments.delta", **where, "delta": '{"se'},
+              {"type": "response.function_call_arguments.done", **where, **named,
+               "arguments": '{"seconds": 300}'}]
+    decoder = Decoder(dialect)
+    for event in stream:
+        check(SERVER[dialect], event)
+        assert decoder.decode(json.dumps(event)) is None
+    assert (decoder.ignored, decoder.unknown, decoder.malformed) == (len(stream), 0, 0)

@@ -33,8 +33,11 @@ from edged.conversation import (
     PttDown,
     ResponseDone,
     ResponseStarted,
+    Ring,
+    RunTool,
     SendAppend,
     SendResponseCreate,
+    SendToolOutput,
     SendTruncate,
     SetHandsFree,
     SetLed,
@@ -44,11 +47,13 @@ from edged.conversation import (
     SpeechStopped,
     State,
     Tick,
+    ToolCalled,
+    ToolFinished,
     WakePress,
 )
 
-ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, PlayAnswer, EndAnswer, FlushPlayback, PlaySound,
-               SetLed, SetMic, Notice)
+ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, RunTool, Ring, PlayAnswer, EndAnswer,
+               FlushPlayback, PlaySound, SetLed, SetMic, Notice)
 USER_REASONS = ("superseded", "muted", "cancelled")
 """utterance_dropped reasons the person chose: no error sound for those."""
 OUTCOMES = ("answer_started", "utterance_dropped", "press_ignored", "cost_guard", "no_answer",
@@ -107,6 +112,10 @@ class Monitor:
     led: str | None = None
     mic: str | None = None
     requests: set[str] = field(default_factory=set)  # response.create ids sent
+    session: int = 0  # link sessions seen
+    ran: dict[str, int] = field(default_factory=dict)  # call_id → session it ran on
+    told: set[str] = field(default_factory=set)  # call_ids whose output was sent
+    ringing: bool = False
 
     def step(self, conv: Conversation, before: Phase, event: Event | None,
              actions: Sequence[Action]) -> None:
@@ -118,6 +127,7 @@ class Monitor:
         self._check_transitions(before, conv.phase, actions)
         self._check_outputs(conv, before, event, actions)
         self._check_nothing_silent(actions)
+        self._check_tools(conv, event, actions)
 
     def _check_session(self, conv: Conversation, event: Event | None,
                        actions: Sequence[Action]) -> None:
@@ -125,6 +135,7 @@ class Monitor:
         link_before = self.link
         if isinstance(event, LinkUp | LinkDown):
             self.link = isinstance(event, LinkUp)
+            self.session += self.link and not link_before
             self.live.clear()
         elif isinstance(event, ResponseStarted) and self.link:
             if event.response_id not in self.live:  # a new response (ids may be reused here)
@@ -197,7 +208,9 @@ class Monitor:
         if event is not None or actions:
             assert self.led == conv.state.led and self.mic == conv.state.mic
         assert (self.mic == "closed") == (after is Phase.MUTED)
-        if after is Phase.MUTED:
+        if conv.state.ringing is not None:
+            assert self.led == "ringing"
+        elif after is Phase.MUTED:
             assert self.led == "muted"
         if after is Phase.LISTENING:
             assert self.mic == "stream"
@@ -217,6 +230,27 @@ class Monitor:
             if n.kind in OUTCOMES and isinstance(turn, int):
                 self.resolved.add(turn)
 
+    def _check_tools(self, conv: Conversation, event: Event | None,
+                     actions: Sequence[Action]) -> None:
+        """7. A call runs once, only when completed; its output goes once, only on the
+        session it came from; ringing starts and stops in pairs."""
+        for a in actions:
+            if isinstance(a, RunTool):
+                assert a.call_id not in self.ran, f"{a.call_id} ran twice"
+                assert isinstance(event, ToolCalled) and event.status == "completed", event
+                self.ran[a.call_id] = self.session
+            if isinstance(a, SendToolOutput):
+                assert a.call_id not in self.told, f"output of {a.call_id} sent twice"
+                assert self.ran.get(a.call_id, self.session) == self.session, (
+                    f"output of {a.call_id} sent on another session")
+                self.told.add(a.call_id)
+            if isinstance(a, Ring):
+                assert a.on != self.ringing, f"Ring({a.on}) while ringing={self.ringing}"
+                self.ringing = a.on
+        assert self.ringing == (conv.state.ringing is not None)
+        for n in notices(actions, "tool_output_unsent"):
+            assert {"confirm", "error"} & set(sounds(actions)), f"{n} without a sound"
+
     def assert_turns_resolved(self) -> None:
         missing = self.turns - self.resolved
         assert not missing, f"turns without an outcome: {sorted(missing)}"
@@ -232,6 +266,7 @@ class Driver:
         self.t = t
         self.monitor = Monitor()
         self.log: list[tuple[Event | None, list[Action]]] = []
+        self.running: list[str] = []  # tools asked for and not yet finished
         start = self.conv.start(t)
         self.monitor.step(self.conv, self.conv.phase, None, start)
         self.log.append((None, start))
@@ -251,6 +286,7 @@ class Driver:
         before = self.conv.phase
         actions = self.conv.handle(event, self.t)
         self.log.append((event, actions))
+        self.running += [a.call_id for a in actions if isinstance(a, RunTool)]
         try:
             self.monitor.step(self.conv, before, event, actions)
         except AssertionError as exc:
@@ -288,12 +324,22 @@ class Driver:
             out += self.send(event, after=step)
         return out
 
-    def drain(self) -> list[Action]:
-        """Only time passes: the machine must come back to rest by itself."""
+    def finish_tools(self, output: str = '{"ok":true}') -> list[Action]:
+        """Every tool asked for reports back, as the daemon's runner always does."""
         out: list[Action] = []
+        while self.running:
+            out += self.send(ToolFinished(self.running.pop(0), output))
+        return out
+
+    def drain(self) -> list[Action]:
+        """Only time passes (and tools finish, as they do within their timeout): the
+        machine must come back to rest by itself."""
+        out = self.finish_tools()
         for _ in range(6):
             out += self.send(Tick(), after=1000.0)
         assert self.phase() in (Phase.IDLE, Phase.MUTED), self.phase()
         assert self.state.utterance is None and self.state.answer is None
         assert self.state.wanted_responses == 0 or not self.state.link_up
+        assert self.state.round is None and not self.state.calls, self.state
+        assert self.state.ringing is None
         return out
