@@ -76,7 +76,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "error holding a lone surrogate), reject:EVENT:CODE[:N][:noecho] (refuse a client "
         "event), errorthenclose:CODE[:AFTER_S], failed[:AFTER_CHUNKS[:CODE]], "
         "incomplete[:AFTER_CHUNKS[:REASON]], bigframe:MIB[:AFTER_S], badutf8[:AFTER_S]; "
-        "append xN for N connections, e.g. --fault refuse:503:2x3 --fault close:1011:5.",
+        "append xN for N connections, e.g. --fault refuse:503:2x3 --fault close:1011:5. "
+        "call:NAME:ARGUMENTS is no fault: the next response (on any connection) calls "
+        "function NAME with ARGUMENTS, the rest of the text verbatim (it may be invalid JSON; "
+        "no xN: give the option again for more responses), e.g. "
+        "--fault 'call:set_timer:{\"seconds\": 300}'. The client's output then goes with "
+        "the next response.create, which is answered as usual.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1; only loopback unless --allow-remote)")
@@ -157,7 +162,8 @@ async def _serve(args: argparse.Namespace, context: Any, key: str | None) -> int
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, done.set)
     print(sim.url, flush=True)
-    faults = ", ".join(f"{f.describe()}x{n}" for f, n in args.fault) or "none"
+    faults = ", ".join(f.describe() if f.kind == "call" else f"{f.describe()}x{n}"
+                       for f, n in args.fault) or "none"
     _err(f"answer {args.answer}, pace {args.pace:g}, chunks {args.chunk_ms} ms, faults: "
          f"{faults}; stop with Ctrl-C or SIGTERM")
     try:

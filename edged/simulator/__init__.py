@@ -7,19 +7,22 @@ time::
 
     async with Simulator(answer="echo", pace=4.0) as sim:
         sim.inject(Fault.refuse(503, retry_after=2), times=3)
-        ...connect to sim.url...
+        sim.script(ScriptedResponse.of("set_timer", '{"seconds": 300}'))
+        ...connect to sim.url...; then sim.tool_calls / sim.tool_outputs
 
-The protocol side (``protocol``, ``session``, ``audio``, ``faults``) is pure; only
-``server`` and ``thread`` do I/O.
+The protocol side (``protocol``, ``session``, ``audio``, ``faults``, ``script``) is
+pure; only ``server`` and ``thread`` do I/O.
 """
 
 from __future__ import annotations
 
 from edged.simulator.audio import AnswerKind
 from edged.simulator.faults import Fault, FaultSpecError, parse_spec
+from edged.simulator.script import ScriptedCall, ScriptedResponse, ToolCall, ToolOutput
 from edged.simulator.server import Handshake, Simulator
 from edged.simulator.session import Answer
 from edged.simulator.thread import SimulatorThread
 
-__all__ = ["Answer", "AnswerKind", "Fault", "FaultSpecError", "Handshake", "Simulator",
-           "SimulatorThread", "parse_spec"]
+__all__ = ["Answer", "AnswerKind", "Fault", "FaultSpecError", "Handshake", "ScriptedCall",
+           "ScriptedResponse", "Simulator", "SimulatorThread", "ToolCall", "ToolOutput",
+           "parse_spec"]

@@ -3,6 +3,11 @@
 Faults are plain values so tests, the CLI and benchmarks script an outage the
 same way: ``inject(fault, times)`` queues it for the next ``times`` handshake
 attempts, in order. The CLI spells them as ``KIND[:ARG[:ARG...]][xTIMES]``.
+
+One kind is not an outage: ``call`` scripts the next response (on whichever
+connection creates it) to call a function, so the CLI can do what tests do with
+``Simulator.script``; it is spelled ``call:NAME:ARGUMENTS`` with the arguments
+taken verbatim (JSON holds colons, spaces and capitals, and may end in "x3").
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from edged.simulator.protocol import CLIENT_EVENTS, UNSUPPORTED_EVENTS
+from edged.simulator.script import ScriptedResponse
 
 FaultKind = Literal["refuse", "close", "drop", "silent", "malformed", "expired", "delay",
                     "quotekey", "surrogate", "reject", "errorthenclose", "failed",
-                    "incomplete", "bigframe", "badutf8"]
+                    "incomplete", "bigframe", "badutf8", "call"]
 # Where in a turn ``expired:POINT`` strikes: on the client's response.create (before
 # response.created), right after response.created, after the first audio delta, or
 # right after response.done.
@@ -32,6 +38,7 @@ INCOMPLETE_REASONS: tuple[IncompleteReason, ...] = get_args(IncompleteReason)
 _SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012,
                              1013, 1014})
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the API allows a function
 MAX_FRAME_MIB = 256.0
 
 
@@ -70,6 +77,8 @@ class Fault:
     point: TurnPoint | None = None  # expired at this point of a turn, not after a time
     reason: IncompleteReason | None = None  # incomplete: status_details.reason
     mib: float = 0.0  # bigframe: the frame's size
+    tool: str = ""  # call: the function's name
+    arguments: str = ""  # call: the raw arguments text
 
     @classmethod
     def refuse(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -207,6 +216,22 @@ class Fault:
         a client must refuse (close 1007)."""
         return cls("badutf8", after_s=_non_negative("after", after_s))
 
+    @classmethod
+    def call(cls, name: str, arguments: str = "{}") -> Fault:
+        """Not a connection fault: the next response, on any connection, calls function
+        ``name`` with ``arguments`` (raw text, sent as is even if not JSON) and nothing
+        else. ``inject(fault, times)`` scripts the next ``times`` responses so."""
+        if not _FUNCTION_NAME.match(name):
+            raise FaultSpecError(f"call needs a function name of 1–64 letters, digits, '_' "
+                                 f"or '-', got {name!r}")
+        return cls("call", tool=name, arguments=arguments)
+
+    def scripted(self) -> ScriptedResponse:
+        """The response a call fault scripts."""
+        if self.kind != "call":
+            raise FaultSpecError(f"only a call fault scripts a response, not {self.kind}")
+        return ScriptedResponse.of(self.tool, self.arguments)
+
     def describe(self) -> str:
         """The CLI spelling of this fault (without the repeat count)."""
         return _SPELL[self.kind](self)
@@ -238,6 +263,7 @@ _SPELL: dict[str, Callable[[Fault], str]] = {
     "incomplete": lambda f: f"incomplete:{f.after_chunks}:{f.reason}",
     "bigframe": lambda f: f"bigframe:{f.mib:g}:{f.after_s or 0:g}",
     "badutf8": lambda f: f"badutf8:{f.after_s or 0:g}",
+    "call": lambda f: f"call:{f.tool}:{f.arguments}",
 }
 
 
@@ -286,12 +312,17 @@ USAGE = (
     "surrogate[:AFTER_S], reject:EVENT:CODE[:N][:noecho], errorthenclose:CODE[:AFTER_S], "
     "failed[:AFTER_CHUNKS[:CODE]], incomplete[:AFTER_CHUNKS[:REASON]], "
     "bigframe:MIB[:AFTER_S], badutf8[:AFTER_S]; "
-    "append xN to apply it to the next N connections"
+    "append xN to apply it to the next N connections; "
+    "call:NAME:ARGUMENTS scripts the next response to call a function (ARGUMENTS is the "
+    "rest of the text, verbatim, with no xN: repeat the fault for more responses)"
 )
+_CALL = re.compile(r"^\s*call:", re.IGNORECASE)
 
 
 def parse_spec(spec: str) -> tuple[Fault, int]:
     """``"refuse:503:2x3"`` → (Fault.refuse(503, 2.0), 3)."""
+    if _CALL.match(spec):
+        return _parse_call(spec), 1
     text = spec.strip().lower()
     match = _SPEC.match(text)
     if not match or not _BODY.match(match.group("body")):
@@ -308,6 +339,21 @@ def parse_spec(spec: str) -> tuple[Fault, int]:
     if times < 1:
         raise FaultSpecError(f"fault {spec!r}: the repeat count must be at least 1")
     return fault, times
+
+
+def _parse_call(spec: str) -> Fault:
+    """``call:NAME:ARGUMENTS``: only the first two colons split; the case is kept."""
+    _, _, rest = spec.partition(":")
+    name, colon, arguments = rest.partition(":")
+    if not colon:
+        raise FaultSpecError(f"fault {spec!r}: call needs a name and the arguments, "
+                             "call:NAME:ARGUMENTS, e.g. call:set_timer:{\"seconds\": 300} "
+                             "(call:get_time:{} for none)")
+    _, _, build = _BUILD["call"]
+    try:
+        return build(_Args(spec, [name, arguments]))
+    except FaultSpecError as exc:
+        raise FaultSpecError(f"fault {spec!r}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,4 +445,5 @@ _BUILD: dict[str, tuple[int, int, Callable[[_Args], Fault]]] = {
     "bigframe": (1, 2, lambda a: Fault.big_frame(a.number(0, "size"),
                                                  a.number(1, "delay", 0.0))),
     "badutf8": (0, 1, lambda a: Fault.bad_utf8(a.number(0, "delay", 0.0))),
+    "call": (2, 2, lambda a: Fault.call(a.args[0], a.args[1])),  # parsed by _parse_call
 }

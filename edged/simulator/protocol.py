@@ -8,6 +8,7 @@ dicts out.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,6 +56,8 @@ class Names:
     ``item_part_type`` is the type of the audio in an item's ``content``; the
     ``part`` of response.content_part.added/done is typed ``audio`` in both
     dialects (the official SDK's models accept only ``text`` or ``audio`` there).
+    Function call events have the same names in both; only GA's
+    response.function_call_arguments.done also names the function (``args_done_name``).
     """
 
     audio_delta: str
@@ -64,6 +67,7 @@ class Names:
     item_added: str
     item_part_type: str
     part_type: str = "audio"
+    args_done_name: bool = True
 
 
 NAMES: dict[Dialect, Names] = {
@@ -72,7 +76,7 @@ NAMES: dict[Dialect, Names] = {
                 "conversation.item.added", "output_audio"),
     "beta": Names("response.audio.delta", "response.audio.done",
                   "response.audio_transcript.delta", "response.audio_transcript.done",
-                  "conversation.item.created", "audio"),
+                  "conversation.item.created", "audio", args_done_name=False),
 }
 
 CLIENT_EVENTS = frozenset({
@@ -197,6 +201,62 @@ def _check_format(value: Any, param: str, ga: bool) -> None:
         raise ClientError("invalid_value", f"Invalid value for '{param}': {value!r}.", param)
 
 
+_TOOL_KEYS = frozenset({"type", "name", "description", "parameters"})
+_TOOL_CHOICES = ("auto", "none", "required")
+_JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+               list: "an array", dict: "an object", type(None): "null"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "an object")
+
+
+def _check_tools(sent: Mapping[str, Any], ga: bool) -> None:
+    """Function tools only (a GA server also takes MCP ones; the simulator does not), each
+    with a string name; and a tool_choice a real server would take."""
+    if "tools" in sent:
+        tools = sent["tools"]
+        if not isinstance(tools, list):
+            raise ClientError("invalid_type", "Invalid type for 'session.tools': expected an "
+                              f"array, but got {_json_type(tools)} instead.", "session.tools")
+        for i, tool in enumerate(tools):
+            where = f"session.tools[{i}]"
+            entry = _mapping(tool, where)
+            kind = entry.get("type")
+            if kind == "mcp" and ga:
+                raise ClientError("invalid_value", f"'{where}.type': the simulator serves only "
+                                  "function tools, not 'mcp'.", f"{where}.type")
+            if kind != "function":
+                supported = "'function' and 'mcp'" if ga else "'function'"
+                raise ClientError("invalid_value", f"Invalid value: {json.dumps(kind)}. "
+                                  f"Supported values are: {supported}.", f"{where}.type")
+            _unknown(entry, _TOOL_KEYS, where)
+            if "name" not in entry:
+                raise ClientError("missing_required_parameter",
+                                  f"Missing required parameter: '{where}.name'.",
+                                  f"{where}.name")
+            for key, expected, ok in (("name", "a string", isinstance(entry["name"], str)),
+                                      ("description", "a string",
+                                       isinstance(entry.get("description", ""), str)),
+                                      ("parameters", "an object",
+                                       isinstance(entry.get("parameters", {}), Mapping))):
+                if not ok:
+                    raise ClientError("invalid_type", f"Invalid type for '{where}.{key}': "
+                                      f"expected {expected}, but got "
+                                      f"{_json_type(entry[key])} instead.", f"{where}.{key}")
+    if "tool_choice" in sent:
+        choice = sent["tool_choice"]
+        if isinstance(choice, Mapping):
+            if choice.get("type") != "function" or not isinstance(choice.get("name"), str):
+                raise ClientError("invalid_value", "'session.tool_choice' names a function as "
+                                  "{\"type\": \"function\", \"name\": ...}.",
+                                  "session.tool_choice")
+        elif choice not in _TOOL_CHOICES:
+            raise ClientError("invalid_value", f"Invalid value: {json.dumps(choice)}. Supported "
+                              "values are: 'auto', 'none' and 'required'.",
+                              "session.tool_choice")
+
+
 def merge_session(dialect: Dialect, current: Event, update: Any, voice_locked: bool) -> Event:
     """The effective session after ``session.update``; raise ClientError to refuse it.
 
@@ -218,6 +278,7 @@ def _merge_ga(sent: Mapping[str, Any], current: Event, voice_locked: bool) -> Ev
         raise ClientError("invalid_value", "This endpoint serves 'realtime' sessions.",
                           "session.type")
     _unknown(sent, _GA_KEYS, "session")
+    _check_tools(sent, ga=True)
     audio = _mapping(sent.get("audio", {}), "session.audio")
     _unknown(audio, frozenset({"input", "output"}), "session.audio")
     inp = _mapping(audio.get("input", {}), "session.audio.input")
@@ -247,6 +308,7 @@ def _merge_ga(sent: Mapping[str, Any], current: Event, voice_locked: bool) -> Ev
 def _merge_beta(sent: Mapping[str, Any], current: Event, voice_locked: bool) -> Event:
     new = copy.deepcopy(current)
     _unknown(sent, _BETA_KEYS, "session")
+    _check_tools(sent, ga=False)
     for key in ("input_audio_format", "output_audio_format"):
         if key in sent:
             _check_format(sent[key], f"session.{key}", ga=False)

@@ -17,6 +17,7 @@ import math
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,9 @@ from websockets.http11 import Request, Response
 
 from edged.simulator import protocol
 from edged.simulator.audio import ANSWER_KINDS, AnswerKind, speech_like_tone
-from edged.simulator.faults import Fault, FaultQueue
+from edged.simulator.faults import Fault, FaultQueue, FaultSpecError
 from edged.simulator.protocol import Dialect, Event
+from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
 from edged.simulator.session import Answer, SessionCore
 
 MAX_MESSAGE = 16 * 2**20  # the API accepts appends up to 15 MiB
@@ -169,9 +171,11 @@ class Simulator:
     that is not UTF-8), ``handshakes`` (monotonic time, HTTP status) and
     ``requests`` (the same with path, dialect, credential kind and fault),
     ``connections`` (accepted so far; connection numbers count from 1), and
-    ``answers`` with the audio sent. ``pace`` is the streaming speed as a
-    multiple of real time (``math.inf``: unpaced); ``record=False`` keeps no
-    client events and no sent frames (long benchmark runs).
+    ``answers`` with the audio sent, ``tool_calls`` (each function call sent) and
+    ``tool_outputs`` (each function_call_output received, known or not). ``pace`` is
+    the streaming speed as a multiple of real time (``math.inf``: unpaced);
+    ``record=False`` keeps no client events and no sent frames (long benchmark runs;
+    the small tool records are kept).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, answer: AnswerKind = "echo",
@@ -204,6 +208,9 @@ class Simulator:
         self.handshakes: list[tuple[float, int]] = []
         self.requests: list[Handshake] = []
         self.connections = 0
+        self._scripts: deque[ScriptedResponse] = deque()
+        self.tool_calls: list[ToolCall] = []
+        self.tool_outputs: list[ToolOutput] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,8 +271,29 @@ class Simulator:
     # ------------------------------------------------------------------ scripting
 
     def inject(self, fault: Fault, times: int = 1) -> None:
-        """Apply ``fault`` to the next ``times`` handshake attempts (after those queued)."""
-        self._faults.push(fault, times)
+        """Apply ``fault`` to the next ``times`` handshake attempts (after those queued).
+
+        A call fault is not a connection's: it scripts the next ``times`` responses."""
+        if fault.kind != "call":
+            self._faults.push(fault, times)
+            return
+        if times < 1:
+            raise FaultSpecError(f"times must be at least 1, got {times}")
+        self.script(*[fault.scripted()] * times)
+
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Queue scripted responses (after those queued): the next responses created, on
+        any connection, by response.create or by server VAD, each take one in order."""
+        for response in responses:
+            if not isinstance(response, ScriptedResponse):
+                raise TypeError(f"script takes ScriptedResponse values, got {response!r}")
+        self._scripts.extend(responses)
+
+    def pending_scripts(self) -> list[ScriptedResponse]:
+        return list(self._scripts)
+
+    def clear_scripts(self) -> None:
+        self._scripts.clear()
 
     def pending_faults(self) -> list[tuple[Fault, int]]:
         return self._faults.pending()
@@ -330,6 +358,12 @@ class Simulator:
         await self.wait_until(seen, timeout, f"client event {type!r}{where}")
         return found[0]
 
+    async def wait_for_tool_outputs(self, count: int, timeout: float = 10.0) -> list[ToolOutput]:
+        """Wait until ``count`` function_call_outputs have arrived in all; return them all."""
+        await self.wait_until(lambda: len(self.tool_outputs) >= count, timeout,
+                              f"{count} function call output(s)")
+        return list(self.tool_outputs)
+
     async def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
         await self.wait_until(lambda: self.connections >= count, timeout,
                               f"{count} accepted connection(s)")
@@ -378,7 +412,9 @@ class Simulator:
         number = self.connections
         core = SessionCore(protocol.detect_dialect(request.path, request.headers), self.answer,
                            tone=self._tone, connection=number, chunk_ms=self.chunk_ms,
-                           model=protocol.model_from_path(request.path, self.model))
+                           model=protocol.model_from_path(request.path, self.model),
+                           scripts=self._scripts, tool_calls=self.tool_calls,
+                           tool_outputs=self.tool_outputs)
         conn = _Conn(number, ws, core, fault)
         if fault is not None and fault.kind == "quotekey":
             conn.key = presented_key(request.headers)
@@ -538,6 +574,11 @@ class Simulator:
         period = 0.0 if math.isinf(self.pace) else self.chunk_ms / 1000 / self.pace
         started, sent = loop.time(), 0
         while core.response is answer and not conn.ending:
+            if answer.holding and core.chunks_left() == 0 and answer.script is not None:
+                # the calls are out; response.done waits (a cancel or drop may come first)
+                await asyncio.sleep(answer.script.hold_s)
+                answer.held = True
+                continue
             if fault is not None and fault.kind in ("drop", "failed", "incomplete") and (
                     sent >= fault.after_chunks or core.chunks_left() <= 1):
                 self._cut(conn)

@@ -2,7 +2,9 @@
 
 The shell feeds it parsed client events and, while an answer is active, asks
 for one chunk at a time (``begin_output`` then ``step``) at the pace it
-chooses. No clock here: voice activity is measured in audio time.
+chooses. No clock here: voice activity is measured in audio time. A response
+taken from the script queue (``scripts``) speaks its preface, if any, then sends
+its function calls one per step.
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ import base64
 import binascii
 import itertools
 import json
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edged.simulator import protocol
-from edged.simulator.audio import BYTES_PER_MS, AnswerKind, EnergyVad, rms_threshold
+from edged.simulator.audio import (
+    BYTES_PER_MS,
+    AnswerKind,
+    EnergyVad,
+    rms_threshold,
+    speech_like_tone,
+)
 from edged.simulator.protocol import ClientError, Dialect, Event
+from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
 
 MIN_COMMIT_MS = 100
+# The real servers' code (and param: none) for an output whose call_id names no call.
+UNKNOWN_CALL_CODE = "invalid_tool_call_id"
 CancelReason = Literal["client_cancelled", "turn_detected"]
 # error.type for codes whose real errors are not invalid_request_error
 _ERROR_TYPES = {"server_error": "server_error", "insufficient_quota": "insufficient_quota",
@@ -45,6 +57,10 @@ class Answer:
     reason: str | None = None
     output_started: bool = False
     truncated_ms: int | None = None
+    script: ScriptedResponse | None = None
+    calls: list[ToolCall] = field(default_factory=list)  # function calls sent, in order
+    message_done: bool = False  # the audio item's output_item.done went out
+    held: bool = False  # the script's hold_s before response.done is over
     _words_sent: int = field(default=0, repr=False)
 
     @property
@@ -54,6 +70,15 @@ class Answer:
     @property
     def duration_ms(self) -> int:
         return len(self.audio) // BYTES_PER_MS
+
+    @property
+    def calls_left(self) -> int:
+        return len(self.script.calls) - len(self.calls) if self.script else 0
+
+    @property
+    def holding(self) -> bool:
+        """The script holds response.done back and the hold has not happened yet."""
+        return self.script is not None and self.script.hold_s > 0 and not self.held
 
 
 def error_type(code: str) -> str:
@@ -65,7 +90,12 @@ class SessionCore:
     """Protocol state of one connection: session, input buffer, VAD, the active answer."""
 
     def __init__(self, dialect: Dialect, answer: AnswerKind, *, tone: bytes,
-                 connection: int = 1, chunk_ms: int = 100, model: str = "gpt-realtime") -> None:
+                 connection: int = 1, chunk_ms: int = 100, model: str = "gpt-realtime",
+                 scripts: deque[ScriptedResponse] | None = None,
+                 tool_calls: list[ToolCall] | None = None,
+                 tool_outputs: list[ToolOutput] | None = None) -> None:
+        """``scripts``, ``tool_calls`` and ``tool_outputs`` may be shared between
+        connections (the server's queue and records); by default each core has its own."""
         if not 10 <= chunk_ms <= 1000:
             raise ValueError(f"chunk_ms must be 10–1000, got {chunk_ms}")
         self.dialect = dialect
@@ -90,6 +120,10 @@ class SessionCore:
         self.items: dict[str, Answer] = {}
         self.user_items: set[str] = set()
         self.responses_done = 0
+        self.scripts: deque[ScriptedResponse] = deque() if scripts is None else scripts
+        self.tool_calls: list[ToolCall] = [] if tool_calls is None else tool_calls
+        self.tool_outputs: list[ToolOutput] = [] if tool_outputs is None else tool_outputs
+        self.call_ids: set[str] = set()  # every call_id sent on this connection
         self._apply_turn_detection()
 
     # ------------------------------------------------------------------ helpers
@@ -285,11 +319,13 @@ class SessionCore:
 
     def _item_create(self, event: Mapping[str, Any]) -> list[Event]:
         """A typed user message: it becomes the turn the next response answers (with
-        the tone, since there is no audio to echo)."""
+        the tone, since there is no audio to echo). Or a function call's output."""
         item = event.get("item")
         if not isinstance(item, Mapping):
             raise ClientError("missing_required_parameter", "Missing required parameter: "
                               "'item'.", "item")
+        if item.get("type") == "function_call_output":
+            return self._tool_output(item)
         if item.get("type") != "message" or item.get("role") != "user":
             raise ClientError("unsupported_by_simulator", "The simulator only takes user "
                               "messages in conversation.item.create.", "item.type")
@@ -310,6 +346,33 @@ class SessionCore:
                      "content": [{"type": "input_text", "text": " ".join(texts)}]}
         return [self._ev(self.names.item_added, previous_item_id=previous, item=user_item)]
 
+    def _tool_output(self, item: Mapping[str, Any]) -> list[Event]:
+        """Record the output; refuse it, as real servers do, unless its call_id names a
+        function call sent on this connection. The next response answers with the tone."""
+        fields: dict[str, str] = {}
+        for key in ("call_id", "output"):
+            value = item.get(key)
+            if value is None:
+                raise ClientError("missing_required_parameter", "Missing required parameter: "
+                                  f"'item.{key}'.", f"item.{key}")
+            if not isinstance(value, str):
+                raise ClientError("invalid_type", f"Invalid type for 'item.{key}': expected a "
+                                  "string.", f"item.{key}")
+            fields[key] = value
+        call_id, output = fields["call_id"], fields["output"]
+        known = call_id in self.call_ids
+        self.tool_outputs.append(ToolOutput(self.connection, call_id, output, known))
+        if not known:
+            raise ClientError(UNKNOWN_CALL_CODE,
+                              f"Tool call ID '{call_id}' not found in conversation.")
+        given = item.get("id")
+        item_id = given if isinstance(given, str) else self._id("item")
+        previous, self.last_item = self.last_item, item_id
+        self.last_utterance = b""  # nothing to echo: the answer is about the output
+        created = {"id": item_id, "object": "realtime.item", "type": "function_call_output",
+                   "call_id": call_id, "output": output, "status": "completed"}
+        return [self._ev(self.names.item_added, previous_item_id=previous, item=created)]
+
     def _clear(self, event: Mapping[str, Any]) -> list[Event]:
         self.buffer.clear()
         self.buffer_start = self.input_total
@@ -327,6 +390,9 @@ class SessionCore:
         return self._start_response()
 
     def _start_response(self) -> list[Event]:
+        script = self.scripts.popleft() if self.scripts else None
+        if script is not None:
+            return self._start_scripted(script)
         if self.answer_kind == "echo" and self.last_utterance:
             audio = self.last_utterance
             text = f"(echo of {len(audio) // BYTES_PER_MS} ms of your audio)"
@@ -334,10 +400,26 @@ class SessionCore:
             audio, text = bytes(len(self._tone)), _TRANSCRIPTS["silence"]
         else:  # tone, or echo with nothing said yet
             audio, text = self._tone, _TRANSCRIPTS["tone"]
-        answer = Answer(self.connection, self._id("resp"), self._id("item"), audio, text)
+        return self._begin(Answer(self.connection, self._id("resp"), self._id("item"), audio,
+                                  text))
+
+    def _start_scripted(self, script: ScriptedResponse) -> list[Event]:
+        """A response from the script: its preface audio (tone, or silence for silent
+        answers), then its calls."""
+        if not script.speak_ms:
+            audio = b""
+        elif self.answer_kind == "silence":
+            audio = bytes(script.speak_ms * BYTES_PER_MS)
+        else:
+            audio = speech_like_tone(script.speak_ms / 1000)
+        return self._begin(Answer(self.connection, self._id("resp"), self._id("item"), audio,
+                                  script.transcript if audio else "", script=script))
+
+    def _begin(self, answer: Answer) -> list[Event]:
         self.response = answer
         self.answers.append(answer)
-        self.items[answer.item_id] = answer
+        if answer.audio:
+            self.items[answer.item_id] = answer
         return [self._ev("response.created", response=self._response_body(answer))]
 
     def _response_cancel(self, event: Mapping[str, Any]) -> list[Event]:
@@ -384,7 +466,8 @@ class SessionCore:
         else:
             body["modalities"] = ["audio", "text"]
         if answer.status != "in_progress":
-            out_tokens = answer.sent // BYTES_PER_MS // 50 + 1
+            out_tokens = answer.sent // BYTES_PER_MS // 50 + 1 + sum(
+                len(c.arguments) // 4 for c in answer.calls)
             body["usage"] = {"total_tokens": out_tokens + 10, "input_tokens": 10,
                              "output_tokens": out_tokens}
         return body
@@ -402,7 +485,7 @@ class SessionCore:
     def begin_output(self) -> list[Event]:
         """The assistant item and its audio part (sent before the first delta)."""
         answer = self.response
-        if answer is None or answer.output_started:
+        if answer is None or answer.output_started or not answer.audio:
             return []
         answer.output_started = True
         previous, self.last_item = self.last_item, answer.item_id
@@ -416,17 +499,32 @@ class SessionCore:
         ]
 
     def chunks_left(self) -> int:
+        """Steps of output still to send: audio chunks, then scripted calls (one each)."""
         answer = self.response
         if answer is None:
             return 0
-        return -(-(len(answer.audio) - answer.sent) // self.chunk_bytes)
+        return -(-(len(answer.audio) - answer.sent) // self.chunk_bytes) + answer.calls_left
 
     def step(self) -> tuple[list[Event], bool]:
-        """The next audio chunk (and its share of the transcript); True once finished."""
+        """The next audio chunk (and its share of the transcript), or the next scripted
+        call; response.done with the last, unless a scripted hold is still due. True once
+        finished."""
         answer = self.response
         if answer is None:
             return [], True
         out = self.begin_output()
+        if answer.audio and not answer.message_done:
+            out += self._audio_step(answer)
+        elif answer.calls_left:
+            out += self._call_events(answer)
+        if self.chunks_left() or answer.holding:
+            return out, False
+        status, reason = answer.script.ending if answer.script else ("completed", None)
+        answer.status, answer.reason = status, reason
+        return out + self._finish(answer, self._output(answer), _details(status, reason)), True
+
+    def _audio_step(self, answer: Answer) -> list[Event]:
+        out: list[Event] = []
         chunk = answer.audio[answer.sent : answer.sent + self.chunk_bytes]
         if chunk:
             answer.sent += len(chunk)
@@ -442,8 +540,8 @@ class SessionCore:
             out.append(self._ev(self.names.transcript_delta, **self._where(answer),
                                 delta=prefix + text))
         if not last:
-            return out, False
-        answer.status = "completed"
+            return out
+        answer.message_done = True
         ids = self._where(answer)
         part = {"type": self.names.part_type, "transcript": answer.transcript}
         out += [
@@ -453,37 +551,80 @@ class SessionCore:
             self._ev("response.output_item.done", response_id=answer.response_id,
                      output_index=0, item=self._item(answer, "completed")),
         ]
-        out += self._finish(answer, [self._item(answer, "completed")], None)
-        return out, True
+        return out
+
+    def _call_item(self, call: ToolCall, status: str, arguments: str) -> Event:
+        return {"id": call.item_id, "object": "realtime.item", "type": "function_call",
+                "status": status, "name": call.name, "call_id": call.call_id,
+                "arguments": arguments}
+
+    def _call_events(self, answer: Answer) -> list[Event]:
+        """The next scripted call, whole: its item added, the arguments in deltas, their
+        done, the item done. Same event names in both dialects but the item's added; beta's
+        arguments done does not repeat the name."""
+        assert answer.script is not None
+        scripted = answer.script.calls[len(answer.calls)]
+        index = len(answer.calls) + (1 if answer.audio else 0)
+        call = ToolCall(self.connection, answer.response_id, self._id("call"), scripted.name,
+                        scripted.arguments, answer.script.call_status(scripted),
+                        self._id("item"), index)
+        answer.calls.append(call)
+        self.tool_calls.append(call)
+        self.call_ids.add(call.call_id)
+        previous, self.last_item = self.last_item, call.item_id
+        where = {"response_id": call.response_id, "item_id": call.item_id,
+                 "output_index": index, "call_id": call.call_id}
+        out = [
+            self._ev("response.output_item.added", response_id=call.response_id,
+                     output_index=index, item=self._call_item(call, "in_progress", "")),
+            self._ev(self.names.item_added, previous_item_id=previous,
+                     item=self._call_item(call, "in_progress", "")),
+        ]
+        size = answer.script.delta_chars
+        out += [self._ev("response.function_call_arguments.delta", **where,
+                         delta=call.arguments[i : i + size])
+                for i in range(0, len(call.arguments), size)]
+        out += [
+            self._ev("response.function_call_arguments.done", **where,
+                     **({"name": call.name} if self.names.args_done_name else {}),
+                     arguments=call.arguments),
+            self._ev("response.output_item.done", response_id=call.response_id,
+                     output_index=index, item=self._call_item(call, call.status,
+                                                              call.arguments)),
+        ]
+        return out
+
+    def _output(self, answer: Answer) -> list[Event]:
+        """response.done's ``output``: the audio item as it stands, then the calls sent."""
+        items = [self._item(answer, "completed" if answer.message_done else "incomplete")] \
+            if answer.output_started else []
+        return items + [self._call_item(c, c.status, c.arguments) for c in answer.calls]
 
     def cancel(self, reason: CancelReason) -> list[Event]:
         """Stop the active answer where it is: response.done status cancelled."""
-        return self._stop("cancelled", reason, {"type": "cancelled", "reason": reason})
+        return self._stop("cancelled", reason)
 
     def fail(self, code: str) -> list[Event]:
         """End the active answer where it is with status failed (the failed fault)."""
-        error = {"type": error_type(code), "code": code,
-                 "message": "The server had an error while processing your request."}
-        return self._stop("failed", code, {"type": "failed", "error": error})
+        return self._stop("failed", code)
 
     def cut_off(self, reason: str) -> list[Event]:
         """End the active answer where it is with status incomplete (a token limit or
         the content filter, as far as the client can tell)."""
-        return self._stop("incomplete", reason, {"type": "incomplete", "reason": reason})
+        return self._stop("incomplete", reason)
 
-    def _stop(self, status: str, reason: str, details: Event) -> list[Event]:
+    def _stop(self, status: str, reason: str) -> list[Event]:
+        """The audio item, if unfinished, ends incomplete; calls sent stay as sent (each
+        goes out whole) and calls not yet sent never are."""
         answer = self.response
         if answer is None:
             return []
         answer.status, answer.reason = status, reason
         out: list[Event] = []
-        output: list[Event] = []
-        if answer.output_started:
-            item = self._item(answer, "incomplete")
+        if answer.output_started and not answer.message_done:
             out.append(self._ev("response.output_item.done", response_id=answer.response_id,
-                                output_index=0, item=item))
-            output.append(item)
-        return out + self._finish(answer, output, details)
+                                output_index=0, item=self._item(answer, "incomplete")))
+        return out + self._finish(answer, self._output(answer), _details(status, reason))
 
     def _finish(self, answer: Answer, output: list[Event], details: Event | None) -> list[Event]:
         self.response = None
@@ -500,7 +641,19 @@ class SessionCore:
 
     def bad_audio_delta(self) -> Event | None:
         """An audio delta whose payload is not base64 (the malformed fault)."""
-        if self.response is None:
+        if self.response is None or not self.response.audio:
             return None
         return self._ev(self.names.audio_delta, **self._where(self.response),
                         delta="*** not base64 ***")
+
+
+def _details(status: str, reason: str | None) -> Event | None:
+    """response.done's status_details; for failed, ``reason`` is the error code."""
+    if status == "completed":
+        return None
+    if status == "failed":
+        code = reason or "server_error"
+        return {"type": "failed", "error": {
+            "type": error_type(code), "code": code,
+            "message": "The server had an error while processing your request."}}
+    return {"type": status, "reason": reason}

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from edged.simulator.faults import Fault
+from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
 from edged.simulator.server import Simulator
 
 T = TypeVar("T")
@@ -112,6 +113,19 @@ class SimulatorThread:
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         self.read(lambda sim: sim.inject(fault, times))
+
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Queue scripted responses for the next responses created (see Simulator.script)."""
+        self.read(lambda sim: sim.script(*responses))
+
+    def tool_calls(self) -> list[ToolCall]:
+        return self.read(lambda sim: list(sim.tool_calls))
+
+    def tool_outputs(self) -> list[ToolOutput]:
+        return self.read(lambda sim: list(sim.tool_outputs))
+
+    def wait_for_tool_outputs(self, count: int, timeout: float = 10.0) -> list[ToolOutput]:
+        return self.call(self.sim.wait_for_tool_outputs, count, timeout, timeout=timeout + 5)
 
     def wait_for_event(self, type: str, timeout: float = 10.0, **kwargs: Any) -> dict[str, Any]:
         return self.call(self.sim.wait_for_event, type, timeout, timeout=timeout + 5, **kwargs)

@@ -109,6 +109,28 @@ def test_turn_faults_are_spelled_on_the_command_line_even_with_an_x_inside() -> 
         assert "fault reject:response.create:invalid_value:noecho" in err
 
 
+def test_call_faults_script_function_calls_from_the_command_line() -> None:
+    with simulator("--port", "0", "--answer", "tone", "--pace", "inf", "--fault",
+                   'call:set_timer:{"Seconds": 90}x2', "--fault", "call:get_time:{}") as (
+            proc, url):
+        with connect(url, open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "session.created"
+            calls = []
+            for _ in range(3):
+                ws.send(json.dumps({"type": "response.create"}))
+                while (event := json.loads(ws.recv(10)))["type"] != "response.done":
+                    pass
+                calls += [(i["name"], i["arguments"]) for i in event["response"]["output"]
+                          if i["type"] == "function_call"]
+        # verbatim (the capitals and the "x2" are the arguments' own), one response each;
+        # the third response is the usual spoken answer, with no call
+        assert calls == [("set_timer", '{"Seconds": 90}x2'), ("get_time", "{}")]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert 'faults: call:set_timer:{"Seconds": 90}x2, call:get_time:{};' in err
+
+
 def test_sigint_stops_it_too() -> None:
     with simulator("--port", "0") as (proc, _url):
         proc.send_signal(signal.SIGINT)
@@ -120,6 +142,8 @@ def test_sigint_stops_it_too() -> None:
     (["--fault", "refuse:99"], "from 200 to 599"),
     (["--fault", "nonsense"], "unknown fault kind"),
     (["--fault", "reject:response.creat:invalid_value"], "client event type"),
+    (["--fault", "call:set_timer"], "call needs a name and the arguments"),
+    (["--fault", "call:set timer:{}"], "function name of 1–64"),
     (["--pace", "0"], "must be above 0"),
     (["--port", "70000"], "must be 0–65535"),
     (["--answer-s", "0"], "must be 0.1–600 seconds"),

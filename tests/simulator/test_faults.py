@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edged.simulator.faults import Fault, FaultQueue, FaultSpecError, parse_spec
+from edged.simulator.script import ScriptedResponse
 
 
 def test_queue_hands_faults_to_the_next_connections_in_order() -> None:
@@ -117,3 +118,39 @@ def test_every_kind_has_a_spelling_both_ways() -> None:
     kinds = set(get_args(FaultKind))
     assert kinds == set(_BUILD) == set(_SPELL)
     assert all(f"{kind}" in USAGE for kind in kinds)
+
+
+@pytest.mark.parametrize(("spec", "name", "arguments"), [
+    ('call:set_timer:{"seconds": 300}', "set_timer", '{"seconds": 300}'),
+    ("call:get_time:{}", "get_time", "{}"),
+    ("call:get_time:", "get_time", ""),  # no arguments at all, as given
+    ('CALL:Set-Volume_2:{"Level": "LOUD"}', "Set-Volume_2", '{"Level": "LOUD"}'),
+    ('call:set_timer:{"seconds": 3x2', "set_timer", '{"seconds": 3x2'),  # no xN, bad JSON
+    ("  call:f:a:b: c ", "f", "a:b: c "),  # only the first two colons split
+])
+def test_call_spellings_keep_the_arguments_verbatim(spec: str, name: str, arguments: str) -> None:
+    fault, times = parse_spec(spec)
+    assert (fault, times) == (Fault.call(name, arguments), 1)
+    assert fault.scripted() == ScriptedResponse.of(name, arguments)
+    assert parse_spec(fault.describe()) == (fault, 1)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("call", "wrong number of arguments"),
+    ("call:", "call needs a name and the arguments, call:NAME:ARGUMENTS"),
+    ("call:set_timer", r"call:set_timer:\{"),
+    ("call::{}", "function name of 1–64 letters"),
+    ("call:set timer:{}", "function name of 1–64 letters"),
+    ("call:set.timer:{}", "got 'set.timer'"),
+    ("call:" + "f" * 65 + ":{}", "function name of 1–64"),
+])
+def test_bad_call_spellings_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(FaultSpecError, match=message):
+        parse_spec(spec)
+
+
+def test_only_a_call_fault_scripts_a_response() -> None:
+    with pytest.raises(FaultSpecError, match="only a call fault"):
+        Fault.drop_mid_answer().scripted()
+    with pytest.raises(FaultSpecError, match="function name"):
+        Fault.call("")

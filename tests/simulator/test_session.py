@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.simulator.audio import BYTES_PER_MS, speech_like_tone
-from edged.simulator.session import SessionCore
+from edged.simulator.script import ScriptedCall, ScriptedResponse, ToolOutput
+from edged.simulator.session import UNKNOWN_CALL_CODE, SessionCore
 from tests.rigs.realtime_client import PTT_BETA, PTT_GA, chunks, quiet, tone
 
 TONE = speech_like_tone(1.0)
@@ -298,7 +299,7 @@ _json = st.recursive(
                                                                  max_size=3),
     max_leaves=8)
 _field = st.sampled_from(["session", "audio", "item_id", "audio_end_ms", "content_index",
-                          "event_id", "response", "type", "turn_detection", "audio"])
+                          "event_id", "response", "type", "turn_detection", "audio", "item"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -306,7 +307,8 @@ _field = st.sampled_from(["session", "audio", "item_id", "audio_end_ms", "conten
        kind=st.sampled_from(["session.update", "input_audio_buffer.append",
                              "input_audio_buffer.commit", "input_audio_buffer.clear",
                              "response.create", "response.cancel",
-                             "conversation.item.truncate", "bogus"]),
+                             "conversation.item.truncate", "conversation.item.create",
+                             "bogus"]),
        fields=st.dictionaries(_field, _json, max_size=4))
 def test_any_client_event_gets_events_back_never_an_exception(
         dialect: str, kind: str, fields: dict[str, Any]) -> None:
@@ -350,3 +352,192 @@ def test_a_typed_message_is_the_turn_the_next_response_answers() -> None:
     assert out[0]["item"]["role"] == "user"
     created = c.receive({"type": "response.create"})
     assert types(created) == ["response.created"]
+
+
+# --------------------------------------------------------------------------- function calls
+
+
+def scripted(c: SessionCore, *responses: ScriptedResponse) -> list[dict[str, Any]]:
+    """Queue ``responses``, create one, and run it to its end."""
+    c.scripts.extend(responses)
+    assert types(c.receive({"type": "response.create"})) == ["response.created"]
+    return run_answer(c)
+
+
+def output(call_id: Any, text: Any = "ok", **item: Any) -> dict[str, Any]:
+    return {"type": "conversation.item.create", "event_id": "o1", "item": {
+        "type": "function_call_output", "call_id": call_id, "output": text, **item}}
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_scripted_call_goes_out_whole_and_only_that_connection_knows_its_id(
+        dialect: str) -> None:
+    c = core(dialect, answer="echo")
+    events = scripted(c, ScriptedResponse.of("set_timer", '{"seconds": 300, "label": "tea"}',
+                                             delta_chars=10))
+    added = "conversation.item.added" if dialect == "ga" else "conversation.item.created"
+    assert types(events) == ["response.output_item.added", added,
+                             *["response.function_call_arguments.delta"] * 4,
+                             "response.function_call_arguments.done",
+                             "response.output_item.done", "response.done", "rate_limits.updated"]
+    call_id = events[0]["item"]["call_id"]
+    assert "".join(e["delta"] for e in events[2:6]) == '{"seconds": 300, "label": "tea"}'
+    assert c.tool_calls[0].call_id == call_id and c.call_ids == {call_id}
+    assert c.answers[0].sent == 0 and c.items == {}  # nothing spoken, nothing to truncate
+    other = core(dialect, connection=2, tool_outputs=c.tool_outputs)
+    refused = other.receive(output(call_id))
+    assert refused[0]["error"]["code"] == UNKNOWN_CALL_CODE
+    accepted = c.receive(output(call_id, '{"ok": true}'))
+    assert types(accepted) == [added]
+    assert accepted[0]["item"]["type"] == "function_call_output"
+    assert c.tool_outputs == [ToolOutput(2, call_id, "ok", False),
+                              ToolOutput(1, call_id, '{"ok": true}', True)]
+    # the answer after the output is the usual one (the tone: there is nothing to echo)
+    c.receive({"type": "response.create"})
+    assert c.answers[-1].transcript.startswith("This is the edged simulator")
+
+
+@pytest.mark.parametrize(("event", "code", "param"), [
+    (output(None), "missing_required_parameter", "item.call_id"),
+    (output(7), "invalid_type", "item.call_id"),
+    (output("call_x", None), "missing_required_parameter", "item.output"),
+    (output("call_x", {"ok": True}), "invalid_type", "item.output"),
+    (output("call_nope"), UNKNOWN_CALL_CODE, None),
+])
+def test_bad_function_call_outputs_are_refused(
+        event: dict[str, Any], code: str, param: str | None) -> None:
+    c = core()
+    scripted(c, ScriptedResponse.of("get_time"))
+    out = c.receive(event)
+    assert types(out) == ["error"]
+    assert (out[0]["error"]["code"], out[0]["error"]["param"]) == (code, param)
+    assert out[0]["error"]["event_id"] == "o1"
+    # only an output that can be read is recorded (as unknown)
+    assert c.tool_outputs == ([ToolOutput(1, "call_nope", "ok", False)]
+                              if code == UNKNOWN_CALL_CODE else [])
+
+
+def test_scripts_are_taken_in_order_then_answers_are_as_usual() -> None:
+    c = core(answer="tone")
+    c.scripts.extend([ScriptedResponse.of("a"), ScriptedResponse.of("b")])
+    names = []
+    for _ in range(3):
+        c.receive({"type": "response.create"})
+        events = run_answer(c)
+        names.append([e["item"]["name"] for e in events
+                      if e["type"] == "response.output_item.done"
+                      and e["item"]["type"] == "function_call"])
+    assert names == [["a"], ["b"], []]
+    assert c.answers[2].sent == len(TONE)
+
+
+def test_server_vad_creates_the_scripted_response_too() -> None:
+    c = core("ga")
+    c.receive({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 200}}}}})
+    c.scripts.append(ScriptedResponse.of("get_time", speak_ms=200))
+    out: list[dict[str, Any]] = []
+    for piece in chunks(tone(300) + quiet(300)):
+        out += append(c, piece)
+    assert types(out)[-1] == "response.created"
+    events = run_answer(c)
+    assert [e["item"]["type"] for e in events if e["type"] == "response.output_item.done"] == [
+        "message", "function_call"]
+    assert c.answers[0].sent == 200 * BYTES_PER_MS  # the preface, not an echo
+
+
+def test_a_cancel_during_the_hold_keeps_the_calls_as_sent() -> None:
+    c = core(answer="tone")
+    c.scripts.append(ScriptedResponse((ScriptedCall("a", "{}"), ScriptedCall("b", "{}")),
+                                      speak_ms=100, hold_s=5.0))
+    c.receive({"type": "response.create"})
+    out = c.begin_output()
+    for _ in range(3):  # the preface, then a call a step
+        events, done = c.step()
+        out += events
+        assert not done
+    assert c.chunks_left() == 0 and c.response is not None and c.response.holding
+    cancelled = c.receive({"type": "response.cancel"})
+    assert types(cancelled) == ["response.done", "rate_limits.updated"]
+    body = cancelled[0]["response"]
+    assert body["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    assert [(i["type"], i["status"]) for i in body["output"]] == [
+        ("message", "completed"), ("function_call", "completed"),
+        ("function_call", "completed")]
+
+
+def test_a_cancel_before_the_calls_sends_none_of_them() -> None:
+    c = core(answer="tone")
+    c.scripts.append(ScriptedResponse.of("a", speak_ms=300))
+    c.receive({"type": "response.create"})
+    c.begin_output()
+    c.step()
+    cancelled = c.receive({"type": "response.cancel"})
+    assert [i["type"] for i in cancelled[-2]["response"]["output"]] == ["message"]
+    assert c.tool_calls == [] and c.call_ids == set()
+
+
+def test_a_scripted_failure_names_its_error() -> None:
+    c = core()
+    events = scripted(c, ScriptedResponse.of("a", status="failed", reason="server_error"))
+    body = events[-2]["response"]
+    assert body["status"] == "failed"
+    assert body["status_details"]["error"]["code"] == "server_error"
+    assert body["output"][0]["status"] == "incomplete"
+
+
+_TOOL = {"type": "function", "name": "set_timer", "description": "Start a timer.",
+         "parameters": {"type": "object", "properties": {"seconds": {"type": "integer"}}}}
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_tools_and_tool_choice_are_kept_and_echoed(dialect: str) -> None:
+    c = core(dialect)
+    extra = {"type": "realtime"} if dialect == "ga" else {}
+    for choice in ("required", {"type": "function", "name": "set_timer"}, "none"):
+        out = c.receive({"type": "session.update", "session": {
+            **extra, "tools": [_TOOL], "tool_choice": choice}})
+        assert types(out) == ["session.updated"]
+        assert out[0]["session"]["tools"] == [_TOOL]
+        assert out[0]["session"]["tool_choice"] == choice
+    # a later update without them keeps them; an empty list removes them
+    out = c.receive({"type": "session.update", "session": {**extra, "instructions": "hi"}})
+    assert out[0]["session"]["tools"] == [_TOOL]
+    out = c.receive({"type": "session.update", "session": {**extra, "tools": []}})
+    assert out[0]["session"]["tools"] == [] and c.session["tools"] == []
+
+
+@pytest.mark.parametrize(("dialect", "session", "code", "param"), [
+    ("ga", {"tools": {"name": "x"}}, "invalid_type", "session.tools"),
+    ("ga", {"tools": ["set_timer"]}, "invalid_type", "session.tools[0]"),
+    ("ga", {"tools": [_TOOL, {"name": "x"}]}, "invalid_value", "session.tools[1].type"),
+    ("ga", {"tools": [{"type": "mcp", "server_label": "s"}]}, "invalid_value",
+     "session.tools[0].type"),
+    ("ga", {"tools": [{"type": "function"}]}, "missing_required_parameter",
+     "session.tools[0].name"),
+    ("ga", {"tools": [{"type": "function", "name": 3}]}, "invalid_type",
+     "session.tools[0].name"),
+    ("ga", {"tools": [{**_TOOL, "strict": True}]}, "unknown_parameter",
+     "session.tools[0].strict"),
+    ("ga", {"tools": [{**_TOOL, "parameters": "{}"}]}, "invalid_type",
+     "session.tools[0].parameters"),
+    ("ga", {"tool_choice": "always"}, "invalid_value", "session.tool_choice"),
+    ("ga", {"tool_choice": {"type": "function"}}, "invalid_value", "session.tool_choice"),
+    ("beta", {"tools": [{"type": "mcp", "server_label": "s"}]}, "invalid_value",
+     "session.tools[0].type"),
+    ("beta", {"tools": [{"type": "function", "name": None}]}, "invalid_type",
+     "session.tools[0].name"),
+    ("beta", {"tools": [{**_TOOL, "description": 5}]}, "invalid_type",
+     "session.tools[0].description"),
+    ("beta", {"tool_choice": 1}, "invalid_value", "session.tool_choice"),
+])
+def test_bad_tools_are_refused_and_change_nothing(
+        dialect: str, session: dict[str, Any], code: str, param: str) -> None:
+    c = core(dialect)
+    before = c.open()[0]["session"]
+    sent = {"type": "realtime", **session} if dialect == "ga" else session
+    out = c.receive({"type": "session.update", "session": sent, "event_id": "t1"})
+    assert types(out) == ["error"]
+    assert (out[0]["error"]["code"], out[0]["error"]["param"]) == (code, param)
+    assert out[0]["error"]["event_id"] == "t1"
+    assert c.session == before

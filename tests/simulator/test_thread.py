@@ -9,7 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from edged.simulator import Fault, SimulatorThread
+from edged.simulator import Fault, ScriptedResponse, SimulatorThread, ToolOutput
 from tests.rigs.realtime_client import quiet, tone
 
 
@@ -55,3 +55,23 @@ def test_faults_and_drops_from_another_thread() -> None:
 def test_wait_for_event_times_out_with_a_message() -> None:
     with SimulatorThread() as t, pytest.raises(TimeoutError, match=r"response\.cancel"):
         t.wait_for_event("response.cancel", timeout=0.2)
+
+
+def test_a_scripted_call_and_its_output_through_the_thread() -> None:
+    with SimulatorThread(answer="tone", pace=float("inf")) as t:
+        t.script(ScriptedResponse.of("get_time", '{"zone": "UTC"}', hold_s=0.1))
+        with connect(t.url, open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "session.created"
+            ws.send(json.dumps({"type": "response.create"}))
+            while (event := json.loads(ws.recv(10)))["type"] != "response.done":
+                pass
+            [item] = event["response"]["output"]
+            [call] = t.tool_calls()
+            assert (call.name, call.arguments, call.call_id) == (
+                "get_time", '{"zone": "UTC"}', item["call_id"])
+            ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "function_call_output", "call_id": call.call_id, "output": "12:00"}}))
+            assert t.wait_for_tool_outputs(1) == [ToolOutput(1, call.call_id, "12:00", True)]
+        with pytest.raises(TimeoutError, match="2 function call output"):
+            t.wait_for_tool_outputs(2, timeout=0.2)
+    assert t.tool_outputs() == [ToolOutput(1, call.call_id, "12:00", True)]  # after stop too
