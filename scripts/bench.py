@@ -344,6 +344,7 @@ def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_
         "link": {"healthy_after_s": 1},
         "conversation": {"responses_per_minute": 600},  # the soak answers often
         "control": {"socket": str(socket_dir / "control.sock")},
+        "tools": {"state_dir": str(socket_dir / "state")},  # not the system's timers
     }
     path.write_text(yaml.safe_dump(doc))
 

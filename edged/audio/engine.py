@@ -194,11 +194,9 @@ class AudioEngine:
         stop this engine and start one with ``cfg``."""
         if needs_reopen(self.cfg, cfg):
             return False
-        old, self.cfg = self.cfg, cfg
+        self.cfg = cfg
         self._capture.reconfigure(cfg)
         self._playback.reconfigure(cfg)
-        if cfg.volume != old.volume:
-            self._playback.volume = cfg.volume
         return True
 
     @property
@@ -324,9 +322,17 @@ class AudioEngine:
         self._playback.volume = gain
 
     def sound(self, name: SoundName) -> None:
-        """Mix a feedback sound ("listening", "done", "error") into the output."""
+        """Mix a feedback sound ("listening", "done", "error", "confirm", "alarm") into
+        the output."""
         self._touch()
         self._playback.sound(name)
+
+    def stop_sounds(self) -> None:
+        self._playback.stop_sounds()
+
+    def set_level(self, level: float) -> None:
+        """The spoken volume's scale (0–1) on audio.volume and the sounds."""
+        self._playback.set_level(level)
 
     def _drained_from_thread(self) -> None:
         self._call_soon_threadsafe(self._idle)

@@ -29,7 +29,7 @@ from edged.audio.buffers import Int16, PlayQueue
 from edged.audio.convert import PlaybackConverter
 from edged.audio.devices import MODEL_RATE, StreamFormat
 from edged.audio.portaudio import ABORT, CONTINUE, OUTPUT_UNDERFLOW
-from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render
+from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render, sound_level
 from edged.config import AudioConfig
 
 log = logging.getLogger("edged.audio")
@@ -58,6 +58,7 @@ class Playback:
         self.rate = MODEL_RATE
         self.channels = 1
         self.latency = 0.0  # the stream's output latency, seconds
+        self.level = 1.0  # the spoken volume's scale (0–1) on audio.volume and sounds
         self._conv = PlaybackConverter(MODEL_RATE, cfg.volume)
         self.queue = self._new_queue(MODEL_RATE, 1)
         self._item: str | None = None  # the item whose resampler stream is open
@@ -206,6 +207,7 @@ class Playback:
         if cfg.sounds_volume != self.cfg.sounds_volume:
             self._sounds.clear()
         self.cfg = cfg
+        self.volume = cfg.volume * self.level
 
     @property
     def volume(self) -> float:
@@ -215,14 +217,28 @@ class Playback:
     def volume(self, gain: float) -> None:
         self._conv.gain = max(0.0, min(4.0, float(gain)))
 
+    def set_level(self, level: float) -> None:
+        """The spoken volume (0–1, already on its curve): scales ``audio.volume`` for
+        answer audio queued from now on, and every sound played from now on."""
+        self.level = max(0.0, min(1.0, float(level)))
+        self.volume = self.cfg.volume * self.level
+        self._sounds.clear()  # no sound is kept at an old level
+
     def sound(self, name: SoundName) -> None:
-        if not self.cfg.sounds or name not in SOUND_NAMES:
+        """A feedback sound; ``audio.sounds: false`` silences all but the alarm."""
+        if name not in SOUND_NAMES or (not self.cfg.sounds and name != "alarm"):
             return
         samples = self._sounds.get(name)
         if samples is None:
-            samples = self._sounds[name] = render(name, self.rate, self.cfg.sounds_volume)
+            samples = self._sounds[name] = render(
+                name, self.rate, sound_level(name, self.cfg.sounds_volume, self.level))
         with self._lock:
             self._mixer.start(samples)
+
+    def stop_sounds(self) -> None:
+        """Silence every sound now (an alarm that was stopped mid-pattern)."""
+        with self._lock:
+            self._mixer.clear()
 
     def speaking(self, now: float) -> bool:
         """Is answer audio playing, or its echo still in the room? (half duplex)"""

@@ -97,6 +97,12 @@ class EnginePort:
             if known == name:
                 self.engine.sound(known)
 
+    def stop_sounds(self) -> None:
+        self.engine.stop_sounds()
+
+    def set_volume(self, scale: float) -> None:
+        self.engine.set_level(scale)
+
     def last_callback(self) -> float | None:
         if self.engine.alive():
             return time.monotonic()

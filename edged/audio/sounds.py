@@ -1,8 +1,10 @@
 """Feedback sounds, generated in code, and the mixer that lays them over the output.
 
 Short sine chimes with raised-cosine fades (a hard edge would click): a rising
-pair for "listening", a falling pair for "done", and a low double buzz for
-"error". Pure numpy; nothing is read from disk.
+pair for "listening", a falling pair for "done", a low double buzz for "error",
+a bright rising triple for "confirm" (a tool's action done while the link was
+down), and for "alarm" four quick high beeps, which the daemon repeats while an
+alarm rings. Pure numpy; nothing is read from disk.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ import numpy as np
 import numpy.typing as npt
 
 Int16 = npt.NDArray[np.int16]
-SoundName = Literal["listening", "done", "error"]
-SOUND_NAMES: tuple[SoundName, ...] = ("listening", "done", "error")
+SoundName = Literal["listening", "done", "error", "confirm", "alarm"]
+SOUND_NAMES: tuple[SoundName, ...] = ("listening", "done", "error", "confirm", "alarm")
+ALARM_PERIOD_S = 1.2
+"""The alarm pattern (about 0.7 s) starts again this often while an alarm rings."""
+ALARM_MIN_LEVEL = 0.15
+"""An alarm is never quieter than this (of full scale): a speaker turned all the way
+down must still wake its owner."""
 
 # (frequency Hz, duration s, gap after s) per note
 _NOTES: dict[SoundName, tuple[tuple[float, float, float], ...]] = {
     "listening": ((660.0, 0.07, 0.015), (990.0, 0.09, 0.0)),
     "done": ((880.0, 0.07, 0.015), (587.0, 0.09, 0.0)),
     "error": ((220.0, 0.12, 0.06), (220.0, 0.12, 0.0)),
+    "confirm": ((660.0, 0.06, 0.012), (880.0, 0.06, 0.012), (1320.0, 0.1, 0.0)),
+    "alarm": ((1760.0, 0.1, 0.07), (1760.0, 0.1, 0.07), (1760.0, 0.1, 0.07),
+              (1760.0, 0.1, 0.0)),
 }
 _FADE_S = 0.008
 
@@ -38,6 +48,14 @@ def _note(freq: float, dur: float, rate: int) -> npt.NDArray[np.float64]:
     tone[:fade] *= ramp
     tone[n - fade:] *= ramp[::-1]
     return tone
+
+
+def sound_level(name: SoundName, sounds_volume: float, scale: float) -> float:
+    """The peak of a sound: ``audio.sounds_volume`` scaled by the spoken volume; the
+    alarm twice as loud as the chimes, and never below ``ALARM_MIN_LEVEL``."""
+    if name == "alarm":
+        return max(ALARM_MIN_LEVEL, min(1.0, 2 * sounds_volume * scale))
+    return sounds_volume * scale
 
 
 def render(name: SoundName, rate: int, level: float) -> Int16:

@@ -486,6 +486,7 @@ class Conversation:
         r = s.round
         if r is not None and not r.followed_up:  # it spoke, then called: ask for the rest
             self._goto(Phase.TOOLS, cause)
+            s.wait_until = self._now + self._tool_wait_s()  # not the playing-out deadline
             self._follow_up()
             return
         s.round = None
@@ -767,7 +768,9 @@ class Conversation:
         if not s.user_speaking:
             s.user_speaking = True
             s.speech_since = self._now
+        s.drop_server_turn = False  # a new question: its answer is wanted
         if s.phase in (Phase.THINKING, Phase.TOOLS, Phase.SPEAKING):
+            s.end_after_answer = False  # the person goes on: so does the conversation
             # interrupt_response is on: the server cancels its response by itself.
             self._barge_in("speech", server_cancels=True)
             self._supersede("new speech")
@@ -807,6 +810,10 @@ class Conversation:
                 self._ignore_response(rid, "no turn is waiting for it", cancel=True)
             return
         # Created by the server itself: a hands-free turn.
+        if s.drop_server_turn:
+            s.drop_server_turn = False
+            self._ignore_response(rid, "an alarm interrupted its turn", cancel=True)
+            return
         if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING) and s.answer is None:
             if s.user_speaking:  # interrupt_response cancels it on the server
                 self._ignore_response(rid, "the person is still speaking", cancel=False)
@@ -1004,8 +1011,8 @@ class Conversation:
             return
         if not r.response_done or any(
                 s.calls[c].output is None for c in r.calls if c in s.calls):
-            self._goto(Phase.TOOLS, "tool_call")
-            if s.wait_until is None:
+            if s.phase is not Phase.TOOLS:  # its words played out: the tools' wait, from now
+                self._goto(Phase.TOOLS, "tool_call")
                 s.wait_until = self._now + self._tool_wait_s()
             return
         for call_id in r.calls:
@@ -1064,8 +1071,15 @@ class Conversation:
             self._notice("ringing", labels=", ".join(labels), again=True)
             return
         if s.phase in (Phase.THINKING, Phase.TOOLS, Phase.SPEAKING):
+            server_turn = (s.handsfree and s.answer is None and s.utterance is None
+                           and s.round is None and not s.responses.wanted)
             self._barge_in("alarm", server_cancels=False)
             self._supersede("an alarm")
+            if server_turn:  # the server is making an answer of its own: not now
+                s.drop_server_turn = True
+                cancel_sent = self._send(SendResponseCancel())
+                self._notice("utterance_dropped", turn=None, reason="superseded by an alarm",
+                             cancel_sent=cancel_sent)
             if s.handsfree:
                 s.quiet_since = self._now
             self._goto(self._rest(), "alarm")
@@ -1155,7 +1169,8 @@ class Conversation:
         s = self.state
         u = s.utterance
         a = s.answer
-        waited = self.settings.answer_timeout_s
+        waited = (self._tool_wait_s() if s.phase is Phase.TOOLS
+                  else self.settings.answer_timeout_s)
         if s.phase is Phase.THINKING and u is not None and not u.sent:
             s.utterance = None
             self._error("utterance_dropped", turn=u.turn, ms=round(u.ms),

@@ -146,6 +146,7 @@ class State:
     tool_rounds: int = 0  # rounds in the current turn
     ringing: Ringing | None = None
     end_after_answer: bool = False  # the model ended the hands-free conversation
+    drop_server_turn: bool = False  # an alarm cut a hands-free turn the server answers
 
     @property
     def wanted_responses(self) -> int:

@@ -40,6 +40,8 @@ from edged.conversation import (
     PlaySound,
     PttDown,
     PttUp,
+    Ring,
+    RunTool,
     SendAppend,
     SetHandsFree,
     SetLed,
@@ -50,6 +52,7 @@ from edged.conversation import (
 from edged.daemon import translate
 from edged.daemon.observe import Observer, Timeline
 from edged.daemon.ports import AudioFactory, AudioPort, ButtonsPort
+from edged.daemon.tools import ToolShell
 from edged.health.metrics import Metrics
 from edged.health.notify import Notifier, Watchdog
 from edged.health.reporter import HealthReporter
@@ -118,6 +121,7 @@ class Daemon:
         self.link: Link | None = None
         self.watchdog: Watchdog | None = None
         self.control: ControlServer | None = None
+        self.tools: ToolShell | None = None
         self.exit_code = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = asyncio.Event()
@@ -156,9 +160,13 @@ class Daemon:
         if self.exit_code == EXIT_CONFIG:  # required buttons are unavailable
             await self.audio.stop()
             return self.exit_code
+        self.tools = ToolShell(self.config, loop, feed=self.handle, audio=lambda: self.audio,
+                               state=lambda: self.conversation.state, observer=self.observer)
+        self.tools.start()
         self.link = Link(
             self.config, self._key_source, self._on_server_event, self._on_link_status,
             is_idle=lambda: self.conversation.idle, ssl_context=self._ssl, on_sent=self._on_sent,
+            session=self._session(handsfree=False),
         )
         self._dispatch_actions(self.conversation.start(loop.time()))
         self.control = await start_control(self.config.control, self)
@@ -206,6 +214,11 @@ class Daemon:
             log.warning("%s; running without buttons (controls.required is false)", exc,
                         extra={"fields": {"kind": "controls", "controls": "unavailable"}})
         return ""
+
+    def _session(self, *, handsfree: bool) -> rt.Session:
+        """The session for the config in force, with the tools it switches on."""
+        tools = self.tools.specs() if self.tools is not None else ()
+        return rt.session_from_config(self.config.realtime, handsfree=handsfree, tools=tools)
 
     def _read_key(self) -> str:
         """The key, read afresh at every connect so a reload can bring a new one."""
@@ -255,6 +268,8 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.controls is not None:
             self.controls.close()
+        if self.tools is not None:
+            await self.tools.close()
         if self.audio is not None:
             await self.audio.stop()
 
@@ -324,6 +339,7 @@ class Daemon:
         self.reporter.reconfigure(new.health)
         self.conversation.settings = Settings.from_config(new)
         self.observer.log_transcripts = new.conversation.log_transcripts
+        tools_changed = self.tools.reconfigure(new) if self.tools is not None else False
         if self.link is not None:
             ort, nrt = old.realtime, new.realtime
             endpoint_fields = ("provider", "model", "deployment", "azure_resource",
@@ -331,9 +347,8 @@ class Daemon:
             if (any(getattr(ort, f) != getattr(nrt, f) for f in endpoint_fields)
                     or old.link != new.link or old.credentials != new.credentials):
                 self.link.reconnect("configuration reloaded", new)
-            elif ort != nrt:
-                handsfree = self.conversation.state.handsfree
-                self.link.set_session(rt.session_from_config(nrt, handsfree=handsfree))
+            elif ort != nrt or tools_changed:
+                self.link.set_session(self._session(handsfree=self.conversation.state.handsfree))
             self.link.credentials_changed()  # a new key file may be in place
             self.link.config_changed()  # a missing deployment may exist by now
         if old.audio != new.audio and self.audio is not None:
@@ -391,6 +406,8 @@ class Daemon:
         self.audio = self._audio_factory(self.config, self._loop, self._audio_callbacks)
         await self.audio.start()
         self.audio.set_mic(self.conversation.state.mic or "preroll")
+        if self.tools is not None:
+            self.tools.apply_volume()
 
     async def _finish_reloads(self) -> None:
         """At shutdown: let a reload in progress finish (bounded); waiting ones give up."""
@@ -482,8 +499,13 @@ class Daemon:
                 self.observer.answer_queued(action.item_id, at, self._now())
         elif isinstance(action, SetHandsFree):
             if self.link is not None:
-                self.link.set_session(rt.session_from_config(self.config.realtime,
-                                                             handsfree=action.on))
+                self.link.set_session(self._session(handsfree=action.on))
+        elif isinstance(action, RunTool):
+            if self.tools is not None:
+                self.tools.run(action.call_id, action.name, action.arguments)
+        elif isinstance(action, Ring):
+            if self.tools is not None:
+                self.tools.ring(action.on)
         elif isinstance(action, EndAnswer):
             if audio is not None:
                 audio.end_of_answer(action.item_id)

@@ -20,6 +20,7 @@ from edged.health.metrics import Metrics
 from edged.health.reporter import HealthReporter
 from edged.realtime import events as rt
 from edged.realtime.link import LinkStatus
+from edged.tools.registry import Outcome
 
 log = logging.getLogger("edged")
 
@@ -156,6 +157,31 @@ class Observer:
                     "%s: %s", "heard" if user else "answered", event.transcript,
                     extra={"fields": {"kind": "transcript",
                                       "role": "user" if user else "assistant"}})
+
+    def tool_ran(self, call_id: str, outcome: Outcome, arguments: str, now: float) -> None:
+        """One record per call: name, outcome, time taken, output size. What was asked
+        and answered may be private: only at debug."""
+        fields = {"tool": outcome.name, "call_id": call_id, "ok": outcome.ok,
+                  "duration_ms": round(outcome.duration_s * 1000, 1),
+                  "output_bytes": len(outcome.output.encode())}
+        if outcome.error:
+            fields["error"] = outcome.error
+        log.log(logging.INFO if outcome.ok else logging.WARNING, "tool %s %s in %.1f ms%s",
+                outcome.name, "ran" if outcome.ok else "failed", fields["duration_ms"],
+                f": {outcome.error}" if outcome.error else "",
+                extra={"fields": {"kind": "tool", **fields}})
+        log.debug("tool %s arguments %s → %s", outcome.name, arguments, outcome.output)
+        self.metrics.count_notice("tool")
+        self.timeline.add(now, "tool", **fields)
+        self.emit("tool", fields)
+
+    def timer_event(self, what: str, timer_id: str, description: str, now: float) -> None:
+        """A timer or alarm was set, cancelled, rang or was missed."""
+        log.log(logging.WARNING if what == "missed" else logging.INFO, "timer %s %s",
+                description, what,
+                extra={"fields": {"kind": "timer", "timer": what, "timer_id": timer_id}})
+        self.timeline.add(now, "timer", event=what, id=timer_id)
+        self.emit("timer", {"event": what, "id": timer_id, "what": description})
 
     def emit(self, kind: str, fields: dict[str, Any]) -> None:
         """Hand an event to every listener (the control socket's subscribers)."""

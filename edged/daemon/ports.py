@@ -38,7 +38,15 @@ class AudioPort(Protocol):
     def flush(self) -> dict[str, int]:
         """Barge-in: silence now; milliseconds heard per item."""
 
-    def sound(self, name: str) -> None: ...
+    def sound(self, name: str) -> None:
+        """A feedback sound by name (listening, done, error, confirm, alarm)."""
+
+    def stop_sounds(self) -> None:
+        """Silence the sounds playing now (a stopped alarm)."""
+
+    def set_volume(self, scale: float) -> None:
+        """The spoken volume's scale (0–1, on its curve): multiplies audio.volume and the
+        sounds' level for everything played from now on."""
 
     def last_callback(self) -> float | None:
         """For the watchdog: when the audio path last proved alive (None: nothing to vouch)."""

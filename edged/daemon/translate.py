@@ -21,10 +21,12 @@ from edged.conversation import (
     SendResponseCancel,
     SendResponseCreate,
     SendText,
+    SendToolOutput,
     SendTruncate,
     ServerError,
     SpeechStarted,
     SpeechStopped,
+    ToolCalled,
 )
 from edged.realtime import events as rt
 
@@ -47,6 +49,9 @@ def machine_event(event: rt.ServerEvent) -> Event | None:  # noqa: PLR0911 - a t
         return ResponseDone(event.response_id, event.status, event.reason)
     if isinstance(event, rt.ErrorEvent):
         return ServerError(event.code, event.message, event.event_id)
+    if isinstance(event, rt.FunctionCall):
+        return ToolCalled(event.response_id, event.item_id, event.call_id, event.name,
+                          event.arguments, event.status)
     return None
 
 
@@ -69,4 +74,6 @@ def client_event(  # noqa: PLR0911 - one return per action: a table
         return rt.ItemTruncate(action.item_id, 0, action.audio_end_ms, event_id)
     if isinstance(action, SendText):
         return rt.ItemCreateText(action.text, event_id)
+    if isinstance(action, SendToolOutput):
+        return rt.FunctionCallOutput(action.call_id, action.output, event_id)
     return None

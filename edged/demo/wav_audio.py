@@ -8,6 +8,12 @@ speech the script queued (silence otherwise), and the speaker consumes queued
 answer audio at real-time rate into a recording that becomes the output WAV.
 It offers the daemon exactly what the PyAudio engine offers, so the daemon
 cannot tell the difference.
+
+These are the demo's fallback devices (``MemoryDevices``), used where there is no
+PulseAudio to run PortAudio on (or with ``--audio memory``). They have no
+buffer and no device clock: the speaker is silent the moment it is told to be,
+and an answer is heard the tick it is due, so their figures show what edged
+itself adds, not what a sound card adds.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edged import pcm
-from edged.audio.sounds import SOUND_NAMES, render
+from edged.audio.sounds import SOUND_NAMES, render, sound_level
+
+from edged.demo.speaker import SpeakerLog
 
 if TYPE_CHECKING:
     from edged.audio.port import AudioCallbacks
-    from edged.config import Config
+    from edged.config import AudioConfig, Config
 
 RATE = pcm.RATE
 BYTES_PER_S = pcm.BYTES_PER_S
@@ -37,15 +45,18 @@ class WavAudio:
 
     def __init__(self, config: Config, loop: asyncio.AbstractEventLoop,
                  callbacks: AudioCallbacks,
-                 on_first_played: Callable[[str, float], None] | None = None) -> None:
+                 on_first_played: Callable[[str, float], None] | None = None,
+                 speaker: SpeakerLog | None = None) -> None:
         cfg = config.audio
         self._loop = loop
         self._callbacks = callbacks
         self._on_first_played = on_first_played  # (item, when): the demo's timeline
+        self._speaker = speaker  # the demo's log of what sounded when
         self._batch = BYTES_PER_S * cfg.uplink_batch_ms // 1000
         self._preroll_bytes = BYTES_PER_S * cfg.preroll_ms // 1000
         self._prebuffer_s = cfg.playback_prebuffer_ms / 1000
-        self._volume = cfg.volume
+        self._level = 1.0  # the spoken volume's scale on audio.volume and the sounds
+        self._max_volume = cfg.volume
         self._sounds_volume = cfg.sounds_volume
         self._mode = "preroll"
         self._speech = bytearray()  # what the person will say next, consumed in real time
@@ -96,9 +107,19 @@ class WavAudio:
         self._batch = BYTES_PER_S * cfg.uplink_batch_ms // 1000
         self._preroll_bytes = BYTES_PER_S * cfg.preroll_ms // 1000
         self._prebuffer_s = cfg.playback_prebuffer_ms / 1000
-        self._volume = cfg.volume
+        self._max_volume = cfg.volume
         self._sounds_volume = cfg.sounds_volume
         return True
+
+    @property
+    def _volume(self) -> float:
+        return self._max_volume * self._level
+
+    def set_volume(self, scale: float) -> None:
+        self._level = max(0.0, min(1.0, scale))
+
+    def stop_sounds(self) -> None:
+        self._sound.clear()
 
     def set_mic(self, mode: str) -> None:
         if mode == "closed":
@@ -152,7 +173,8 @@ class WavAudio:
     def sound(self, name: str) -> None:
         for known in SOUND_NAMES:
             if known == name:
-                self._sound += render(known, RATE, self._sounds_volume).tobytes()
+                level = sound_level(known, self._sounds_volume, self._level)
+                self._sound += render(known, RATE, level).tobytes()
 
     def last_callback(self) -> float | None:
         return self._last
@@ -223,4 +245,43 @@ class WavAudio:
             tone = self._sound[:nbytes]
             del self._sound[:nbytes]
             samples[: len(tone) // 2] += np.frombuffer(bytes(tone), dtype="<i2")
-        self.recording += np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+        played = np.clip(samples, -32768, 32767).astype("<i2")
+        self.recording += played.tobytes()
+        if self._speaker is not None and played.any():
+            # the samples due since the last tick: they sounded up to now
+            self._speaker.played(now, now - nbytes / BYTES_PER_S, now)
+
+
+class MemoryDevices:
+    """The demo's in-memory microphone and speaker (a ``DemoDevices``)."""
+
+    kind = "memory"
+
+    def __init__(self, why: str, on_first_played: Callable[[str, float], None]) -> None:
+        self.label = f"in-memory devices ({why})"
+        self.speaker = SpeakerLog()
+        self._on_first_played = on_first_played
+        self.audio: WavAudio | None = None
+
+    def audio_config(self, base: AudioConfig) -> AudioConfig:
+        return base
+
+    def factory(self, config: Config, loop: asyncio.AbstractEventLoop,
+                callbacks: AudioCallbacks) -> WavAudio:
+        self.audio = WavAudio(config, loop, callbacks, on_first_played=self._on_first_played,
+                              speaker=self.speaker)
+        return self.audio
+
+    async def warm(self) -> float | None:
+        return None  # running from the first tick
+
+    def speak(self, pcm: bytes) -> None:
+        assert self.audio is not None, "the daemon has not started its audio yet"
+        self.audio.speak(pcm)
+
+    async def spoken(self) -> None:
+        if self.audio is not None:
+            await self.audio.speaking_done.wait()
+
+    def recording(self) -> bytes:
+        return bytes(self.audio.recording) if self.audio is not None else b""

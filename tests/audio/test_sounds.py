@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render
+from edged.audio.sounds import (
+    ALARM_MIN_LEVEL,
+    SOUND_NAMES,
+    SoundMixer,
+    SoundName,
+    render,
+    sound_level,
+)
 from tests.audio.helpers import max_step
 
 
@@ -13,7 +22,8 @@ from tests.audio.helpers import max_step
 @pytest.mark.parametrize("rate", [24000, 44100, 48000])
 def test_sounds_are_short_level_and_click_free(name: SoundName, rate: int) -> None:
     s = render(name, rate, level=0.5)
-    assert 0.1 <= len(s) / rate <= 0.4
+    # the alarm's pattern is repeated while it rings; the chimes must be over quickly
+    assert 0.1 <= len(s) / rate <= (0.8 if name == "alarm" else 0.4)
     assert 0.45 * 32767 <= np.abs(s.astype(np.int32)).max() <= 0.5 * 32767 + 1
     # faded at both ends: the first and last samples are near silence
     assert abs(int(s[0])) < 200 and abs(int(s[-1])) < 200
@@ -22,10 +32,19 @@ def test_sounds_are_short_level_and_click_free(name: SoundName, rate: int) -> No
     assert max_step(s) < 0.5 * 32767 * 2 * np.pi * 2000 / rate
 
 
-def test_the_three_sounds_differ() -> None:
-    a, b, c = (render(n, 24000, 0.3) for n in SOUND_NAMES)
-    assert not np.array_equal(a[: len(b)], b[: len(a)])
-    assert len({len(a), len(b), len(c)}) >= 2 or not np.array_equal(b, c)
+def test_every_sound_differs_from_every_other() -> None:
+    rendered = {n: render(n, 24000, 0.3) for n in SOUND_NAMES}
+    for a, b in itertools.combinations(SOUND_NAMES, 2):
+        x, y = rendered[a], rendered[b]
+        assert len(x) != len(y) or not np.array_equal(x, y), (a, b)
+
+
+def test_an_alarm_is_louder_than_the_chimes_and_never_silent() -> None:
+    """A speaker turned all the way down must still wake its owner."""
+    assert sound_level("alarm", 0.3, 1.0) == pytest.approx(0.6)
+    assert sound_level("done", 0.3, 1.0) == pytest.approx(0.3)
+    assert sound_level("done", 0.3, 0.0) == 0.0
+    assert sound_level("alarm", 0.3, 0.0) == ALARM_MIN_LEVEL > 0
 
 
 def test_mixer_adds_over_the_output_and_saturates() -> None:

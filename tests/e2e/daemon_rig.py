@@ -43,6 +43,8 @@ def base_doc(url: str, socket: str) -> dict[str, Any]:
         "realtime": {"provider": "custom", "url": url},
         "credentials": {"credential": None, "key_file": None, "env": "EDGED_TEST_KEY"},
         "control": {"socket": socket},
+        # its own timers and volume, beside its socket
+        "tools": {"state_dir": str(Path(socket).parent / "state")},
     }
 
 
