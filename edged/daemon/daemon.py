@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged import config as config_mod
 from edged.audio.port import AudioCallbacks
@@ -52,12 +52,14 @@ from edged.conversation import (
 from edged.daemon import translate
 from edged.daemon.observe import Observer, Timeline
 from edged.daemon.ports import AudioFactory, AudioPort, ButtonsPort
-from edged.daemon.tools import ToolShell
 from edged.health.metrics import Metrics
 from edged.health.notify import Notifier, Watchdog
 from edged.health.reporter import HealthReporter
 from edged.realtime import events as rt
 from edged.realtime.link import Link, LinkStatus
+
+if TYPE_CHECKING:
+    from edged.daemon.tools import ToolShell
 
 log = logging.getLogger("edged")
 
@@ -121,7 +123,7 @@ class Daemon:
         self.link: Link | None = None
         self.watchdog: Watchdog | None = None
         self.control: ControlServer | None = None
-        self.tools: ToolShell | None = None
+        self.tools: ToolShell | None = None  # None: tools.enabled is false
         self.exit_code = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = asyncio.Event()
@@ -160,9 +162,7 @@ class Daemon:
         if self.exit_code == EXIT_CONFIG:  # required buttons are unavailable
             await self.audio.stop()
             return self.exit_code
-        self.tools = ToolShell(self.config, loop, feed=self.handle, audio=lambda: self.audio,
-                               state=lambda: self.conversation.state, observer=self.observer)
-        self.tools.start()
+        self._start_tools(loop)
         self.link = Link(
             self.config, self._key_source, self._on_server_event, self._on_link_status,
             is_idle=lambda: self.conversation.idle, ssl_context=self._ssl, on_sent=self._on_sent,
@@ -214,6 +214,30 @@ class Daemon:
             log.warning("%s; running without buttons (controls.required is false)", exc,
                         extra={"fields": {"kind": "controls", "controls": "unavailable"}})
         return ""
+
+    def _start_tools(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Timers, the spoken volume and the model's tools; none at all, not even their
+        code, when tools.enabled is false (what the benchmark's baseline measures)."""
+        if not self.config.tools.enabled:
+            return
+        from edged.daemon.tools import ToolShell
+
+        self.tools = ToolShell(self.config, loop, feed=self.handle, audio=lambda: self.audio,
+                               state=lambda: self.conversation.state, observer=self.observer)
+        self.tools.start()
+
+    async def _reload_tools(self, old: Config, new: Config) -> bool:
+        """True if the tools offered to the model changed."""
+        assert self._loop is not None
+        if old.tools.enabled == new.tools.enabled:
+            return self.tools.reconfigure(new) if self.tools is not None else False
+        if self.tools is not None:  # switched off: what is set stays in its file
+            await self.tools.close()
+            self.tools = None
+            if self.audio is not None:
+                self.audio.set_volume(1.0)
+        self._start_tools(self._loop)
+        return True
 
     def _session(self, *, handsfree: bool) -> rt.Session:
         """The session for the config in force, with the tools it switches on."""
@@ -339,7 +363,7 @@ class Daemon:
         self.reporter.reconfigure(new.health)
         self.conversation.settings = Settings.from_config(new)
         self.observer.log_transcripts = new.conversation.log_transcripts
-        tools_changed = self.tools.reconfigure(new) if self.tools is not None else False
+        tools_changed = await self._reload_tools(old, new)
         if self.link is not None:
             ort, nrt = old.realtime, new.realtime
             endpoint_fields = ("provider", "model", "deployment", "azure_resource",
