@@ -1,5 +1,5 @@
-"""Local control: a Unix socket to press the buttons, mute, say text, read status and
-watch events without GPIO (``edged ctl``).
+"""Local control: a Unix socket to press the buttons, mute, say text, set the volume
+and timers, read status and watch events without GPIO (``edged ctl``).
 
 ``protocol`` (the line-delimited JSON), ``plan`` (commands → conversation events),
 ``access`` (who may connect), ``outbox`` (a slow subscriber's bounded queue) and

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edged.conversation import Cancel, Event, PttDown, PttUp, Say, WakeHold, WakePress
+from edged.conversation import Cancel, Event, PttDown, PttUp, Say, Stop, WakeHold, WakePress
 
 MUTED = "muted"
 LISTENING = "listening"
@@ -35,8 +35,8 @@ class Plan:
 
 
 def plan(cmd: str, phase: str, *, text: str = "", min_press_ms: int = 0) -> Plan:  # noqa: PLR0911 - the command table
-    """The machine events for one command in the current phase (``status`` and
-    ``subscribe`` need none)."""
+    """The machine events for one command in the current phase (``status``,
+    ``subscribe``, ``volume`` and the ``timers`` commands need none)."""
     if cmd == "ptt.press":
         return Plan((PttDown(),))
     if cmd == "ptt.release":
@@ -50,6 +50,8 @@ def plan(cmd: str, phase: str, *, text: str = "", min_press_ms: int = 0) -> Plan
         return Plan((WakeHold(),)) if phase == MUTED else Plan((), changed=False)
     if cmd == "cancel":
         return Plan((Cancel(),))
+    if cmd == "stop":  # silence a ringing alarm; with none ringing, as cancel
+        return Plan((Stop(),))
     if cmd == "say":
         return Plan((Say(text),))
     return Plan((), changed=False)

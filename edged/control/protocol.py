@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from edged.redact import redact, without_surrogates
 
 COMMANDS: Final = (
-    "ptt.press", "ptt.release", "wake", "mute", "unmute", "cancel", "say", "status",
-    "subscribe", "reload",
+    "ptt.press", "ptt.release", "wake", "mute", "unmute", "cancel", "stop", "say", "status",
+    "subscribe", "reload", "volume", "timers", "timers.cancel", "timers.set",
 )
 """Every command the server understands."""
 
@@ -29,11 +29,23 @@ FIELDS: Final[Mapping[str, frozenset[str]]] = {
 } | {
     "ptt.press": frozenset({"cmd", "id", "keep"}),
     "say": frozenset({"cmd", "id", "text"}),
+    "volume": frozenset({"cmd", "id", "level", "change"}),
+    "timers.cancel": frozenset({"cmd", "id", "which"}),
+    "timers.set": frozenset({"cmd", "id", "seconds", "label"}),
 }
 """The keys each request may carry; anything else is a typo worth reporting."""
 
 MAX_SAY_CHARS: Final = 4000
 """A typed prompt longer than this is refused (announcements, not documents)."""
+MAX_VOLUME: Final = 100
+"""Volume levels run from 0 (silent) to this (the loudest ``audio.volume`` allows)."""
+VOLUME_STEPS: Final = ("up", "down")
+"""A ``change`` of one ``tools.volume_step``, as the daemon's config sets it."""
+MIN_TIMER_S: Final = 1
+MAX_TIMER_S: Final = 86400
+"""A timer from the socket runs from one second to a day (as one the model sets)."""
+MAX_LABEL_CHARS: Final = 40
+"""A timer's label, and what ``timers.cancel`` matches against, at most this long."""
 
 # Error codes a reply can carry.
 BAD_JSON: Final = "bad_json"
@@ -50,12 +62,20 @@ RequestId = str | int | None
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A well-formed command. ``keep``: a ``ptt.press`` that outlives its connection."""
+    """A well-formed command. ``keep``: a ``ptt.press`` that outlives its connection.
+    ``level`` / ``change``: ``volume`` (neither: just read it; ``change`` is a signed
+    number of levels, or ``"up"`` / ``"down"`` for one configured step). ``which``:
+    ``timers.cancel``. ``seconds`` / ``label``: ``timers.set``."""
 
     cmd: str
     id: RequestId = None
     text: str = ""
     keep: bool = False
+    level: int | None = None
+    change: int | str | None = None
+    which: str = ""
+    seconds: float = 0.0
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +104,10 @@ def parse_request(line: bytes, max_bytes: int) -> Request | Invalid:
     keep = obj.get("keep", False)
     if not isinstance(keep, bool):
         return Invalid(BAD_REQUEST, "keep must be true or false", rid)
-    text = _say_text(obj.get("text", ""), rid) if cmd == "say" else ""
-    if isinstance(text, Invalid):
-        return text
-    return Request(cmd, rid, text, keep)
+    args = _ARGUMENTS[cmd](obj) if cmd in _ARGUMENTS else {}
+    if isinstance(args, str):
+        return Invalid(BAD_REQUEST, args, rid)
+    return Request(cmd, rid, keep=keep, **args)
 
 
 def _json_object(line: bytes, max_bytes: int) -> dict[str, Any] | Invalid:
@@ -124,12 +144,79 @@ def _command(obj: dict[str, Any], rid: RequestId) -> str | Invalid:
     return cmd
 
 
-def _say_text(text: object, rid: RequestId) -> str | Invalid:
+def _say_args(obj: dict[str, Any]) -> dict[str, Any] | str:
+    text = obj.get("text")
     if not isinstance(text, str) or not text.strip():
-        return Invalid(BAD_REQUEST, 'say needs "text": a non-empty string', rid)
+        return 'say needs "text": a non-empty string'
     if len(text) > MAX_SAY_CHARS:
-        return Invalid(BAD_REQUEST, f"text longer than {MAX_SAY_CHARS} characters", rid)
-    return text.strip()
+        return f"text longer than {MAX_SAY_CHARS} characters"
+    return {"text": text.strip()}
+
+
+def _whole(value: object) -> int | None:
+    """``value`` as an int if it is a whole JSON number (``5`` or ``5.0``), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value)
+
+
+def _volume_args(obj: dict[str, Any]) -> dict[str, Any] | str:
+    """``level`` 0–100, or ``change`` (a signed whole number, or up/down), not both."""
+    if "level" in obj and "change" in obj:
+        return 'volume takes "level" or "change", not both'
+    if "level" in obj:
+        level = _whole(obj["level"])
+        if level is None or not 0 <= level <= MAX_VOLUME:
+            return f'"level" must be a whole number from 0 to {MAX_VOLUME}'
+        return {"level": level}
+    return _change_args(obj["change"]) if "change" in obj else {}
+
+
+def _change_args(change: object) -> dict[str, Any] | str:
+    if isinstance(change, str) and change in VOLUME_STEPS:
+        return {"change": change}
+    step = _whole(change)
+    if step is None or not -MAX_VOLUME <= step <= MAX_VOLUME:
+        return (f'"change" must be a whole number from -{MAX_VOLUME} to {MAX_VOLUME}, '
+                'or "up" or "down" (one tools.volume_step)')
+    return {"change": step}
+
+
+def _cancel_args(obj: dict[str, Any]) -> dict[str, Any] | str:
+    which = obj.get("which")
+    text = " ".join(which.split()) if isinstance(which, str) else ""
+    if not text or len(text) > MAX_LABEL_CHARS:
+        return ('timers.cancel needs "which": a timer id such as "t1", a label, or "all" '
+                f"(1 to {MAX_LABEL_CHARS} characters)")
+    return {"which": text}
+
+
+def _set_args(obj: dict[str, Any]) -> dict[str, Any] | str:
+    seconds = obj.get("seconds")
+    if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+            or not MIN_TIMER_S <= seconds <= MAX_TIMER_S):
+        return (f'timers.set needs "seconds": a number from {MIN_TIMER_S} to {MAX_TIMER_S} '
+                "(a day)")
+    label = obj.get("label")
+    if label is not None:
+        if not isinstance(label, str):
+            return '"label" must be a string'
+        label = " ".join(label.split()) or None
+        if label is not None and len(label) > MAX_LABEL_CHARS:
+            return f'"label" longer than {MAX_LABEL_CHARS} characters'
+    return {"seconds": float(seconds), "label": label}
+
+
+_ARGUMENTS: Final[Mapping[str, Callable[[dict[str, Any]], dict[str, Any] | str]]] = {
+    "say": _say_args,
+    "volume": _volume_args,
+    "timers.cancel": _cancel_args,
+    "timers.set": _set_args,
+}
+"""Per command, its fields checked: the Request's keyword arguments, or what is wrong."""
+
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")

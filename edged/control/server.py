@@ -19,7 +19,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +40,9 @@ from edged.control.plan import PttHold, after_event, after_press, on_disconnect,
 from edged.conversation import Event, Settings
 from edged.health.metrics import Metrics, evaluate
 from edged.health.reporter import HealthReporter
+from edged.tools.clock import hhmm
+from edged.tools.registry import ToolError
+from edged.tools.timers import Now, Timer
 
 log = logging.getLogger("edged.control")
 
@@ -60,12 +63,56 @@ class ControlUnavailable(Exception):
     """The socket cannot be set up; the message says why, for the journal."""
 
 
+class RingingView(Protocol):
+    @property
+    def labels(self) -> Sequence[str]: ...
+
+
+class StateView(Protocol):
+    @property
+    def ringing(self) -> RingingView | None: ...
+
+
 class ConversationView(Protocol):
     @property
     def settings(self) -> Settings: ...
 
     @property
     def phase(self) -> str: ...
+
+    @property
+    def state(self) -> StateView: ...
+
+
+class TimersView(Protocol):
+    """What the server uses of :class:`edged.tools.timer_service.TimerService`."""
+
+    def listing(self) -> list[tuple[Timer, float | None]]: ...
+
+    def cancel(self, what: str) -> list[Timer]: ...
+
+    def set_timer(self, seconds: float, label: str | None = None) -> Timer: ...
+
+    def now(self) -> Now: ...
+
+
+class ToolsSettings(Protocol):
+    @property
+    def volume_step(self) -> int: ...
+
+
+class ToolsView(Protocol):
+    """What the server uses of the daemon's tools (:class:`edged.daemon.tools.ToolShell`)."""
+
+    @property
+    def timers(self) -> TimersView: ...
+
+    @property
+    def config(self) -> ToolsSettings: ...
+
+    def volume(self) -> int: ...
+
+    def set_volume(self, level: int) -> int: ...
 
 
 class ReloadOutcome(Protocol):
@@ -100,6 +147,11 @@ class DaemonPort(Protocol):
 
     @property
     def reporter(self) -> HealthReporter: ...
+
+    @property
+    def tools(self) -> ToolsView | None:
+        """None until the daemon has started them."""
+        ...
 
     def button(self, event: Event) -> None: ...
 
@@ -377,6 +429,8 @@ class ControlServer:
             state = p.event("state", before, self._clock(), {"link": self._daemon.metrics.link})
             client.outbox.offer(p.encode(state))
             return p.ok(request, phase=before)
+        if request.cmd in TOOL_COMMANDS:
+            return self._tool_command(request, before)
         steps = plan(request.cmd, before, text=request.text,
                      min_press_ms=self._daemon.conversation.settings.min_press_ms)
         notices: list[tuple[str, dict[str, Any]]] = []
@@ -425,7 +479,100 @@ class ControlServer:
         snapshot = self._daemon.metrics.snapshot(time.monotonic(), reporter.last_sample)
         evaluation = evaluate(snapshot, reporter.config)
         return {"health": snapshot, "priority": evaluation.priority,
-                "reasons": list(evaluation.reasons), "pid": os.getpid()}
+                "reasons": list(evaluation.reasons), "pid": os.getpid(),
+                **self._tools_status()}
+
+    def _tools_status(self) -> dict[str, Any]:
+        """The volume and the soonest timer; both null without tools (or if they fail:
+        the health figures must still come through)."""
+        tools = self._daemon.tools
+        if tools is None:
+            return {"volume": None, "next_timer": None}
+        try:
+            service = tools.timers
+            rows = service.listing()
+            next_timer = timer_row(*rows[0], service.now()) if rows else None
+            return {"volume": tools.volume(), "next_timer": next_timer}
+        except Exception:
+            log.exception("control: status could not read the tools")
+            return {"volume": None, "next_timer": None}
+
+    # ------------------------------------------------------------------ tools
+
+    def _tool_command(self, request: p.Request, phase: str) -> dict[str, Any]:
+        """``volume`` and the ``timers`` commands: straight to the tools, not the machine."""
+        tools = self._daemon.tools
+        if tools is None:
+            return p.error(p.REFUSED, "tools are not running", request=request, phase=phase)
+        try:
+            fields = _TOOL_HANDLERS[request.cmd](tools, request)
+        except ToolError as exc:  # a plain sentence: too many timers, none matches...
+            return p.error(p.REFUSED, str(exc), request=request, phase=phase)
+        except Exception:
+            log.exception("control: the tools failed to handle %s", request.cmd)
+            return p.error(p.INTERNAL, "the daemon could not handle it; see journalctl -u "
+                           "edged", request=request)
+        if request.cmd == "timers":
+            ringing = self._daemon.conversation.state.ringing
+            fields["ringing"] = list(ringing.labels) if ringing is not None else []
+        return p.ok(request, phase=phase, **fields)
+
+
+TOOL_COMMANDS = frozenset({"volume", "timers", "timers.cancel", "timers.set"})
+
+
+def timer_row(t: Timer, left: float | None, now: Now) -> dict[str, Any]:
+    """A timer as replies show it: ``remaining_s`` whole seconds (null: it waits for the
+    clock to be set), ``rings_at`` local ``HH:MM`` (null while the clock is not set)."""
+    return {"id": t.id, "kind": t.kind, "label": t.label,
+            "remaining_s": None if left is None else max(0, round(left)),
+            "rings_at": hhmm(now.wall + left) if left is not None and now.synced else None}
+
+
+def _volume(tools: ToolsView, request: p.Request) -> dict[str, Any]:
+    """Read it, or set it (``level``) or move it (``change``, clamped to 0–100)."""
+    before = tools.volume()
+    if request.level is not None:
+        level = request.level
+    elif request.change is None:
+        return {"level": before}
+    elif isinstance(request.change, str):
+        step = tools.config.volume_step
+        level = before + (step if request.change == "up" else -step)
+    else:
+        level = before + request.change
+    level = max(0, min(p.MAX_VOLUME, level))
+    if level == before:
+        return {"level": before, "changed": False}
+    return {"level": tools.set_volume(level)}
+
+
+def _timers(tools: ToolsView, request: p.Request) -> dict[str, Any]:
+    service = tools.timers
+    rows = service.listing()
+    now = service.now()
+    return {"timers": [timer_row(t, left, now) for t, left in rows]}
+
+
+def _cancel_timers(tools: ToolsView, request: p.Request) -> dict[str, Any]:
+    gone = tools.timers.cancel(request.which)
+    if not gone and request.which.casefold() != "all":
+        raise ToolError(f"no timer matches {request.which!r}")
+    return {"cancelled": [t.id for t in gone]}
+
+
+def _set_timer(tools: ToolsView, request: p.Request) -> dict[str, Any]:
+    service = tools.timers
+    t = service.set_timer(request.seconds, request.label)
+    return {"timer": timer_row(t, request.seconds, service.now())}
+
+
+_TOOL_HANDLERS: dict[str, Callable[[ToolsView, p.Request], dict[str, Any]]] = {
+    "volume": _volume,
+    "timers": _timers,
+    "timers.cancel": _cancel_timers,
+    "timers.set": _set_timer,
+}
 
 
 def _refuse(conn: socket.socket, message: dict[str, Any]) -> None:

@@ -809,25 +809,27 @@ class Conversation:
             else:
                 self._ignore_response(rid, "no turn is waiting for it", cancel=True)
             return
-        # Created by the server itself: a hands-free turn.
+        self._server_made(rid)
+
+    def _server_made(self, rid: str) -> None:
+        """A response the server created by itself: the answer to a hands-free turn."""
+        s = self.state
         if s.drop_server_turn:
             s.drop_server_turn = False
             self._ignore_response(rid, "an alarm interrupted its turn", cancel=True)
-            return
-        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING) and s.answer is None:
-            if s.user_speaking:  # interrupt_response cancels it on the server
-                self._ignore_response(rid, "the person is still speaking", cancel=False)
-                return
-            if not s.bucket.take(self._now):
-                self._ignore_response(rid, "cost guard", cancel=True)
-                self._refuse_cost(turn=None)
-                s.quiet_since = self._now
-                self._goto(Phase.HANDSFREE, "cost_guard")
-                return
+        elif not (s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING)
+                  and s.answer is None):
+            self._ignore_response(rid, f"unexpected in {s.phase.value}", cancel=True)
+        elif s.user_speaking:  # interrupt_response cancels it on the server
+            self._ignore_response(rid, "the person is still speaking", cancel=False)
+        elif not s.bucket.take(self._now):
+            self._ignore_response(rid, "cost guard", cancel=True)
+            self._refuse_cost(turn=None)
+            s.quiet_since = self._now
+            self._goto(Phase.HANDSFREE, "cost_guard")
+        else:
             s.tool_rounds = 0  # a new question
             self._accept(rid)
-            return
-        self._ignore_response(rid, f"unexpected in {s.phase.value}", cancel=True)
 
     def _answer_audio(self, ev: AnswerAudio) -> None:
         s = self.state

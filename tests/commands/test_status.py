@@ -1,4 +1,6 @@
-"""``edged status`` reading health records back from a REAL journal (root: see the rig)."""
+"""``edged status`` reading health records back from a REAL journal (root: see the rig),
+with the volume and the next timer from the daemon's control socket (the control
+server over the daemon stand-in, whose timers are the real service's)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,20 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
+from argparse import Namespace
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from edged.commands.status import live_status
+from edged.control.client import ControlClient
 from edged.health import journal as hj
 from edged.health.metrics import Metrics
 from edged.health.proc import ProcSample
+from tests.control.stand_in import WALL, Clock, serving_tools
 from tests.rigs.journald import Journal, require_journald
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +97,38 @@ def test_table(journal: Journal) -> None:
     assert "77 (0 barge-ins)" in rows["answers"]
     assert "31.5 MB (peak 40.0 MB)" in rows["memory"]
     assert marker in rows["last"]
+
+
+def test_table_ends_with_the_volume_and_the_next_timer(journal: Journal, tmp_path: Path) -> None:
+    clock = Clock()
+    with serving_tools(tmp_path / "control.sock", tmp_path / "state", clock) as served:
+        with ControlClient(served.path) as c:
+            c.request("timers.set", seconds=600, label="pasta")
+            c.request("volume", level=35)
+        clock.advance(2)
+        write_record("with tools", 1)
+        journal.mine(None, "EDGED_LAST_ERROR=with tools")
+        table = edged("status", "--socket", served.path)
+        as_json = edged("status", "--json", "--socket", served.path)
+    assert table.returncode == 0, table.stderr
+    at = time.strftime("%H:%M", time.localtime(WALL + 600))
+    assert table.stdout.splitlines()[-2:] == ["volume 35", f"next timer: pasta in 9m 58s (at {at})"]
+    data = json.loads(as_json.stdout)
+    assert data["volume"] == 35
+    assert data["next_timer"]["label"] == "pasta" and data["next_timer"]["remaining_s"] == 598
+
+
+def test_the_daemon_is_asked_only_when_it_is_this_machines(tmp_path: Path) -> None:
+    with serving_tools(tmp_path / "control.sock", tmp_path / "state") as served:
+        reply = live_status(Namespace(directory=None, socket=served.path))
+        assert reply is not None and reply["volume"] == 60 and reply["next_timer"] is None
+        # another machine's journal: this machine's daemon says nothing about it...
+        assert live_status(Namespace(directory=str(tmp_path), socket=None)) is None
+        # ...unless asked by name
+        named = live_status(Namespace(directory=str(tmp_path), socket=served.path))
+        assert named is not None and named["volume"] == 60
+    # not running, or no socket: the journal's record is still the answer
+    assert live_status(Namespace(directory=None, socket=str(tmp_path / "none.sock"))) is None
 
 
 def test_no_record_is_a_clear_message(tmp_path: Path) -> None:

@@ -10,8 +10,12 @@ microphone to stream, the stand-in hands it 300 ms of silence as its first
 ``MicAudio``, as the engine hands over the pre-roll from its capture ring, and it
 reports the link as up.
 
+The tools (``volume``, ``timers``) are stood in by ``StandInTools``: the REAL
+``TimerService`` with its file in a temporary directory and a clock the test sets,
+and a volume level kept in memory (the real shell's is a file and the speaker).
+
 Only for what is about the server and its protocol (who may connect, limits, bad
-clients, subscriptions, holds). What the daemon answers — its phases after real
+clients, subscriptions, holds, the tool commands). What the daemon answers — its phases after real
 audio, its health figures, what ``edged ctl status`` shows after a turn — is tested
 against the real ``Daemon`` in ``test_daemon_wiring`` and ``test_e2e_run``.
 """
@@ -25,10 +29,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edged.config import ControlConfig, HealthConfig
+from edged.config import ControlConfig, HealthConfig, ToolsConfig
 from edged.control.server import ControlServer
 from edged.conversation import (
     PCM_BYTES_PER_MS,
@@ -42,9 +47,55 @@ from edged.conversation import (
 )
 from edged.health.metrics import Metrics
 from edged.health.reporter import HealthReporter
+from edged.tools.timer_service import TimerService
+from edged.tools.timers import Now, Timer
 
 T = TypeVar("T")
 PREROLL_MS = 300
+WALL = datetime(2024, 5, 1, 12, 0, 0).timestamp()
+"""12:00:00 local time: the stand-in clock's wall time at its start."""
+
+
+class Clock:
+    """The time as the timer service sees it, set by the test."""
+
+    def __init__(self, *, synced: bool = True) -> None:
+        self.mono = 1000.0
+        self.wall = WALL
+        self.synced = synced
+
+    def __call__(self) -> Now:
+        return Now(self.mono, self.wall, "boot-a", self.synced)
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+
+class StandInTools:
+    """The tools as the control server sees them (``ToolsView``). Build and use it on
+    the daemon's loop: the timer service schedules its wake-ups there."""
+
+    def __init__(self, directory: Path, clock: Clock, emit: Callable[[str, dict[str, Any]], None],
+                 *, level: int = 60, step: int = 10, max_timers: int = 3) -> None:
+        self.level = level
+        self.config = ToolsConfig(volume_step=step)
+        self.rang: list[Timer] = []
+        self.broken = False  # volume() raises: a bug in the tools
+        self._emit = emit
+        self.timers = TimerService(directory, asyncio.get_running_loop(), self.rang.extend,
+                                   max_timers=max_timers, grace_s=60.0, now=clock)
+        self.timers.start()
+
+    def volume(self) -> int:
+        if self.broken:
+            raise RuntimeError("volume store on fire")
+        return self.level
+
+    def set_volume(self, level: int) -> int:
+        self.level = max(0, min(100, level))
+        self._emit("volume", {"level": self.level})  # as the real shell does
+        return self.level
 
 
 class StandInDaemon:
@@ -57,6 +108,7 @@ class StandInDaemon:
         self.fed: list[Event] = []  # what the control server fed, in order
         self.notices: list[tuple[str, dict[str, Any]]] = []
         self.mic: str = "closed"  # the last SetMic mode the machine asked for
+        self.tools: StandInTools | None = None  # as the daemon's before it starts them
         self._run(None)
         self.metrics.set_state("idle")  # as the daemon does once it is ready
         self.metrics.set_link("up", time.monotonic())
@@ -146,6 +198,23 @@ class Served:
         self.thread.join(10)
         if not self.loop.is_running():
             self.loop.close()
+
+
+@contextmanager
+def serving_tools(socket: Path, directory: Path, clock: Clock | None = None,
+                  **tools: Any) -> Iterator[Served]:
+    """A server whose daemon has ``StandInTools`` (timers in ``directory``, ``clock``)."""
+    with serving(socket) as served:
+        d = served.daemon
+
+        async def start() -> StandInTools:
+            return StandInTools(directory, clock or Clock(), d.emit, **tools)
+
+        tools = d.tools = served.call(start)
+        try:
+            yield served
+        finally:
+            served.on_loop(tools.timers.close)
 
 
 @contextmanager

@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edged.cli import build_parser, main
+from edged.commands.ctl import parse_duration, parse_volume
 from edged.control.client import ControlClient
-from edged.conversation import PttDown, PttUp, Say, WakeHold
-from tests.control.stand_in import Served, serving
+from edged.conversation import AlarmDue, PttDown, PttUp, Say, Stop, WakeHold
+from tests.control.stand_in import WALL, Clock, Served, StandInTools, serving, serving_tools
 from tests.control.users import STRANGER, Person
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -342,3 +344,239 @@ def test_ctrl_c_ends_watch_even_when_it_lands_just_before_a_read(served: Served)
                              "before its read") from None
     assert (proc.returncode, err) == (0, "")
     assert out.split()[1:3] == ["idle", "state"]
+
+
+# ---------------------------------------------------------------------------- volume and timers
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tooled(tmp_path: Path, clock: Clock) -> Iterator[Served]:
+    with serving_tools(tmp_path / "control.sock", tmp_path / "state", clock) as s:
+        yield s
+
+
+@pytest.fixture
+def sock(tmp_path: Path) -> Path:
+    return tmp_path / "control.sock"
+
+
+def tools_of(served: Served) -> StandInTools:
+    tools = served.daemon.tools
+    assert tools is not None
+    return tools
+
+
+def here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``edged ctl ARGS`` in this process (quicker than a new one for each line)."""
+    capsys.readouterr()
+    code = main(["ctl", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def hhmm(seconds_after_start: float) -> str:
+    return time.strftime("%H:%M", time.localtime(WALL + seconds_after_start))
+
+
+@pytest.mark.parametrize(("arg", "fields"), [
+    (None, {}),
+    ("60", {"level": 60}),
+    ("0", {"level": 0}),
+    ("100", {"level": 100}),
+    ("+5", {"change": 5}),
+    ("-10", {"change": -10}),
+    ("-100", {"change": -100}),
+    ("+", {"change": "up"}),
+    ("-", {"change": "down"}),
+    ("up", {"change": "up"}),
+    ("DOWN", {"change": "down"}),
+])
+def test_volume_arguments(arg: str | None, fields: dict[str, object]) -> None:
+    assert parse_volume(arg) == fields
+
+
+@pytest.mark.parametrize("arg", ["101", "+101", "-101", "loud", "6O", "+-5", "5.5", ""])
+def test_bad_volume_arguments(arg: str) -> None:
+    with pytest.raises(ValueError, match="give a level 0-100, a change"):
+        parse_volume(arg)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("1h", 3600), ("1h30m15s", 5415),
+    ("2m5s", 125), ("1H 30M", 5400), ("24h", 86400), ("1", 1), ("0h1s", 1),
+])
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("0", "not 0 s"), ("0m", "not 0 s"), ("24h1s", "not 86401 s"), ("90x", "not a duration"),
+    ("m", "not a duration"), ("", "not a duration"), ("1.5m", "not a duration"),
+    ("30m1h", "not a duration"), ("-5", "not a duration"),
+])
+def test_bad_durations(text: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_duration(text)
+
+
+def test_negative_and_signed_levels_are_values_not_options() -> None:
+    parser = build_parser()
+    for argv, level in ((["ctl", "volume", "-10"], "-10"), (["ctl", "volume", "+5"], "+5"),
+                        (["ctl", "volume", "-"], "-"),
+                        (["ctl", "volume", "-10", "--socket", "/s"], "-10"),
+                        (["ctl", "--socket", "/s", "volume", "-5"], "-5")):
+        assert parser.parse_args(argv).level == level, argv
+    args = parser.parse_args(["ctl", "timers", "set", "1h30m", "pasta", "sauce"])
+    assert (args.timers_action, args.duration, args.label) == ("set", "1h30m",
+                                                               ["pasta", "sauce"])
+
+
+def test_volume_as_a_person_runs_it(tooled: Served) -> None:
+    sock = ("--socket", tooled.path)
+    for argv, shown in ((("volume",), "volume 60"), (("volume", "-10"), "volume 50"),
+                        (("volume", "+5", *sock), "volume 55")):
+        done = ctl(*sock, *argv)
+        assert (done.returncode, done.stdout, done.stderr) == (0, shown + "\n", ""), argv
+
+
+def test_volume_steps_clamps_and_says_when_nothing_changed(
+        tooled: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = ("--socket", tooled.path)
+    for args, shown in ((("volume", "-"), "volume 50"), (("volume", "+"), "volume 60"),
+                        (("volume", "95"), "volume 95"), (("volume", "+"), "volume 100"),
+                        (("volume", "+5"), "volume 100 (no change)")):
+        assert here(capsys, *sock, *args) == (0, shown + "\n", ""), args
+    assert tools_of(tooled).level == 100
+
+
+def test_bad_arguments_are_usage_errors_and_send_nothing(
+        tooled: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = ("--socket", tooled.path)
+    for args, err in ((("volume", "101"), "volume '101': give a level 0-100, a change +N or "
+                       "-N, or + / - (one step)"),
+                      (("timers", "set", "0"), "a timer runs from 1 second to 24 hours "
+                       "(86400 s), not 0 s"),
+                      (("timers", "set", "25h", "bread"), "a timer runs from 1 second to 24 "
+                       "hours (86400 s), not 90000 s"),
+                      (("timers", "set", "10x"), "'10x' is not a duration: give seconds (90) "
+                       "or a number with h, m, s (90s, 10m, 1h30m)"),
+                      (("timers", "cancel", " "), "timers cancel needs an id (t1), a label, "
+                       "or all")):
+        assert here(capsys, *sock, *args) == (2, "", f"edged ctl: {err}\n"), args
+    assert tools_of(tooled).level == 60
+    assert len(tools_of(tooled).timers) == 0
+
+
+def test_timers_set_list_and_cancel(tooled: Served, clock: Clock,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    sock = ("--socket", tooled.path)
+    assert here(capsys, *sock, "timers") == (0, "no timers\n", "")
+    assert here(capsys, *sock, "timers", "set", "10m", "pasta") == (
+        0, f"t1: pasta in 10m 0s (at {hhmm(600)})\n", "")
+    assert here(capsys, *sock, "timers", "set", "1h30m", "sour", " dough") == (
+        0, f"t2: sour dough in 1h 30m 0s (at {hhmm(5400)})\n", "")
+    assert here(capsys, *sock, "timers", "set", "90") == (
+        0, f"t3: timer t3 in 1m 30s (at {hhmm(90)})\n", "")
+    clock.advance(2)
+    code, out, _ = here(capsys, *sock, "timers")
+    assert code == 0
+    assert out.splitlines() == [
+        "ID  KIND   LABEL       REMAINING   RINGS AT",
+        f"t3  timer  -           1m 28s      {hhmm(90)}",
+        f"t1  timer  pasta       9m 58s      {hhmm(600)}",
+        f"t2  timer  sour dough  1h 29m 58s  {hhmm(5400)}",
+    ]
+    code, out, _ = here(capsys, *sock, "timers", "--json")
+    data = json.loads(out)
+    assert data["ringing"] == [] and [t["id"] for t in data["timers"]] == ["t3", "t1", "t2"]
+    assert data["timers"][1] == {"id": "t1", "kind": "timer", "label": "pasta",
+                                 "remaining_s": 598, "rings_at": hhmm(600)}
+    assert here(capsys, *sock, "timers", "cancel", "PASTA") == (0, "cancelled: t1\n", "")
+    assert here(capsys, *sock, "timers", "cancel", "pasta") == (
+        1, "", "edged ctl: no timer matches 'pasta'\n")
+    assert here(capsys, *sock, "timers", "cancel", "all") == (0, "cancelled: t2, t3\n", "")
+    assert here(capsys, *sock, "timers", "cancel", "all") == (
+        0, "cancelled: nothing (no timers)\n", "")
+
+
+def test_too_many_timers_is_the_daemons_refusal(
+        sock: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serving_tools(sock, tmp_path / "state", max_timers=1) as served:
+        assert here(capsys, "--socket", served.path, "timers", "set", "5m")[0] == 0
+        code, out, err = here(capsys, "--socket", served.path, "timers", "set", "5m")
+    assert (code, out) == (1, "")
+    assert err == ("edged ctl: there are already 1 timers and alarms set (the most allowed); "
+                   "cancel one first\n")
+
+
+def test_timers_show_what_rings_and_stop_silences_it(
+        tooled: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = ("--socket", tooled.path)
+    tooled.on_loop(lambda: tooled.daemon.handle(AlarmDue(("pasta",))))
+    assert here(capsys, *sock, "timers") == (0, "no timers\nringing: pasta\n", "")
+    assert here(capsys, *sock, "stop") == (0, "idle\n", "")
+    assert here(capsys, *sock, "timers") == (0, "no timers\n", "")
+    assert tooled.daemon.fed == [Stop()]
+    assert [f["by"] for k, f in tooled.daemon.notices if k == "ring_stopped"] == ["ctl"]
+
+
+def test_without_tools_the_commands_are_refused(
+        served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (("volume",), ("volume", "+"), ("timers",), ("timers", "cancel", "all"),
+                 ("timers", "set", "1m")):
+        assert here(capsys, "--socket", served.path, *args) == (
+            1, "", "edged ctl: tools are not running\n"), args
+
+
+def test_status_shows_the_volume_and_the_next_timer(
+        tooled: Served, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = ("--socket", tooled.path)
+    code, out, _ = here(capsys, *sock, "status")
+    assert code == 0
+    assert out.splitlines()[-2:] == ["volume 60", "no timers"]
+    here(capsys, *sock, "timers", "set", "10m", "pasta")
+    clock.advance(2)
+    code, out, _ = here(capsys, *sock, "status")
+    assert out.splitlines()[0].startswith("edged health")
+    assert out.splitlines()[-2:] == ["volume 60", f"next timer: pasta in 9m 58s (at {hhmm(600)})"]
+    code, out, _ = here(capsys, *sock, "status", "--json")
+    data = json.loads(out)
+    assert data["volume"] == 60 and data["next_timer"]["remaining_s"] == 598
+
+
+def test_status_without_tools_shows_no_tool_lines(
+        served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = here(capsys, "--socket", served.path, "status")
+    assert code == 0
+    assert out.splitlines()[-1].split()[0] == "utterances"  # the health table's last row
+
+
+def test_watch_shows_tool_timer_and_volume_events(tooled: Served) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "edged", "ctl", "--socket", tooled.path,
+                             "watch"], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split()[1:3] == ["idle", "state"]
+        d = tooled.daemon
+        tooled.on_loop(lambda: d.emit("tool", {"tool": "set_timer", "call_id": "call_1",
+                                               "ok": True, "duration_ms": 0.8,
+                                               "output_bytes": 61}))
+        tooled.on_loop(lambda: d.emit("timer", {"event": "set", "id": "t1",
+                                                "what": "timer t1 'pasta'"}))
+        with ControlClient(tooled.path) as c:
+            c.request("volume", level=30)
+        lines = [proc.stdout.readline().split(" ", 1)[1].rstrip("\n") for _ in range(3)]
+    finally:
+        err = interrupt(proc)
+    assert (proc.returncode, err) == (0, "")
+    assert lines == [
+        "idle tool tool=set_timer call_id=call_1 ok=true duration_ms=0.8 output_bytes=61",
+        "idle timer event=set id=t1 what=\"timer t1 'pasta'\"",
+        "idle volume level=30",
+    ]

@@ -202,7 +202,9 @@ def test_turns_driven_by_ctl_press_and_release_and_by_ctl_talk(edged_run: Edged)
     table = ctl_ok(r, "status")
     assert table.startswith(f"edged health, pid {r.proc.pid}: ")
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1)
-                for line in table.splitlines()[1:])
+                for line in table.splitlines()[1:] if line.startswith("  "))
+    # after the health rows, the tools' own two lines
+    assert re.fullmatch(r"volume \d+\nno timers", "\n".join(table.splitlines()[-2:]))
     assert rows["state"] == "idle" and rows["link"].startswith("up for ")
     assert rows["answers"] == "2 (0 barge-ins)"
     assert rows["utterances"] == "2 delivered, 0 held, 0 dropped"

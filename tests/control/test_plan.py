@@ -13,13 +13,24 @@ from edged.control.plan import (
     plan,
     refusal,
 )
-from edged.conversation import Cancel, Event, Phase, PttDown, PttUp, Say, WakeHold, WakePress
+from edged.conversation import (
+    Cancel,
+    Event,
+    Phase,
+    PttDown,
+    PttUp,
+    Say,
+    Stop,
+    WakeHold,
+    WakePress,
+)
 
 
 @pytest.mark.parametrize(("cmd", "events"), [
     ("ptt.press", (PttDown(),)),
     ("ptt.release", (PttUp(),)),
     ("cancel", (Cancel(),)),
+    ("stop", (Stop(),)),  # the machine tells a ringing alarm from an answer
     ("say", (Say("hello"),)),
     ("wake", (WakePress(held_ms=150),)),
 ])
@@ -34,9 +45,9 @@ def test_mute_and_unmute_are_idempotent(phase: str) -> None:
     assert plan("unmute", phase) == (Plan((WakeHold(),)) if muted else Plan((), changed=False))
 
 
-def test_status_and_subscribe_touch_nothing() -> None:
-    assert plan("status", "speaking") == Plan((), changed=False)
-    assert plan("subscribe", "idle") == Plan((), changed=False)
+def test_status_subscribe_and_the_tool_commands_touch_nothing() -> None:
+    for cmd in ("status", "subscribe", "volume", "timers", "timers.cancel", "timers.set"):
+        assert plan(cmd, "speaking") == Plan((), changed=False), cmd
 
 
 def test_refusal_reads_the_machines_reason() -> None:
@@ -50,6 +61,7 @@ def test_refusal_reads_the_machines_reason() -> None:
     assert refusal("say", [("cost_guard", {"reason": "too many"})]) == "cost_guard: too many"
     assert refusal("say", [("say_refused", {})]) == "say refused"
     assert refusal("cancel", ignored) is None
+    assert refusal("stop", ignored) is None  # stop is never refused: at worst, nothing to do
 
 
 def test_a_press_that_started_listening_belongs_to_its_connection() -> None:

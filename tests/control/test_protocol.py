@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +16,130 @@ from edged.redact import Redactor
 LIMIT = 65536
 
 
+REQUIRED: dict[str, dict[str, Any]] = {
+    "say": {"text": "hello"},
+    "timers.cancel": {"which": "t1"},
+    "timers.set": {"seconds": 90},
+}
+"""The fields a command cannot go without."""
+
+
 @pytest.mark.parametrize("cmd", p.COMMANDS)
 def test_every_command_parses(cmd: str) -> None:
-    fields = {"text": "hello"} if cmd == "say" else {}
+    fields = REQUIRED.get(cmd, {})
     req = p.parse_request(json.dumps({"cmd": cmd, "id": 7, **fields}).encode() + b"\n", LIMIT)
-    assert req == p.Request(cmd, 7, "hello" if cmd == "say" else "")
+    assert isinstance(req, p.Request)
+    assert (req.cmd, req.id) == (cmd, 7)
+    assert req == p.Request(cmd, 7, **{k: float(v) if k == "seconds" else v
+                                       for k, v in fields.items()})
+
+
+def test_every_command_lists_its_fields() -> None:
+    assert set(p.FIELDS) == set(p.COMMANDS)
+    for cmd in ("stop", "timers"):
+        assert p.FIELDS[cmd] == {"cmd", "id"}
+    assert p.FIELDS["volume"] == {"cmd", "id", "level", "change"}
+    assert p.FIELDS["timers.cancel"] == {"cmd", "id", "which"}
+    assert p.FIELDS["timers.set"] == {"cmd", "id", "seconds", "label"}
+
+
+def parsed(obj: dict[str, object]) -> p.Request | p.Invalid:
+    return p.parse_request(json.dumps(obj).encode(), LIMIT)
+
+
+@pytest.mark.parametrize(("fields", "level", "change"), [
+    ({}, None, None),  # just read it
+    ({"level": 0}, 0, None),
+    ({"level": 100}, 100, None),
+    ({"level": 60.0}, 60, None),  # a whole number, however it is written
+    ({"change": 5}, None, 5),
+    ({"change": -100}, None, -100),
+    ({"change": 0}, None, 0),
+    ({"change": "up"}, None, "up"),
+    ({"change": "down"}, None, "down"),
+])
+def test_volume_reads_sets_or_changes(fields: dict[str, object], level: int | None,
+                                      change: int | str | None) -> None:
+    assert parsed({"cmd": "volume", **fields}) == p.Request("volume", level=level,
+                                                            change=change)
+
+
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"level": 101}, '"level" must be a whole number from 0 to 100'),
+    ({"level": -1}, '"level" must be a whole number from 0 to 100'),
+    ({"level": 50.5}, '"level" must be a whole number'),
+    ({"level": "60"}, '"level" must be a whole number'),
+    ({"level": True}, '"level" must be a whole number'),
+    ({"level": None}, '"level" must be a whole number'),
+    ({"change": 101}, '"change" must be a whole number from -100 to 100, or "up" or "down"'),
+    ({"change": -101}, '"change" must be a whole number from -100 to 100'),
+    ({"change": "+5"}, '"change" must be'),
+    ({"change": "sideways"}, '"change" must be'),
+    ({"change": 1.5}, '"change" must be'),
+    ({"change": False}, '"change" must be'),
+    ({"level": 50, "change": 5}, 'volume takes "level" or "change", not both'),
+    ({"step": 5}, "unknown field 'step' for volume; it takes: change, cmd, id, level"),
+])
+def test_bad_volume_requests_say_why(fields: dict[str, object], fragment: str) -> None:
+    got = parsed({"cmd": "volume", "id": 3, **fields})
+    assert isinstance(got, p.Invalid)
+    assert (got.code, got.id) == (p.BAD_REQUEST, 3)
+    assert fragment in got.reason
+
+
+def test_timers_cancel_takes_an_id_a_label_or_all() -> None:
+    assert parsed({"cmd": "timers.cancel", "which": "t1"}) == p.Request("timers.cancel",
+                                                                        which="t1")
+    assert parsed({"cmd": "timers.cancel", "which": "  Pasta \t sauce "}) == p.Request(
+        "timers.cancel", which="Pasta sauce")
+    assert parsed({"cmd": "timers.cancel", "which": "all"}) == p.Request("timers.cancel",
+                                                                         which="all")
+    assert parsed({"cmd": "timers.cancel", "which": "x" * 40}) == p.Request("timers.cancel",
+                                                                            which="x" * 40)
+    for bad in ({}, {"which": ""}, {"which": "   "}, {"which": 1}, {"which": None},
+                {"which": "x" * 41}):
+        got = parsed({"cmd": "timers.cancel", **bad})
+        assert isinstance(got, p.Invalid) and got.code == p.BAD_REQUEST, bad
+        assert got.reason == ('timers.cancel needs "which": a timer id such as "t1", a label, '
+                              'or "all" (1 to 40 characters)')
+
+
+def test_timers_set_takes_seconds_and_maybe_a_label() -> None:
+    assert parsed({"cmd": "timers.set", "seconds": 600, "label": " pasta "}) == p.Request(
+        "timers.set", seconds=600.0, label="pasta")
+    assert parsed({"cmd": "timers.set", "seconds": 1}) == p.Request("timers.set", seconds=1.0)
+    assert parsed({"cmd": "timers.set", "seconds": 86400, "label": None}) == p.Request(
+        "timers.set", seconds=86400.0)
+    assert parsed({"cmd": "timers.set", "seconds": 90.5, "label": "  "}) == p.Request(
+        "timers.set", seconds=90.5)
+    assert parsed({"cmd": "timers.set", "seconds": 9, "label": "y" * 40}) == p.Request(
+        "timers.set", seconds=9.0, label="y" * 40)
+
+
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({}, 'timers.set needs "seconds": a number from 1 to 86400 (a day)'),
+    ({"seconds": 0}, 'needs "seconds": a number from 1 to 86400'),
+    ({"seconds": 0.5}, 'needs "seconds"'),
+    ({"seconds": -60}, 'needs "seconds"'),
+    ({"seconds": 86401}, 'needs "seconds"'),
+    ({"seconds": 1e308}, 'needs "seconds"'),
+    ({"seconds": "90"}, 'needs "seconds"'),
+    ({"seconds": True}, 'needs "seconds"'),
+    ({"seconds": 60, "label": 5}, '"label" must be a string'),
+    ({"seconds": 60, "label": "z" * 41}, '"label" longer than 40 characters'),
+    ({"seconds": 60, "which": "t1"}, "unknown field 'which' for timers.set"),
+])
+def test_bad_timer_settings_say_why(fields: dict[str, object], fragment: str) -> None:
+    got = parsed({"cmd": "timers.set", **fields})
+    assert isinstance(got, p.Invalid) and got.code == p.BAD_REQUEST
+    assert fragment in got.reason
+
+
+def test_stop_and_timers_take_no_fields() -> None:
+    assert parsed({"cmd": "stop", "id": "s"}) == p.Request("stop", "s")
+    for cmd in ("stop", "timers"):
+        got = parsed({"cmd": cmd, "which": "t1"})
+        assert isinstance(got, p.Invalid) and f"unknown field 'which' for {cmd}" in got.reason
 
 
 def test_say_text_is_stripped_and_press_may_keep() -> None:

@@ -36,8 +36,26 @@ from edged.control.client import (
     Refused,
 )
 from edged.control.server import ControlServer, ControlUnavailable, start_control
-from edged.conversation import Cancel, PttDown, PttUp, Say, Settings, WakeHold, WakePress
-from tests.control.stand_in import Served, StandInDaemon, serving
+from edged.conversation import (
+    AlarmDue,
+    Cancel,
+    PttDown,
+    PttUp,
+    Say,
+    Settings,
+    Stop,
+    WakeHold,
+    WakePress,
+)
+from tests.control.stand_in import (
+    WALL,
+    Clock,
+    Served,
+    StandInDaemon,
+    StandInTools,
+    serving,
+    serving_tools,
+)
 from tests.control.users import (
     FREE_A,
     GROUP,
@@ -231,6 +249,185 @@ def test_subscribe_streams_state_changes_in_order(served: Served) -> None:
         transitions = [ph for kind, ph in seen if kind == "transition"]
         assert transitions == ["listening", "thinking", "idle"]
         assert ("turn_started", "idle") in seen  # noticed before the transition lands
+
+
+# ---------------------------------------------------------------------------- tools
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tooled(sock_path: Path, tmp_path: Path, clock: Clock) -> Iterator[Served]:
+    with serving_tools(sock_path, tmp_path / "state", clock) as s:
+        yield s
+
+
+def tools_of(served: Served) -> StandInTools:
+    tools = served.daemon.tools
+    assert tools is not None
+    return tools
+
+
+def hhmm(seconds_after_start: float) -> str:
+    return time.strftime("%H:%M", time.localtime(WALL + seconds_after_start))
+
+
+def test_volume_reads_sets_and_moves_within_0_to_100(tooled: Served) -> None:
+    tools = tools_of(tooled)
+    with ControlClient(tooled.path) as c:
+        assert c.request("volume") == {"ok": True, "cmd": "volume", "phase": "idle",
+                                       "level": 60}
+        assert c.request("volume", level=35)["level"] == 35
+        assert c.request("volume", change=-10)["level"] == 25
+        assert c.request("volume", change="up")["level"] == 35  # one tools.volume_step
+        assert c.request("volume", change="down")["level"] == 25
+        assert c.request("volume", change=100)["level"] == 100  # clamped
+        assert c.request("volume", change=5) == {"ok": True, "cmd": "volume", "phase": "idle",
+                                                 "level": 100, "changed": False}
+        assert c.request("volume", level=0)["level"] == 0
+        assert c.request("volume", change=-1)["changed"] is False
+    assert tools.level == 0
+    volume_events = [f for kind, f in tooled.daemon.notices if kind == "volume"]
+    assert volume_events == [{"level": n} for n in (35, 25, 35, 25, 100, 0)]  # no-ops: none
+    assert tooled.daemon.fed == []  # nothing reaches the conversation machine
+
+
+def test_timers_list_soonest_first_with_time_left_and_clock_time(
+        sock_path: Path, tmp_path: Path) -> None:
+    clock = Clock(synced=False)
+    with serving_tools(sock_path, tmp_path, clock) as served, \
+            ControlClient(served.path) as c:
+        assert c.request("timers") == {"ok": True, "cmd": "timers", "phase": "idle",
+                                       "timers": [], "ringing": []}
+        service = tools_of(served).timers
+        served.on_loop(lambda: service.set_alarm(7, 30, "wake up"))  # no clock: can't tell
+        clock.synced = True
+        c.request("timers.set", seconds=600, label="pasta")
+        c.request("timers.set", seconds=90)
+        clock.advance(2.4)
+        assert c.request("timers")["timers"] == [
+            {"id": "t3", "kind": "timer", "label": None, "remaining_s": 88,
+             "rings_at": hhmm(92)},
+            {"id": "t2", "kind": "timer", "label": "pasta", "remaining_s": 598,
+             "rings_at": hhmm(602)},
+            {"id": "t1", "kind": "alarm", "label": "wake up", "remaining_s": None,
+             "rings_at": None},
+        ]
+        clock.synced = False  # a timer still counts down, but its clock time is unknown
+        assert c.request("timers")["timers"][0] == {
+            "id": "t3", "kind": "timer", "label": None, "remaining_s": 88, "rings_at": None}
+
+
+def test_timers_set_replies_the_timer_and_the_services_refusal(tooled: Served) -> None:
+    with ControlClient(tooled.path) as c:
+        reply = c.request("timers.set", seconds=599.6, label="  eggs ", id=9)
+        assert reply == {"ok": True, "cmd": "timers.set", "id": 9, "phase": "idle",
+                         "timer": {"id": "t1", "kind": "timer", "label": "eggs",
+                                   "remaining_s": 600, "rings_at": hhmm(599.6)}}
+        c.request("timers.set", seconds=60)
+        c.request("timers.set", seconds=60)
+        with pytest.raises(Refused, match="there are already 3 timers and alarms set") as info:
+            c.request("timers.set", seconds=60)  # max_timers is 3 here
+        assert info.value.reply is not None and info.value.reply["code"] == p.REFUSED
+    assert len(tools_of(tooled).timers) == 3
+
+
+def test_timers_cancel_by_id_label_or_all(tooled: Served) -> None:
+    with ControlClient(tooled.path) as c:
+        for seconds, label in ((60, "pasta"), (120, "Pasta"), (180, "eggs")):
+            c.request("timers.set", seconds=seconds, label=label)
+        assert c.request("timers.cancel", which="PASTA")["cancelled"] == ["t1", "t2"]
+        with pytest.raises(Refused, match=r"^no timer matches 'pasta'$") as info:
+            c.request("timers.cancel", which="pasta")
+        assert info.value.reply is not None and info.value.reply["code"] == p.REFUSED
+        assert c.request("timers.cancel", which="t3") == {
+            "ok": True, "cmd": "timers.cancel", "phase": "idle", "cancelled": ["t3"]}
+        # "all" of nothing is done, not refused: a script may run it at any time
+        assert c.request("timers.cancel", which="all")["cancelled"] == []
+        c.request("timers.set", seconds=60)
+        c.request("timers.set", seconds=60)
+        assert c.request("timers.cancel", which="all")["cancelled"] == ["t1", "t2"]
+        assert c.request("timers")["timers"] == []
+
+
+def test_timer_changes_are_in_the_file(tooled: Served) -> None:
+    service = tools_of(tooled).timers
+    with ControlClient(tooled.path) as c:
+        c.request("timers.set", seconds=300, label="tea")
+        stored = json.loads(service.path.read_text())["timers"]
+        assert [(t["id"], t["label"]) for t in stored] == [("t1", "tea")]
+        c.request("timers.cancel", which="tea")
+    assert json.loads(service.path.read_text())["timers"] == []
+
+
+def test_stop_silences_a_ringing_alarm_and_otherwise_cancels(tooled: Served) -> None:
+    d = tooled.daemon
+    tooled.on_loop(lambda: d.handle(AlarmDue(("pasta", "t2"))))
+    with ControlClient(tooled.path) as c:
+        assert c.request("timers")["ringing"] == ["pasta", "t2"]
+        assert c.request("stop") == {"ok": True, "cmd": "stop", "phase": "idle"}
+        assert c.request("timers")["ringing"] == []
+        stopped = [f for kind, f in d.notices if kind == "ring_stopped"]
+        assert [(f["by"], f["labels"]) for f in stopped] == [("ctl", "pasta, t2")]
+        c.request("ptt.press")
+        assert c.request("ptt.release")["phase"] == "thinking"
+        assert c.request("stop")["phase"] == "idle"  # nothing rings: as cancel
+    assert d.fed == [Stop(), PttDown(), PttUp(), Stop()]
+
+
+def test_status_tells_the_volume_and_the_next_timer(tooled: Served, clock: Clock) -> None:
+    with ControlClient(tooled.path) as c:
+        reply = c.request("status")
+        assert (reply["volume"], reply["next_timer"]) == (60, None)
+        c.request("timers.set", seconds=3600, label="bread")
+        c.request("timers.set", seconds=600, label="pasta")
+        clock.advance(2)
+        reply = c.request("status")
+    assert reply["volume"] == 60
+    assert reply["next_timer"] == {"id": "t2", "kind": "timer", "label": "pasta",
+                                   "remaining_s": 598, "rings_at": hhmm(600)}
+    assert reply["health"]["state"] == "idle"  # and the rest as before
+
+
+def test_without_tools_the_tool_commands_are_refused(served: Served) -> None:
+    assert served.daemon.tools is None  # the daemon has not started them (yet)
+    with ControlClient(served.path) as c:
+        for cmd, fields in (("volume", {}), ("volume", {"level": 5}), ("timers", {}),
+                            ("timers.cancel", {"which": "all"}),
+                            ("timers.set", {"seconds": 60})):
+            with pytest.raises(Refused, match=r"^tools are not running$") as info:
+                c.request(cmd, **fields)
+            assert info.value.reply == {"ok": False, "code": "refused",
+                                        "error": "tools are not running", "cmd": cmd,
+                                        "phase": "idle"}
+        reply = c.request("status")
+        assert (reply["volume"], reply["next_timer"]) == (None, None)
+        assert c.request("stop")["phase"] == "idle"  # the machine's, not the tools'
+
+
+def test_a_failing_tool_costs_one_reply_not_the_connection(
+        tooled: Served, caplog: pytest.LogCaptureFixture) -> None:
+    tools_of(tooled).broken = True
+    with ControlClient(tooled.path) as c:
+        with pytest.raises(Refused, match="could not handle it") as info:
+            c.request("volume")
+        assert info.value.reply is not None and info.value.reply["code"] == p.INTERNAL
+        reply = c.request("status")  # the health figures still come
+        assert reply["volume"] is None and reply["health"]["state"] == "idle"
+        assert c.request("timers")["timers"] == []
+    assert "the tools failed to handle volume" in caplog.text
+
+
+def test_watchers_see_volume_events(tooled: Served) -> None:
+    with ControlClient(tooled.path) as watcher, ControlClient(tooled.path) as actor:
+        events = watcher.events()
+        assert next(events)["event"] == "state"
+        actor.request("volume", level=42)
+        ev = next(events)
+    assert (ev["event"], ev["phase"], ev["data"]) == ("volume", "idle", {"level": 42})
 
 
 # ---------------------------------------------------------------------------- bad clients
