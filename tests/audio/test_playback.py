@@ -8,6 +8,7 @@ code runs over real devices in test_engine_*.py.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edged.audio.devices import DeviceInfo, StreamFormat
 from edged.audio.playback import Playback
@@ -148,6 +149,35 @@ def test_sounds_play_over_silence_and_over_an_answer() -> None:
     quiet = Rig(sounds=False)
     quiet.pb.sound("error")
     assert not quiet.ticks(15).any()
+
+
+def test_the_spoken_volume_scales_answers_and_sounds_from_the_next_one_on() -> None:
+    rig = Rig(playback_prebuffer_ms=0, volume=0.8, sounds_volume=0.2)
+    rig.pb.sound("done")  # rendered (and kept) at the full level
+    full = np.abs(rig.ticks(15).astype(np.int32)).max()
+    rig.pb.set_level(0.25)
+    rig.pb.sound("done")  # not the one kept from before: rendered again at the new level
+    quarter = np.abs(rig.ticks(15).astype(np.int32)).max()
+    assert quarter / full == pytest.approx(0.25, abs=0.01)
+    x = sine(0.2, 440, 24000, 8000.0)
+    rig.pb.play("a", pcm(x))
+    rig.pb.end_of_answer("a")
+    out = rig.ticks(10)
+    assert abs(db(rms(out) / rms(x)) - db(0.8 * 0.25)) < 0.05  # audio.volume stays the top
+    rig.pb.reconfigure(AudioConfig(frame_ms=20, playback_prebuffer_ms=0, volume=0.4,
+                                   sounds_volume=0.2))
+    assert rig.pb.volume == 0.4 * 0.25  # a reload keeps the level
+
+
+def test_an_alarm_sounds_with_sounds_off_and_a_stop_silences_it_at_once() -> None:
+    rig = Rig(sounds=False, sounds_volume=0.3)
+    rig.pb.set_level(0.0)  # all the way down
+    rig.pb.sound("done")
+    assert not rig.ticks(15).any()
+    rig.pb.sound("alarm")
+    assert np.abs(rig.ticks(5).astype(np.int32)).max() > 0.1 * 32767
+    rig.pb.stop_sounds()
+    assert not rig.ticks(5).any()
 
 
 def test_half_duplex_signal_covers_the_echo_tail() -> None:
