@@ -15,6 +15,11 @@ loopback, trusted through SSL_CERT_FILE, which Python's default context honours)
    link events).
 2. ``scripts/bench_host.py``: the same daemon, built as ``edged run`` builds it, with
    its timestamps opened up, for the added latencies and the barge-in.
+3. What the tools subsystem costs in memory: ``edged run`` daemons alike but for
+   ``tools.enabled``, in pairs, each taking the same typed turn (``say`` on the control
+   socket; with tools on, the simulator answers it with a ``set_timer`` call, so it is a
+   tool round), then idle: RSS and PSS once settled, on − off per pair, beside the
+   spread among the tools-off daemons (what two identical processes differ by).
 
 A bare PyAudio process with the same streams and do-nothing callbacks runs alongside
 the whole time: what any PortAudio client pays on these devices, measured over the
@@ -25,6 +30,7 @@ same seconds, so edged's own share is the difference. CPU is read from
 their targets.
 
 Usage: scripts/bench [--quick] [--json] [--transport ws|wss|both] [--frame-ms MS]
+                     [--only tools]
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import os
 import platform
 import queue
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +62,7 @@ import yaml  # noqa: E402
 
 from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
 from edged.rig.process import start_edged, stop_edged  # noqa: E402
-from edged.simulator import Fault  # noqa: E402
+from edged.simulator import Fault, ScriptedResponse  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key-0000000000"
 FRAME_MS = 20  # audio.frame_ms: the default, unless --frame-ms says otherwise
@@ -76,7 +83,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "reconnect_p95_s": ("<", 1.5, "s"),
     "cold_start_p50_s": ("<", 1.0, "s"),
     "stop_max_s": ("<", 2.0, "s"),
+    "tools_rss_mb": ("<=", 2.0, "MB"),
+    "tools_all_in_rss_mb": ("<=", 2.0, "MB"),
 }
+
+TOOL_TURN = "set a timer for an hour"  # typed into both daemons of a pair
+TOOL_CALL = ScriptedResponse.of("set_timer", '{"seconds": 3600, "label": "bench"}')
 
 
 @dataclass(frozen=True)
@@ -89,12 +101,15 @@ class Durations:
     soak_turns: int
     soak_drops: int
     warm_up_turns: int = 10  # before the soak's baseline: first-use allocations
+    tools_pairs: int = 3  # tools on / off daemon pairs (the order alternates)
+    tools_settle_s: float = 10.0  # idle after the typed turn, before memory is read
 
 
 FULL = Durations(settle_s=2, idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
                  soak_turns=1000, soak_drops=200)
 QUICK = Durations(settle_s=1, idle_s=2, full_duplex_s=3, cold_starts=2, latency_turns=1,
-                  soak_turns=10, soak_drops=3, warm_up_turns=2)
+                  soak_turns=10, soak_drops=3, warm_up_turns=2, tools_pairs=2,
+                  tools_settle_s=1.0)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -112,6 +127,71 @@ def spread(values: Sequence[float], digits: int = 2) -> dict[str, Any]:
 
     return {"p50": r(percentile(values, 50)), "p95": r(percentile(values, 95)),
             "max": r(max(values) if values else None), "n": len(values)}
+
+
+def summary(values: Sequence[float], digits: int = 2) -> dict[str, Any]:
+    """Median, extremes and their spread (max − min): for a few samples each."""
+    if not values:
+        return {"median": None, "min": None, "max": None, "spread": None, "n": 0}
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits),
+            "spread": round(max(values) - min(values), digits), "n": len(values)}
+
+
+TOOLS_FIGURES = ("rss_mb", "pss_mb")
+
+
+def tools_cost(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The tools subsystem's memory from paired daemons (each sample: ``tools`` on or
+    off, ``pair``, and the figures): each side's figures, on − off and on / off per pair
+    (their medians), and the noise: the spread among the tools-off daemons, which differ
+    in nothing but being separate processes."""
+    out: dict[str, Any] = {"pairs": len({s["pair"] for s in samples}),
+                           "order": [s["tools"] for s in samples]}
+    for side in ("on", "off"):
+        mine = [s for s in samples if s["tools"] == side]
+        out[side] = {key: summary([s[key] for s in mine if key in s])
+                     for key in (*TOOLS_FIGURES, "rss_at_idle_mb")}
+    for key in TOOLS_FIGURES:
+        by_pair: dict[int, dict[str, float]] = {}
+        for s in samples:
+            if key in s:
+                by_pair.setdefault(s["pair"], {})[s["tools"]] = s[key]
+        pairs = [p for p in by_pair.values() if len(p) == 2]
+        name = key.removesuffix("_mb")
+        out[f"{name}_delta_mb"] = summary([p["on"] - p["off"] for p in pairs])
+        out[f"{name}_ratio"] = summary([p["on"] / p["off"] for p in pairs if p["off"]],
+                                       4)["median"]
+        out[f"{name}_noise_mb"] = out["off"][key]["spread"]
+    return out
+
+
+def is_tools_module(name: str) -> bool:
+    """The tools subsystem's code: the package and the daemon's shell around it."""
+    return name == "edged.tools" or name.startswith("edged.tools.") or \
+        name == "edged.daemon.tools"
+
+
+def imported_modules(importtime_log: str) -> list[str]:
+    """The modules a process imported, each once, from its ``-X importtime`` lines (a
+    submodule imported before its package is listed again after it)."""
+    out: dict[str, None] = {}
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name and name != "imported package":
+                out.setdefault(name)
+    return list(out)
+
+
+def all_in(delta_mb: float | None, code_mb: float | None, code_loaded_off: bool) -> float | None:
+    """The tools' whole cost: on − off, plus the tools code a tools-off daemon imported
+    anyway (on − off cannot see it: both daemons hold it)."""
+    if delta_mb is None:
+        return None
+    if not code_loaded_off:
+        return delta_mb
+    return None if code_mb is None else round(delta_mb + code_mb, 2)
 
 
 def cpu_percent(busy_s: float, wall_s: float) -> float:
@@ -142,6 +222,8 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
         "reconnect_p95_s": run.get("reconnect_s", {}).get("p95"),
         "cold_start_p50_s": run.get("cold_start_s", {}).get("p50"),
         "stop_max_s": run.get("stop_s", {}).get("max"),
+        "tools_rss_mb": run.get("tools", {}).get("rss_delta_mb", {}).get("median"),
+        "tools_all_in_rss_mb": run.get("tools", {}).get("rss_all_in_mb"),
     }
 
 
@@ -214,6 +296,26 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("edged run's own health: downlink p95", lambda r: r["health"]["downlink_p95_ms"], "ms"),
     ("reconnect p50", lambda r: r["reconnect_s"]["p50"], "s"),
     ("reconnect p95", lambda r: r["reconnect_s"]["p95"], "s"),
+    ("tools on: RSS after a tool round, median", lambda r: r["tools"]["on"]["rss_mb"]["median"],
+     "MB"),
+    ("tools off: RSS after the same turn, median",
+     lambda r: r["tools"]["off"]["rss_mb"]["median"], "MB"),
+    ("tools subsystem RSS (on − off, median of pairs)",
+     lambda r: r["tools"]["rss_delta_mb"]["median"], "MB"),
+    ("  on − off, smallest pair", lambda r: r["tools"]["rss_delta_mb"]["min"], "MB"),
+    ("  on − off, largest pair", lambda r: r["tools"]["rss_delta_mb"]["max"], "MB"),
+    ("  on / off", lambda r: r["tools"]["rss_ratio"], "×"),
+    ("  noise: RSS spread of the tools-off daemons", lambda r: r["tools"]["rss_noise_mb"],
+     "MB"),
+    ("tools subsystem PSS (on − off, median of pairs)",
+     lambda r: r["tools"]["pss_delta_mb"]["median"], "MB"),
+    ("  noise: PSS spread of the tools-off daemons", lambda r: r["tools"]["pss_noise_mb"],
+     "MB"),
+    ("tools code imported even with tools off",
+     lambda r: len(r["tools"]["imports"]["tools_modules_off"]), "modules"),
+    ("  its RSS, imported alone (fresh interpreter)",
+     lambda r: r["tools"]["code"]["rss_mb"]["median"], "MB"),
+    ("tools all in: on − off + that code", lambda r: r["tools"]["rss_all_in_mb"], "MB"),
 ]
 
 _TARGET_OF = {
@@ -229,6 +331,8 @@ _TARGET_OF = {
     "downlink added beyond the frame p95": "downlink_added_p95_ms",
     "barge-in p95": "barge_in_p95_ms",
     "reconnect p95": "reconnect_p95_s",
+    "tools subsystem RSS (on − off, median of pairs)": "tools_rss_mb",
+    "tools all in: on − off + that code": "tools_all_in_rss_mb",
 }
 
 
@@ -240,13 +344,15 @@ def table(result: dict[str, Any]) -> str:
     head = f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in names) + "   target"
     lines = [head, "-" * len(head)]
     for label, get, unit in _ROWS:
-        cells = []
+        values = []
         for n in names:
             try:
-                value = get(runs[n])
+                values.append(get(runs[n]))
             except (KeyError, TypeError):
-                value = None
-            cells.append(f"{'—' if value is None else f'{value:g} {unit}':>12}")
+                values.append(None)
+        if result.get("only") and all(v is None for v in values):
+            continue  # a phase that was not run
+        cells = [f"{'—' if v is None else f'{v:g} {unit}':>12}" for v in values]
         target = _TARGET_OF.get(label)
         note = ""
         if target is not None:
@@ -256,7 +362,43 @@ def table(result: dict[str, Any]) -> str:
                 else "?"
             note = f"   {op} {limit:g} {tunit} {mark}"
         lines.append(f"{label:<{width}}" + "".join(cells) + note)
+    lines.extend(tools_note(runs))
     return "\n".join(lines)
+
+
+def tools_note(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Below the table: each transport's tools pairs, and what noise the delta is read
+    against (a delta inside it is not resolved)."""
+    out: list[str] = []
+    for name, run in runs.items():
+        t = run.get("tools")
+        if not t:
+            continue
+        rss, pss = t["rss_delta_mb"], t["pss_delta_mb"]
+        noise = t["rss_noise_mb"]
+        resolved = "" if rss["median"] is None or noise is None else (
+            " (within the noise: not resolved)" if abs(rss["median"]) <= noise
+            else " (beyond the noise)")
+        out.append(f"{name} tools: {t['pairs']} pairs, on − off RSS {_mb(rss['median'])} "
+                   f"[{_mb(rss['min'])} … {_mb(rss['max'])}], PSS {_mb(pss['median'])} "
+                   f"[{_mb(pss['min'])} … {_mb(pss['max'])}]; noise (spread of the "
+                   f"{t['off']['rss_mb']['n']} tools-off daemons, alike but for being "
+                   f"separate processes): RSS {_mb(noise)}{resolved}, PSS "
+                   f"{_mb(t['pss_noise_mb'])} (PSS moves whenever other processes map the "
+                   f"same libraries: RSS is the figure judged)")
+        loaded = t["imports"]["tools_modules_off"]
+        if loaded:
+            out.append(f"  with tools off the daemon still imported {len(loaded)} tools "
+                       f"modules ({', '.join(loaded)}): "
+                       f"{_mb(t['code']['rss_mb']['median'])} imported alone, which on − off "
+                       f"cannot see; all in {_mb(t['rss_all_in_mb'])}")
+    if out:
+        out.insert(0, "")
+    return out
+
+
+def _mb(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.2f} MB" if value < 0 else f"{value:.2f} MB"
 
 
 # --------------------------------------------------------------------------- /proc
@@ -329,7 +471,8 @@ class ProcWatch:
 
 
 def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS,
-                  standby_after_s: float = 30.0) -> None:
+                  standby_after_s: float = 30.0, *, tools: bool = True,
+                  state_dir: Path | None = None) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
@@ -344,7 +487,8 @@ def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_
         "link": {"healthy_after_s": 1},
         "conversation": {"responses_per_minute": 600},  # the soak answers often
         "control": {"socket": str(socket_dir / "control.sock")},
-        "tools": {"state_dir": str(socket_dir / "state")},  # not the system's timers
+        # not the system's timers; tools on is the default, as in config/edged.yaml
+        "tools": {"enabled": tools, "state_dir": str(state_dir or socket_dir / "state")},
     }
     path.write_text(yaml.safe_dump(doc))
 
@@ -526,10 +670,105 @@ class Bench:
         finally:
             stuck.close()
 
-    def _start(self, listener: Any) -> tuple[subprocess.Popen[bytes], float]:
+    def _start(self, listener: Any, config: Path | None = None, log: IO[bytes] | None = None,
+               env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], float]:
         started = time.monotonic()
-        proc = start_edged(self.config, {**self.env, **listener.env()}, self.log)
+        proc = start_edged(config or self.config, {**self.env, **(env or {}), **listener.env()},
+                           log or self.log)
         return proc, started
+
+    def tools_memory(self) -> dict[str, Any]:
+        """What the tools subsystem costs in memory: ``edged run`` daemons alike but for
+        ``tools.enabled`` (off: no tool shell, no timers, no tools offered), in pairs, the
+        order alternating (off/on, on/off, ...) so a drift of the machine does not fall on
+        one side. Each takes the same typed turn, a tool round with tools on, then idles
+        before its RSS and PSS are read; ``tools_cost`` makes the figures. Then which tools
+        code a tools-off daemon imports all the same, and what that code weighs alone:
+        on − off cannot see it, so it is added for the figure "all in"."""
+        samples: list[dict[str, Any]] = []
+        for pair in range(self.d.tools_pairs):
+            for on in ((False, True) if pair % 2 == 0 else (True, False)):
+                sample = self._tools_daemon(on, len(samples))
+                samples.append({"tools": "on" if on else "off", "pair": pair, **sample})
+                self.say(f"  tools {'on' if on else 'off'} (pair {pair + 1}/"
+                         f"{self.d.tools_pairs}): RSS {sample['rss_mb']:.2f} MB, "
+                         f"PSS {sample['pss_mb']:.2f} MB")
+        cost = tools_cost(samples)
+        # on − off sees only what the tools-off daemon lacks: which tools code did it
+        # import anyway? One more pair, run with -X importtime, not measured
+        modules = {side: self._tools_daemon(side == "on", len(samples) + i,
+                                            imports=True)["modules"]
+                   for i, side in enumerate(("off", "on"))}
+        off = [m for m in modules["off"] if is_tools_module(m)]
+        imports = {"tools_modules_off": off,
+                   "tools_modules_on": [m for m in modules["on"] if is_tools_module(m)],
+                   "only_on": sorted(set(modules["on"]) - set(modules["off"])),
+                   "only_off": sorted(set(modules["off"]) - set(modules["on"])),
+                   "count": {side: len(names) for side, names in modules.items()}}
+        code = code_cost(off, self.d.tools_pairs)
+        self.say(f"  tools off imported {len(off)} tools modules anyway"
+                 + (f", {code['rss_mb']['median']:.2f} MB imported alone" if off else ""))
+        return {**cost, "imports": imports, "code": code,
+                "rss_all_in_mb": all_in(cost["rss_delta_mb"]["median"],
+                                        code["rss_mb"]["median"], bool(off)),
+                "samples": samples,
+                "turn": {"say": TOOL_TURN, "tools_on_answer": "set_timer 3600 s, then the "
+                         "spoken follow-up", "tools_off_answer": "the spoken answer"},
+                "settle_s": self.d.tools_settle_s}
+
+    def _tools_daemon(self, on: bool, n: int, *, imports: bool = False) -> dict[str, Any]:
+        """One daemon: up, a typed turn (with tools on the simulator answers it with a
+        set_timer call; the daemon runs it, sends the output, and the model speaks), idle,
+        then memory once settled. Its own state directory: no timer carried over.
+        ``imports``: run with ``-X importtime`` into a log of its own, for the modules it
+        imported (``modules``), start to stop; then its memory is no figure."""
+        from edged.control.client import ControlClient
+        from edged.rig.notify import NotifyListener
+
+        base = self.config.parent
+        config = base / f"{self.config.stem}-tools-{'on' if on else 'off'}.yaml"
+        # the streams stay awake throughout, as for "RSS steady"
+        daemon_config(config, self.sim.url, base, self.frame_ms, standby_after_s=600,
+                      tools=on, state_dir=base / f"{self.config.stem}-state-{n}")
+        listener = NotifyListener()
+        log_path = base / f"{self.config.stem}-imports-{n}.log"
+        log = log_path.open("wb") if imports else None
+        proc, _ = self._start(listener, config, log,
+                              {"PYTHONPROFILEIMPORTTIME": "1"} if imports else None)
+        try:
+            listener.wait_for("READY=1", timeout=60)
+            _link_up(listener)
+            time.sleep(self.d.settle_s)  # past the devices' start-up
+            watch = ProcWatch(proc.pid)
+            with ControlClient(str(base / "control.sock"), timeout=15) as ctl:
+                answers = ctl.request("status")["health"]["answers"]
+                told = len(self.sim.tool_outputs())
+                if on:
+                    self.sim.script(TOOL_CALL)
+                try:
+                    ctl.request("say", text=TOOL_TURN)
+                    wait_for(functools.partial(_answered, ctl, answers),
+                             "the typed turn to be answered", 60)
+                finally:
+                    self.sim.read(lambda sim: sim.clear_scripts())
+            outputs = self.sim.tool_outputs()[told:]
+            if on and not (len(outputs) == 1 and _tool_ran(outputs[0])):
+                raise RuntimeError(f"tools on: not one good set_timer output: {outputs}")
+            if not on and outputs:
+                raise RuntimeError(f"tools off, yet tool outputs came: {outputs}")
+            at_idle = watch.memory()
+            time.sleep(0 if imports else self.d.tools_settle_s)
+            settled = watch.memory()
+        finally:
+            stop_edged(proc, timeout=15)
+            listener.close()
+            if log is not None:
+                log.close()
+        if imports:
+            return {"modules": imported_modules(log_path.read_text(errors="replace"))}
+        return {"rss_mb": settled["rss_mb"], "pss_mb": settled["pss_mb"],
+                "rss_at_idle_mb": at_idle["rss_mb"], "pss_at_idle_mb": at_idle["pss_mb"],
+                "rss_peak_mb": settled["rss_peak_mb"]}
 
     def handsfree(self, ctl: Any, watch: ProcWatch) -> tuple[dict[str, Any], int]:
         """A wake press, then a sentence every few seconds, each answered: CPU meanwhile."""
@@ -677,6 +916,63 @@ def _link_up(listener: Any) -> float:
     return float(next(d.t for d in datagrams if "link up" in d.fields.get("STATUS", "")))
 
 
+_IMPORT_PROBE = """
+import gc, importlib, json, sys
+def rss_kb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+names, deps = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for name in deps:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+gc.collect()
+before, known = rss_kb(), set(sys.modules)
+for name in names:
+    importlib.import_module(name)
+gc.collect()
+print(json.dumps({"rss_kb": rss_kb() - before, "new": sorted(set(sys.modules) - known)}))
+"""
+
+
+def _probe(names: list[str], deps: list[str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, json.dumps(names),
+                           json.dumps(deps)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the import probe failed: {done.stderr[-2000:]}")
+    reply: dict[str, Any] = json.loads(done.stdout)
+    return reply
+
+
+def code_cost(names: list[str], repeat: int) -> dict[str, Any]:
+    """RSS of importing ``names`` in a fresh interpreter that imported everything else
+    they need first (found by a first probe), ``repeat`` times."""
+    if not names:
+        return {"modules": [], "rss_mb": summary([0.0] * repeat)}
+    first = _probe(names, [])
+    deps = [m for m in first["new"] if not is_tools_module(m)]
+    runs = [_probe(names, deps)["rss_kb"] / 1024 for _ in range(repeat)]
+    return {"modules": [m for m in first["new"] if is_tools_module(m)], "deps": len(deps),
+            "rss_mb": summary(runs)}
+
+
+def _tool_ran(output: Any) -> bool:
+    """A function_call_output for the call made, and no error in it."""
+    try:
+        body = json.loads(output.output)
+    except ValueError:
+        return False
+    return bool(output.known and isinstance(body, dict) and "error" not in body)
+
+
+def _answered(ctl: Any, answers: int) -> bool:
+    """Idle again, with an answer more than ``answers``: the turn is over."""
+    status = ctl.request("status")
+    return bool(status["phase"] == "idle" and status["health"]["answers"] > answers)
+
+
 def _longer(items: list[float], than: int) -> bool:
     return len(items) > than
 
@@ -726,7 +1022,8 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
 
 
 def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO[bytes],
-                  say: Callable[[str], None], frame_ms: int) -> dict[str, Any]:
+                  say: Callable[[str], None], frame_ms: int,
+                  only: str | None = None) -> dict[str, Any]:
     from edged.simulator import SimulatorThread
 
     env = {**rig.env, "EDGED_BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
@@ -751,9 +1048,14 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
                           standby_after_s=d.settle_s + d.idle_s + 2)
             bench = Bench(rig, sim, config, env, log, d, say, floor_watch, frame_ms)
             say(f"{transport}: {sim.url}")
-            result = bench.edged_run()
-            result.update(bench.host())
-            result["memory"].update(result.pop("memory_peak"))
+            result: dict[str, Any] = {}
+            if only is None:
+                result.update(bench.edged_run())
+                result.update(bench.host())
+                result["memory"].update(result.pop("memory_peak"))
+            say(f"  tools: {d.tools_pairs} pairs of daemons, tools on / off, each a typed "
+                f"turn, then {d.tools_settle_s:g} s idle")
+            result["tools"] = bench.tools_memory()
             result["portaudio_floor"] = {"memory": floor_watch.memory()}
             return result
     finally:
@@ -786,6 +1088,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=int, default=FRAME_MS, choices=range(10, 101),
                         metavar="10-100", help="audio.frame_ms to run the daemon with (default "
                         f"{FRAME_MS}): the PortAudio buffer size, the main CPU lever")
+    parser.add_argument("--only", choices=("tools",),
+                        help="run one measurement alone (tools: the tools subsystem's memory)")
     args = parser.parse_args(argv)
     # stop cleanly (the PulseAudio rig and the daemons are stopped by the with-blocks)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &
@@ -807,7 +1111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = Path(tmp)
         log_path = base / "daemon.log"
         with pulse_rig(base / "pulse") as rig, log_path.open("wb") as log:
-            result: dict[str, Any] = {"quick": args.quick, "machine": machine(), "setup": {
+            result: dict[str, Any] = {"quick": args.quick, "only": args.only,
+                                      "machine": machine(), "setup": {
                 "devices": "PulseAudio null sinks, 48 kHz stereo, opened at 48 kHz stereo",
                 "frame_ms": args.frame_ms, "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
                 "simulator": "answer=echo, pace=1.0 (real time), 100 ms deltas",
@@ -816,7 +1121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for transport in transports:
                     result["runs"][transport] = run_transport(transport, rig, base, d=d,
                                                                 log=log, say=say,
-                                                                frame_ms=args.frame_ms)
+                                                                frame_ms=args.frame_ms,
+                                                                only=args.only)
             except (RuntimeError, OSError) as exc:
                 log.flush()
                 tail = log_path.read_text(errors="replace")[-3000:]

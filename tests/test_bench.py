@@ -1,15 +1,20 @@
 """``scripts/bench --quick --json`` works and reports every figure, over ws:// and wss://.
 
 Only that it runs and what it reports are checked: the figures depend on the machine
-and its load, so no timing or size is asserted (the benchmark states its targets).
+and its load, so no timing or size is asserted (the benchmark states its targets). The
+arithmetic the tools figures are made with is checked on made-up samples.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -18,18 +23,11 @@ from tests.rigs.pulse import have_pulseaudio
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.pulse,
-    pytest.mark.skipif(not have_pulseaudio(), reason="the benchmark runs on a private "
-                       "PulseAudio (pulseaudio, pulseaudio-utils; scripts/setup installs them)"),
-    pytest.mark.skipif(not HAVE_OPENSSL, reason="the wss:// run needs openssl for its "
-                       "loopback certificate (scripts/setup installs it)"),
-]
-
 TARGETED = ["cpu_idle_pct", "cpu_idle_own_pct", "cpu_full_duplex_pct",
             "cpu_full_duplex_own_pct", "rss_steady_mb", "rss_growth_mb",
             "uplink_added_p95_ms", "downlink_added_p95_ms", "barge_in_p95_ms",
-            "reconnect_p95_s", "cold_start_p50_s", "stop_max_s"]
+            "reconnect_p95_s", "cold_start_p50_s", "stop_max_s", "tools_rss_mb",
+            "tools_all_in_rss_mb"]
 
 
 def number(value: object) -> bool:
@@ -37,7 +35,65 @@ def number(value: object) -> bool:
         math.isfinite(value)
 
 
+def bench_module() -> ModuleType:
+    """``scripts/bench.py``, imported (its dataclasses need it in sys.modules)."""
+    name = "edged_scripts_bench"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tools_figures_are_on_minus_off_per_pair_beside_the_tools_off_spread() -> None:
+    bench = bench_module()
+    samples = [{"tools": side, "pair": pair, "rss_mb": rss, "pss_mb": pss,
+                "rss_at_idle_mb": rss}
+               for side, pair, rss, pss in [("off", 0, 60.0, 40.0), ("on", 0, 60.5, 40.2),
+                                            ("on", 1, 61.0, 40.4), ("off", 1, 60.2, 40.1),
+                                            ("off", 2, 60.1, 40.0), ("on", 2, 60.4, 40.3)]]
+    cost: dict[str, Any] = bench.tools_cost(samples)
+    assert cost["pairs"] == 3 and cost["order"] == ["off", "on", "on", "off", "off", "on"]
+    assert cost["rss_delta_mb"] == {"median": 0.5, "min": 0.3, "max": 0.8, "spread": 0.5,
+                                    "n": 3}
+    assert cost["pss_delta_mb"]["median"] == 0.3
+    assert cost["on"]["rss_mb"]["median"] == 60.5 and cost["off"]["rss_mb"]["median"] == 60.1
+    assert cost["rss_noise_mb"] == 0.2  # the tools-off daemons: 60.0 … 60.2
+    assert cost["rss_ratio"] == round(60.5 / 60.0, 4)  # the median of the pairs' on / off
+    headline = bench.headline({"tools": {**cost, "rss_all_in_mb": 0.9}})
+    assert (headline["tools_rss_mb"], headline["tools_all_in_rss_mb"]) == (0.5, 0.9)
+    # the tools code a tools-off daemon imported anyway is counted once, beside on − off
+    assert bench.all_in(0.5, 0.4, True) == 0.9
+    assert bench.all_in(0.5, 0.4, False) == 0.5
+    assert bench.all_in(0.5, None, True) is None
+
+
+def test_the_modules_a_daemon_imported_come_from_its_importtime_lines() -> None:
+    bench = bench_module()
+    log = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:      1701 |       1701 |               edged.tools.clock",
+        "a journal line | with | bars",
+        "import time:       533 |      64070 |           edged.tools",
+        "import time:        42 |      64112 |         edged.tools.clock",
+        "import time:        42 |      64112 |         edged.daemon.tools",
+    ])
+    names = bench.imported_modules(log)
+    assert names == ["edged.tools.clock", "edged.tools", "edged.daemon.tools"]
+    assert [bench.is_tools_module(n) for n in ("edged.tools", "edged.toolsy",
+                                               "edged.daemon.tools", "edged.daemon")] == \
+        [True, False, True, False]
+
+
 @pytest.mark.timeout(600)
+@pytest.mark.pulse
+@pytest.mark.skipif(not have_pulseaudio(), reason="the benchmark runs on a private "
+                    "PulseAudio (pulseaudio, pulseaudio-utils; scripts/setup installs them)")
+@pytest.mark.skipif(not HAVE_OPENSSL, reason="the wss:// run needs openssl for its "
+                    "loopback certificate (scripts/setup installs it)")
 def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
     done = subprocess.run([str(ROOT / "scripts" / "bench"), "--quick", "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=540, check=False)
@@ -80,6 +136,21 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
             assert number(run["health"][key]), where + key
         assert run["reconnect_s"]["n"] == quick["soak_drops"]
         assert number(run["reconnect_s"]["p95"]), where + "reconnect"
+        tools = run["tools"]
+        assert tools["pairs"] == quick["tools_pairs"] > 1, where + "tools pairs"
+        assert sorted(tools["order"]) == sorted(["off", "on"] * quick["tools_pairs"]), \
+            where + "tools daemons"
+        for key in ("rss_delta_mb", "pss_delta_mb"):
+            assert tools[key]["n"] == quick["tools_pairs"], where + key
+            assert number(tools[key]["median"]), where + key
+        for side in ("on", "off"):
+            assert tools[side]["rss_mb"]["min"] > 0, where + f"tools {side} RSS"
+        for key in ("rss_noise_mb", "pss_noise_mb", "rss_ratio", "pss_ratio", "rss_all_in_mb"):
+            assert number(tools[key]), where + key
+        # the shell itself is imported only with tools on
+        assert "edged.daemon.tools" in tools["imports"]["tools_modules_on"], where
+        assert "edged.daemon.tools" not in tools["imports"]["tools_modules_off"], where
+        assert number(tools["code"]["rss_mb"]["median"]), where + "tools code"
     for name in TARGETED:
         row = result["targets"][name]
         assert row["target"], name

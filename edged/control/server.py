@@ -21,7 +21,7 @@ import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edged.config import ControlConfig
 from edged.control import protocol as p
@@ -40,9 +40,9 @@ from edged.control.plan import PttHold, after_event, after_press, on_disconnect,
 from edged.conversation import Event, Settings
 from edged.health.metrics import Metrics, evaluate
 from edged.health.reporter import HealthReporter
-from edged.tools.clock import hhmm
-from edged.tools.registry import ToolError
-from edged.tools.timers import Now, Timer
+
+if TYPE_CHECKING:  # the tools' code loads only in a daemon that runs them
+    from edged.tools.timers import Now, Timer
 
 log = logging.getLogger("edged.control")
 
@@ -504,6 +504,8 @@ class ControlServer:
         tools = self._daemon.tools
         if tools is None:
             return p.error(p.REFUSED, "tools are not running", request=request, phase=phase)
+        from edged.tools.registry import ToolError
+
         try:
             fields = _TOOL_HANDLERS[request.cmd](tools, request)
         except ToolError as exc:  # a plain sentence: too many timers, none matches...
@@ -524,6 +526,8 @@ TOOL_COMMANDS = frozenset({"volume", "timers", "timers.cancel", "timers.set"})
 def timer_row(t: Timer, left: float | None, now: Now) -> dict[str, Any]:
     """A timer as replies show it: ``remaining_s`` whole seconds (null: it waits for the
     clock to be set), ``rings_at`` local ``HH:MM`` (null while the clock is not set)."""
+    from edged.tools.clock import hhmm
+
     return {"id": t.id, "kind": t.kind, "label": t.label,
             "remaining_s": None if left is None else max(0, round(left)),
             "rings_at": hhmm(now.wall + left) if left is not None and now.synced else None}
@@ -557,6 +561,8 @@ def _timers(tools: ToolsView, request: p.Request) -> dict[str, Any]:
 def _cancel_timers(tools: ToolsView, request: p.Request) -> dict[str, Any]:
     gone = tools.timers.cancel(request.which)
     if not gone and request.which.casefold() != "all":
+        from edged.tools.registry import ToolError
+
         raise ToolError(f"no timer matches {request.which!r}")
     return {"cancelled": [t.id for t in gone]}
 

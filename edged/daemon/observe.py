@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged.conversation import WARNING_NOTICES, Notice
 from edged.health.metrics import Metrics
 from edged.health.reporter import HealthReporter
 from edged.realtime import events as rt
 from edged.realtime.link import LinkStatus
-from edged.tools.registry import Outcome
+
+if TYPE_CHECKING:
+    from edged.tools.registry import Outcome
 
 log = logging.getLogger("edged")
 

@@ -28,8 +28,7 @@ import numpy as np
 
 from edged import pcm
 from edged.audio.sounds import SOUND_NAMES, render, sound_level
-
-from edged.demo.speaker import SpeakerLog
+from edged.demo.speaker import Recording, SpeakerLog
 
 if TYPE_CHECKING:
     from edged.audio.port import AudioCallbacks
@@ -110,6 +109,11 @@ class WavAudio:
         self._max_volume = cfg.volume
         self._sounds_volume = cfg.sounds_volume
         return True
+
+    @property
+    def started_at(self) -> float:
+        """When the clock started: the recording's first sample (loop time)."""
+        return self._t0
 
     @property
     def _volume(self) -> float:
@@ -282,6 +286,13 @@ class MemoryDevices:
     async def spoken(self) -> None:
         if self.audio is not None:
             await self.audio.speaking_done.wait()
+
+    def recorded(self) -> Recording | None:
+        audio = self.audio
+        if audio is None:
+            return None
+        samples = np.frombuffer(bytes(audio.recording), dtype="<i2")
+        return Recording(samples, RATE, audio.started_at)  # sample i played at t0 + i/RATE
 
     def recording(self) -> bytes:
         return bytes(self.audio.recording) if self.audio is not None else b""

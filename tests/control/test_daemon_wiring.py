@@ -27,7 +27,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from edged.audio.port import AudioCallbacks
-from edged.config import Config, ControlConfig, ControlsConfig, HealthConfig
+from edged.config import AudioConfig, Config, ControlConfig, ControlsConfig, HealthConfig
 from edged.control.client import ControlClient
 from edged.daemon import Daemon, Timeline
 from edged.demo.scenario import demo_config, utterance
@@ -107,7 +107,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     async with Simulator(host="127.0.0.1", port=0, answer="tone", pace=4.0,
                          tone_s=0.5) as sim:
         config: Config = replace(
-            demo_config(sim.url),
+            demo_config(sim.url, AudioConfig(), tmp_path / "state"),
             controls=ControlsConfig(enabled=True, ptt_pin=PTT_PIN, wake_pin=None),
             control=replace(ControlConfig(), socket=str(tmp_path / "control.sock")),
             # the daemon runs inside pytest: the process's memory and CPU are the
@@ -197,9 +197,12 @@ def test_status_over_the_socket_is_what_the_daemon_did(tmp_path: Path) -> None:
 
 
 def rows(table: str) -> dict[str, str]:
-    """``edged ctl status``'s table as {row name: value}."""
+    """``edged ctl status``'s table as {row name: value} (its indented rows: the volume
+    and timer lines after it are not the health record's)."""
     out: dict[str, str] = {}
     for line in table.splitlines()[1:]:
+        if not line.startswith("  "):
+            continue
         name, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
         out[name] = value
     return out
@@ -250,9 +253,48 @@ async def status_after_turns(tmp_path: Path) -> None:
         assert shown["utterances"] == "1 delivered, 0 held, 1 dropped"
         assert shown["failures"] == "utterance_dropped 1"
         assert shown["devices"] == "input open, output open"
+        assert out.splitlines()[-2:] == ["volume 100", "no timers"]  # the tools' defaults
 
         code, out, err = await r.ctl("status", "--json")
         assert (code, err) == (0, "")
         data = json.loads(out)
         assert (data["phase"], data["pid"], data["priority"]) == ("idle", os.getpid(), "info")
         assert data["health"]["answers"] == 1 and data["health"]["utterances_dropped"] == 1
+
+
+def test_volume_and_timers_reach_the_daemons_own_tools(tmp_path: Path) -> None:
+    """The REAL tool shell behind the socket: its volume file, its timer service, the
+    events it emits, and ``stop`` through the real machine."""
+    asyncio.run(tools_over_the_socket(tmp_path))
+
+
+async def tools_over_the_socket(tmp_path: Path) -> None:
+    async with running(tmp_path) as r:
+        tools = r.daemon.tools
+        assert tools is not None
+        assert await r.ctl("volume") == (0, "volume 100\n", "")
+        assert await r.ctl("volume", "-30") == (0, "volume 70\n", "")
+        assert await r.ctl("volume", "-") == (0, f"volume {70 - tools.config.volume_step}\n",
+                                              "")
+        assert tools.volume() == 70 - tools.config.volume_step
+        assert json.loads((tools.directory / "volume.json").read_text())["level"] == \
+            tools.volume()
+
+        code, out, err = await r.ctl("timers", "set", "10m", "pasta")
+        assert (code, err) == (0, "")
+        assert re.fullmatch(r"t1: pasta in (9m 59s|10m 0s)( \(at \d\d:\d\d\))?\n", out), out
+        reply = await r.request("timers")
+        assert [(t["id"], t["kind"], t["label"]) for t in reply["timers"]] == [
+            ("t1", "timer", "pasta")]
+        assert 595 <= reply["timers"][0]["remaining_s"] <= 600
+        assert reply["ringing"] == []
+        status = await r.request("status")
+        assert status["volume"] == tools.volume()
+        assert status["next_timer"]["id"] == "t1"
+        assert [t.id for t, _ in tools.timers.listing()] == ["t1"]  # the daemon's own
+
+        assert await r.ctl("timers", "cancel", "Pasta") == (0, "cancelled: t1\n", "")
+        assert tools.timers.listing() == []
+        code, _, err = await r.ctl("timers", "cancel", "pasta")
+        assert (code, err) == (1, "edged ctl: no timer matches 'pasta'\n")
+        assert await r.ctl("stop") == (0, "idle\n", "")
