@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import typing
 from collections.abc import Mapping
 from typing import Any
 
-import pydantic
 import pytest
-from openai.types.beta import realtime as beta_types
-from openai.types.realtime import RealtimeServerEvent as GaServerEvent
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from edged.realtime.codec import Wire
 from edged.simulator import Fault, ScriptedCall, ScriptedResponse, Simulator, parse_spec
 from edged.simulator.session import UNKNOWN_CALL_CODE
+from tests.rigs.openai_types import SDK_GAPS, SERVER, check
 from tests.rigs.realtime_client import (
     PTT_BETA,
     PTT_GA,
@@ -48,51 +46,9 @@ TOOLS = [{"type": "function", "name": "set_timer", "description": "Start a timer
           "parameters": {"type": "object", "properties": {}}}]
 ARGS = '{"seconds": 300, "label": "tea"}'
 
-Model = type[pydantic.BaseModel]
-
-
-def _by_type(union: Any) -> dict[str, Model]:
-    """``type`` value → model, for one of the SDK's (annotated) event unions."""
-    if typing.get_origin(union) is typing.Annotated:
-        union = typing.get_args(union)[0]
-    return {name: model for model in typing.get_args(union)
-            for name in typing.get_args(model.model_fields["type"].annotation)}
-
-
-SDK = {"ga": _by_type(GaServerEvent), "beta": _by_type(beta_types.RealtimeServerEvent)}
-
-
-def _undeclared(model: object, data: object, path: str = "") -> list[str]:
-    """Keys of ``data`` the validated ``model`` does not declare (the SDK's models keep
-    unknown keys quietly, so validation alone would pass a misspelt one)."""
-    found: list[str] = []
-    if isinstance(model, pydantic.BaseModel) and isinstance(data, Mapping):
-        fields = type(model).model_fields
-        names = {f.alias or name: name for name, f in fields.items()} | {n: n for n in fields}
-        for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key in names:
-                found += _undeclared(getattr(model, names[key]), value, where)
-            else:
-                found.append(where)
-    elif isinstance(model, list) and isinstance(data, list):
-        for i, (item, value) in enumerate(zip(model, data, strict=True)):
-            found += _undeclared(item, value, f"{path}[{i}]")
-    return found
-
-
-def sdk_check(dialect: str, event: Mapping[str, Any]) -> None:
-    """Fail unless the SDK's model of ``event``'s type takes it, every key declared (the
-    session's ``id``/``object`` aside: the SDK's session models leave them out)."""
-    model = SDK[dialect].get(event["type"])
-    assert model is not None, f"the SDK has no {dialect} event {event['type']!r}"
-    try:
-        validated = model.model_validate(event)
-    except pydantic.ValidationError as exc:
-        raise AssertionError(f"{event['type']}: {exc}\n{json.dumps(event)[:1500]}") from None
-    extra = [p for p in _undeclared(validated, event)
-             if p not in ("session.id", "session.object")]
-    assert not extra, f"{event['type']}: keys the SDK does not declare: {extra}"
+def sdk_check(dialect: Wire, event: Mapping[str, Any]) -> None:
+    """Fail unless the SDK's model of ``event``'s type takes it, every key declared."""
+    check(SERVER[dialect], event, SDK_GAPS[dialect])
 
 
 def sent_events(sim: Simulator) -> list[dict[str, Any]]:
