@@ -13,6 +13,12 @@ notice and, in the end, at least one outcome notice (``answer_started``,
 ``utterance_dropped``, ``press_ignored``, ``cost_guard``, ``no_answer`` or
 ``answer_failed``). Whatever is lost without the person asking for it comes
 with the error sound: nothing is dropped silently.
+
+An answer may call tools: the machine asks the daemon to run each completed call
+(``RunTool``), tells the model every output on the session the call came from,
+and asks once for the rest of the answer (a tool round, phase ``tools``). What a
+tool did is never undone by a barge-in or a link drop. A due alarm rings over
+whatever phase the machine is in until a press, a stop or ``max_ring_s``.
 """
 
 from __future__ import annotations
