@@ -227,11 +227,13 @@ class Daemon:
         self.tools.start()
 
     async def _reload_tools(self, old: Config, new: Config) -> bool:
-        """True if the tools offered to the model changed."""
+        """True if the tools offered to the model changed. Switched on or off, or moved
+        to another state directory: the subsystem stops and starts again from there."""
         assert self._loop is not None
-        if old.tools.enabled == new.tools.enabled:
+        if (old.tools.enabled, old.tools.state_dir) == (new.tools.enabled,
+                                                        new.tools.state_dir):
             return self.tools.reconfigure(new) if self.tools is not None else False
-        if self.tools is not None:  # switched off: what is set stays in its file
+        if self.tools is not None:  # what is set stays in its file
             await self.tools.close()
             self.tools = None
             if self.audio is not None:

@@ -252,3 +252,18 @@ def test_a_reload_that_switches_tools_off_tells_the_session(
         assert now == offered - {"set_timer", "set_alarm", "list_timers", "cancel_timer",
                                  "stop_ringing", "get_time"}
         assert set(update["session"]) <= {"type", "tools"}  # only what changed
+
+
+def test_a_reload_to_another_state_directory_takes_timers_and_volume_from_there(
+        pulse: PulseRig, tmp_path: Path) -> None:
+    with launch(pulse, tmp_path) as r:
+        ctl(r, "timers", "set", "1h", "first")
+        ctl(r, "volume", "40")
+        r.write(tools={"state_dir": str(tmp_path / "elsewhere")})
+        assert ask(r, "reload")["changed"] == ["tools.state_dir"]
+        assert ask(r, "timers")["timers"] == [] and ask(r, "volume")["level"] == 100
+        ctl(r, "timers", "set", "2h", "second")
+        kept = json.loads((tmp_path / "state" / "timers.json").read_text())["timers"]
+        assert [t["label"] for t in kept] == ["first"]  # left where it was set
+        moved = json.loads((tmp_path / "elsewhere" / "timers.json").read_text())["timers"]
+        assert [t["label"] for t in moved] == ["second"]
