@@ -26,6 +26,7 @@ import yaml
 from edged.control.client import ControlClient, ControlError
 from edged.rig.process import start_edged, stop_edged
 from edged.simulator import SimulatorThread
+from tests.rigs.ctl import Watcher
 from tests.rigs.pulse import PulseRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,14 @@ class Edged:
         with contextlib.suppress(ControlError, OSError):
             return bool(self.status()["health"]["link"] == "up")
         return False
+
+
+def watch(r: Edged) -> Watcher:
+    """``edged ctl watch --json`` on ``r``, once its subscription is up."""
+    watcher = Watcher(r.socket, ctl_env())
+    watcher.wait_for(lambda e: e["event"] == "state", "subscription (its first state line)",
+                     WAIT_S)
+    return watcher
 
 
 def ctl_env() -> dict[str, str]:

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon_rig import Edged, launch, wait
+from tests.e2e.daemon_rig import Edged, wait
 from tests.rigs.journald import Journal
-from tests.rigs.pulse import PulseRig
 
 pytestmark = pytest.mark.pulse
-
-
-@pytest.fixture
-def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
-    with launch(pulse, tmp_path) as run:
-        yield run
 
 
 def settle(r: Edged) -> None:

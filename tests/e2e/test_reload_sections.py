@@ -32,7 +32,7 @@ import pytest
 
 from edged.control.client import ControlClient
 from tests.audio.helpers import pcm, samples, sine
-from tests.e2e.daemon_rig import WAIT_S, Edged, ctl_command, ctl_env, launch, wait
+from tests.e2e.daemon_rig import WAIT_S, Edged, ctl_command, ctl_env, launch, wait, watch
 from tests.rigs.ctl import Event, Watcher
 from tests.rigs.journald import Entry, Journal
 from tests.rigs.pulse import PulseRig
@@ -100,13 +100,6 @@ def reloads(journald: Journal, cursor: str | None, r: Edged, count: int) -> list
 def changed(entry: Entry) -> list[str]:
     assert entry["EDGED_RELOAD"] == "applied", entry["MESSAGE"]
     return str(entry["EDGED_CHANGED"]).split(",")
-
-
-def watch(r: Edged) -> Watcher:
-    watcher = Watcher(r.socket, ctl_env())
-    watcher.wait_for(lambda e: e["event"] == "state", "subscription (its first state line)",
-                     WAIT_S)
-    return watcher
 
 
 def phase(watcher: Watcher, to: str) -> Event:

@@ -10,23 +10,15 @@ everything: PyAudio on the PulseAudio rig's paced devices, websockets over loopb
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from edged.demo.scenario import utterance
 from edged.simulator import Fault
-from tests.e2e.daemon_rig import Edged, ctl_env, launch, wait
+from tests.e2e.daemon_rig import Edged, ctl_env, wait
 from tests.rigs.ctl import Event, Watcher
-from tests.rigs.pulse import PulseRig
 
 pytestmark = pytest.mark.pulse
-
-
-@pytest.fixture
-def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
-    with launch(pulse, tmp_path) as run:
-        yield run
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,12 @@ import pytest
 
 from edged.control.client import ControlClient
 from edged.simulator import Fault, ScriptedCall, ScriptedResponse
-from tests.e2e.daemon_rig import WAIT_S, Edged, ctl_env, launch, wait
+from tests.e2e.daemon_rig import WAIT_S, Edged, launch, wait, watch
 from tests.rigs.ctl import Event, Watcher
 from tests.rigs.journald import Journal
 from tests.rigs.pulse import PulseRig
 
 pytestmark = pytest.mark.pulse
-
-
-@pytest.fixture
-def edged_run(pulse: PulseRig, tmp_path: Path) -> Iterator[Edged]:
-    with launch(pulse, tmp_path) as run:
-        yield run
-
-
-def watch(r: Edged) -> Watcher:
-    w = Watcher(r.socket, ctl_env())
-    w.wait_for(lambda e: e["event"] == "state", "the first state line")
-    return w
 
 
 def ctl(r: Edged, *args: str) -> str:
