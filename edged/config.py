@@ -19,7 +19,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -123,6 +123,7 @@ class RealtimeConfig:
     noise_reduction: NoiseReduction = "far_field"
     max_output_tokens: int | Literal["inf"] = _f("inf", 1, 4096)
     tool_choice: ToolChoice = "auto"
+    mcp_servers: tuple[McpServerConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,11 @@ class CredentialsConfig:
     credential: str | None = "openai-api-key"
     key_file: str | None = "/etc/edged/api-key"
     env: str | None = "OPENAI_API_KEY"
+    # set: no API key on the device; a short-lived client secret from this service instead
+    token_url: str | None = None
+    device_token_credential: str | None = "edged-device-token"
+    device_token_file: str | None = "/etc/edged/device-token"
+    token_timeout_s: float = _f(10.0, 0.5, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,8 @@ class HealthConfig:
     latency_critical_ms: float = _f(500.0, 1, 60000)
     uptime_warning_pct: float = _f(99.0, 0, 100)
     uptime_critical_pct: float = _f(95.0, 0, 100)
+    # None: off; else the file node_exporter's textfile collector reads (*.prom)
+    prometheus_textfile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,82 @@ class ConversationConfig:
     hold_offline_s: float = _f(30.0, 0, 600)
     responses_per_minute: int = _f(10, 1, 600)
     log_transcripts: bool = False  # what is said in a home stays out of the journal
+
+
+BUILTIN_TOOL_NAMES = frozenset({
+    "get_time", "end_conversation", "set_timer", "set_alarm", "list_timers", "cancel_timer",
+    "stop_ringing", "get_volume", "set_volume",
+})
+"""The speaker's own tools: a configured tool may not take one of these names."""
+KILL_GRACE_S = 2.0
+"""Beyond a configured tool's own timeout, what its runner is allowed to stop it."""
+ParameterType = Literal["string", "integer", "number", "boolean"]
+Confirm = Literal["none", "button", "voice"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterConfig:
+    """One argument of a configured tool, as the model sees it (a JSON Schema property)."""
+
+    type: ParameterType = "string"
+    description: str | None = None
+    enum: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ToolConfig:
+    """What every configured tool has: what the model sees, and who confirms a call."""
+
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, ParameterConfig] = field(default_factory=dict)
+    confirm: Confirm = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandToolConfig(ToolConfig):
+    """A program run without a shell: the arguments as JSON on stdin, stdout the answer."""
+
+    argv: tuple[str, ...] = ()
+    timeout_s: float = _f(10.0, 0.5, 300)
+    max_output_kb: int = _f(4, 1, 64)
+    memory_mb: int = _f(64, 16, 4096)  # the child's address space
+    cpu_s: int = _f(10, 1, 600)  # the child's CPU time
+    max_processes: int = _f(8, 1, 256)  # processes the child may start
+
+
+@dataclass(frozen=True, slots=True)
+class HttpToolConfig(ToolConfig):
+    """One HTTP request per call: a URL template, headers, a JSON body template."""
+
+    method: HttpMethod = "GET"
+    url: str | None = None  # {name} placeholders are URL-encoded arguments
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # JSON; a string "{name}" becomes the argument itself
+    token_credential: str | None = None  # bearer token: a systemd credential's name ...
+    token_file: str | None = None  # ... or a root-only file
+    ca_file: str | None = None
+    timeout_s: float = _f(5.0, 0.5, 120)
+    max_response_kb: int = _f(16, 1, 1024)
+    doctor_arguments: Any = None  # arguments for a request `edged doctor` may send
+
+
+@dataclass(frozen=True, slots=True)
+class McpServerConfig:
+    """A remote MCP server the realtime API calls itself (GA dialect only)."""
+
+    server_label: str | None = None
+    server_url: str | None = None
+    allowed_tools: tuple[str, ...] = ()  # empty: all the server offers
+    require_approval: Literal["never", "always"] = "always"
+    approve: tuple[str, ...] = ()  # asked to approve: these yes, the rest no
+    authorization_credential: str | None = None
+    authorization_file: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +267,33 @@ class ToolsConfig:
     volume_step: int = _f(10, 1, 50)
     clock: bool = True
     end_conversation: bool = True
+    command: tuple[CommandToolConfig, ...] = ()
+    http: tuple[HttpToolConfig, ...] = ()
+    max_running_commands: int = _f(2, 1, 16)
+    confirm_timeout_s: float = _f(8.0, 2, 60)  # confirm: button waits this long for a press
+
+    def call_limit_s(self, tool: CommandToolConfig | HttpToolConfig) -> float:
+        """The longest one call of ``tool`` may take: its timeout, the time its runner
+        gets to stop it, and a button confirmation's wait."""
+        wait = self.confirm_timeout_s if tool.confirm == "button" else 0.0
+        return tool.timeout_s + KILL_GRACE_S + wait
+
+    def longest_call_s(self) -> float:
+        """The longest any tool may take (the conversation waits that long for a result)."""
+        tools: list[CommandToolConfig | HttpToolConfig] = [*self.command, *self.http]
+        return max([self.timeout_s, *(self.call_limit_s(t) for t in tools)])
+
+
+WAKE_WORD_MODELS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
+"""The microWakeWord models pymicro-wakeword ships; anything else is a manifest path."""
+
+
+@dataclass(frozen=True, slots=True)
+class WakeWordConfig:
+    enabled: bool = False
+    model: str = "okay_nabu"  # a shipped model, or the path of a microWakeWord .json manifest
+    threshold: float | None = _f(None, 0.01, 0.99)  # None: the model's own cutoff
+    refractory_s: float = _f(2.0, 0.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +316,7 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    wake_word: WakeWordConfig = field(default_factory=WakeWordConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     source: str = field(default="<defaults>", compare=False)
 
@@ -216,9 +328,10 @@ class Config:
             "custom": rt.url or "?",
         }[rt.provider]
         gpio = "gpio on" if self.controls.enabled else "gpio off"
+        wake = f", wake word {self.wake_word.model}" if self.wake_word.enabled else ""
         return (
             f"{self.source}: ok — {rt.provider} {target}, voice {rt.voice}, "
-            f"turn detection {rt.turn_detection.type}, {gpio}"
+            f"turn detection {rt.turn_detection.type}, {gpio}{wake}"
         )
 
 
@@ -388,8 +501,8 @@ class _Loader:
     # -- one value
 
     def value(self, tp: Any, f: dataclasses.Field[Any], node: yaml.Node, dotted: str) -> Any:
-        if dataclasses.is_dataclass(tp):
-            return self.build(typing.cast(type[Any], tp), node, dotted)
+        if dataclasses.is_dataclass(tp) or get_origin(tp) in (tuple, dict) or tp is Any:
+            return self.structured(tp, f, node, dotted)
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, dotted, f"expected {self.describe(tp)}, got "
                          f"{self._node_kind(node)}")
@@ -408,6 +521,65 @@ class _Loader:
             self.problem(node, dotted, wrong)
             return _INVALID
         return val
+
+    def structured(self, tp: Any, f: dataclasses.Field[Any], node: yaml.Node,
+                   dotted: str) -> Any:
+        """Sections (dataclasses), lists (``tuple[X, ...]``), named entries
+        (``dict[str, X]``), plain data (Any)."""
+        if dataclasses.is_dataclass(tp):
+            return self.build(typing.cast(type[Any], tp), node, dotted)
+        origin = get_origin(tp)
+        if origin is tuple:
+            return self.sequence(get_args(tp)[0], f, node, dotted)
+        if origin is dict:
+            return self.mapping(get_args(tp)[1], f, node, dotted)
+        return self.anything(node, dotted)
+
+    def sequence(self, item: Any, f: dataclasses.Field[Any], node: yaml.Node,
+                 dotted: str) -> Any:
+        """A YAML list → a tuple; each item checked as ``item`` (``key[0]`` in errors)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, dotted, f"expected a list, got {self._node_kind(node)}")
+            return _INVALID
+        out = [self.value(item, f, sub, f"{dotted}[{i}]") for i, sub in enumerate(node.value)]
+        return tuple(v for v in out if v is not _INVALID)
+
+    def mapping(self, item: Any, f: dataclasses.Field[Any], node: yaml.Node,
+                dotted: str) -> Any:
+        """A YAML mapping of names → ``item`` values, as a dict."""
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, dotted, f"expected a mapping, got {self._node_kind(node)}")
+            return _INVALID
+        out: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            key = self.scalar(knode)
+            if not isinstance(key, str) or not key:
+                self.problem(knode, dotted, "keys must be names (strings)")
+                continue
+            if key in out:
+                self.problem(knode, f"{dotted}.{key}", "duplicate key")
+                continue
+            val = self.value(item, f, vnode, f"{dotted}.{key}")
+            if val is not _INVALID:
+                out[key] = val
+        return out
+
+    def anything(self, node: yaml.Node, dotted: str) -> Any:
+        """Any YAML value (a JSON body template): plain data, with no secret in it."""
+        assert self._yaml is not None
+        try:
+            value = self._yaml.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(node, dotted, f"cannot read it: {exc}")
+            return _INVALID
+        if any(_looks_secret(s) for s in _strings(value)):
+            self.problem(node, dotted, "this looks like an API key. " + _SECRET_HINT)
+            return _INVALID
+        return value
 
     def coerce(self, tp: Any, raw: object) -> tuple[bool, Any]:  # noqa: PLR0911 - one return per schema type
         origin = get_origin(tp)
@@ -479,22 +651,34 @@ class _Loader:
             line = line_of(key) if key in seen or at is None else line_of(at)
             self.problems.append(Problem(self.path, line, dotted, reason))
 
-        if isinstance(obj, RealtimeConfig):
-            _check_realtime(obj, add)
-        elif isinstance(obj, HealthConfig):
-            _check_health(obj, add)
-        elif isinstance(obj, LinkConfig):
-            if obj.backoff_base_s > obj.backoff_cap_s:
-                add("backoff_base_s", f"must not be above backoff_cap_s ({obj.backoff_cap_s:g})")
-        elif isinstance(obj, ControlsConfig):
-            _check_pins(obj, add)
-        elif isinstance(obj, ControlConfig):
-            if not obj.socket.startswith("/"):
-                add("socket", "must be an absolute path (e.g. /run/edged/control.sock)")
-            elif len(obj.socket.encode()) > 107:
-                add("socket", "is too long: Unix socket paths hold at most 107 bytes")
-        elif isinstance(obj, CredentialsConfig) and not (obj.credential or obj.key_file or obj.env):
-            add("credential", "at least one of credential, key_file or env must be set")
+        check = _CHECKS.get(type(obj))
+        if check is not None:
+            check(obj, add)
+
+
+def _check_link(obj: LinkConfig, add: _Add) -> None:
+    if obj.backoff_base_s > obj.backoff_cap_s:
+        add("backoff_base_s", f"must not be above backoff_cap_s ({obj.backoff_cap_s:g})")
+
+
+def _check_control(obj: ControlConfig, add: _Add) -> None:
+    if not obj.socket.startswith("/"):
+        add("socket", "must be an absolute path (e.g. /run/edged/control.sock)")
+    elif len(obj.socket.encode()) > 107:
+        add("socket", "is too long: Unix socket paths hold at most 107 bytes")
+
+
+def _strings(value: Any) -> typing.Iterator[str]:
+    """Every string inside plain YAML data (keys too)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
 
 
 def _out_of_bounds(tp: Any, f: dataclasses.Field[Any], raw: object, val: Any) -> str | None:
@@ -532,6 +716,52 @@ def _check_realtime(obj: RealtimeConfig, add: _Add) -> None:
         add("url", "must start with ws:// or wss:// and name a host")
     if obj.dialect == "beta" and obj.provider == "openai":
         add("dialect", "OpenAI has retired the beta dialect; use 'ga' or 'auto'")
+    labels = [m.server_label for m in obj.mcp_servers if m.server_label]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        add("mcp_servers", f"the label {twice[0]!r} is used twice (approvals are matched by "
+            "label)")
+
+
+def _check_credentials(obj: CredentialsConfig, add: _Add) -> None:
+    _check_credential_names(obj, add, "credential", "device_token_credential")
+    if obj.token_url is None:
+        if not (obj.credential or obj.key_file or obj.env):
+            add("credential", "at least one of credential, key_file or env must be set")
+        return
+    if not (obj.device_token_credential or obj.device_token_file):
+        add("device_token_file", "with token_url set, device_token_credential or "
+            "device_token_file must name where this speaker's token is", at="token_url")
+    wrong = token_url_problem(obj.token_url)
+    if wrong:
+        add("token_url", wrong)
+
+
+def token_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a token service's address (None: it can)."""
+    from urllib.parse import urlsplit
+
+    from edged.realtime.endpoint import is_loopback  # here: endpoint imports this module
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        return "is not a valid URL"
+    problems = [
+        (parts.scheme not in ("https", "http") or not host or any(c.isspace() for c in url),
+         "must be an https:// URL with a host, e.g. https://tokens.example.org/realtime"),
+        (parts.username is not None or parts.password is not None,
+         "must not hold a user or password: the speaker proves who it is with its device "
+         "token (device_token_credential or device_token_file)"),
+        (bool(parts.fragment), "must not have a #fragment"),
+        (not url.isascii(), "must be plain ASCII (percent-encode any other character)"),
+        (parts.scheme == "http" and not is_loopback(host),
+         "http:// is not encrypted and only allowed to this machine (127.0.0.1, ::1, "
+         f"localhost); use https://{host}{parts.path or '/'}"),
+    ]
+    return next((why for wrong, why in problems if wrong), None)
 
 
 def _check_health(obj: HealthConfig, add: _Add) -> None:
@@ -543,6 +773,17 @@ def _check_health(obj: HealthConfig, add: _Add) -> None:
     if obj.uptime_warning_pct < obj.uptime_critical_pct:
         add("uptime_warning_pct", "must not be below uptime_critical_pct (a lower "
             "up-time is worse)")
+    textfile = obj.prometheus_textfile
+    if textfile is not None:
+        if not textfile.startswith("/"):
+            add("prometheus_textfile", "must be an absolute path (e.g. "
+                "/var/lib/prometheus/node-exporter/edged.prom)")
+        elif not textfile.endswith(".prom") or textfile.endswith("/.prom"):
+            add("prometheus_textfile", "must name a file ending in .prom (node_exporter's "
+                "textfile collector reads no other)")
+        elif any(c.isspace() or not c.isprintable() for c in textfile):
+            add("prometheus_textfile", "must not contain spaces or control characters "
+                "(the service's ReadWritePaths= drop-in names its directory)")
 
 
 def _check_pins(obj: ControlsConfig, add: _Add) -> None:
@@ -555,11 +796,187 @@ def _check_pins(obj: ControlsConfig, add: _Add) -> None:
             add(name, f"pin {pin} is already used by {used[pin]}")
         used[pin] = name
 
+
+_TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PLACEHOLDER_RE = re.compile(r"\{([A-Za-z0-9_]+)\}")
+"""``{name}`` in an HTTP tool's URL or body: the argument called name."""
+_CREDENTIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+"""A systemd credential's name: a file name inside $CREDENTIALS_DIRECTORY, no path."""
+_HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _check_credential_names(obj: Any, add: _Add, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and (not _CREDENTIAL_RE.fullmatch(value) or ".." in value):
+            add(name, "a systemd credential's name: letters, digits, '.', '_' or '-' (no "
+                "'/' and no '..': it names a file in $CREDENTIALS_DIRECTORY)")
+
+
+def _check_headers(headers: Mapping[str, str], add: _Add) -> None:
+    for name, value in headers.items():
+        if not _HEADER_NAME_RE.fullmatch(name):
+            add("headers", f"{name!r} is not a valid HTTP header name")
+        elif not value.isascii() or any(c in value for c in "\r\n\0"):
+            add("headers", f"the value of {name} must be plain ASCII on one line")
+
+
+_NO_AUTH_HEADER = ("must not set Authorization: the token goes in a systemd credential or a "
+                   "root-only file")
+
+
+def _check_tool(obj: CommandToolConfig | HttpToolConfig, add: _Add) -> None:
+    first = "argv" if isinstance(obj, CommandToolConfig) else "url"
+    if not obj.name:
+        add("name", "every tool needs a name (letters, digits, _ or -)", at=first)
+    elif not _TOOL_NAME_RE.fullmatch(obj.name):
+        add("name", "use 1-64 letters, digits, _ or - (the realtime APIs accept no other)")
+    if not obj.description:
+        add("description", "say what the tool does and when to use it: the model reads this "
+            "to decide", at="name")
+    if isinstance(obj, CommandToolConfig):
+        if not obj.argv:
+            add("argv", "the program and its fixed arguments, e.g. [/usr/local/bin/garage]",
+                at="name")
+        elif not obj.argv[0].startswith("/"):
+            add("argv", "the program must be an absolute path (no shell, no $PATH search)")
+    else:
+        _check_http_tool(obj, add)
+
+
+def _check_http_tool(obj: HttpToolConfig, add: _Add) -> None:
+    if not obj.url:
+        add("url", "the request's URL, e.g. http://homeassistant.local:8123/api/...", at="name")
+    elif not re.match(r"^https?://[^/\s{}]+", obj.url):
+        add("url", "must start with http:// or https:// and name a fixed host")
+    elif "@" in obj.url.split("/", 3)[2]:
+        add("url", "must not hold a user or password: put a token in token_credential or "
+            "token_file")
+    _check_headers(obj.headers, add)
+    _check_credential_names(obj, add, "token_credential")
+    if obj.doctor_arguments is not None and (
+            not isinstance(obj.doctor_arguments, dict)
+            or any(k not in obj.parameters for k in obj.doctor_arguments)):
+        add("doctor_arguments", "a mapping of this tool's parameters to the values doctor "
+            f"may send (parameters: {', '.join(obj.parameters) or 'none'})")
+    used = set(PLACEHOLDER_RE.findall(obj.url or "")) | {
+        m for text in _strings(obj.body) for m in PLACEHOLDER_RE.findall(text)}
+    unknown = sorted(used - set(obj.parameters))
+    if unknown:
+        add("url" if set(unknown) & set(PLACEHOLDER_RE.findall(obj.url or "")) else "body",
+            f"{{{unknown[0]}}} names no parameter (parameters: "
+            f"{', '.join(obj.parameters) or 'none'})")
+    if any(h.lower() == "authorization" for h in obj.headers):
+        add("headers", _NO_AUTH_HEADER)
+    for path in ("ca_file", "token_file"):
+        value = getattr(obj, path)
+        if value is not None and not value.startswith("/"):
+            add(path, "must be an absolute path")
+
+
+def _check_parameter(obj: ParameterConfig, add: _Add) -> None:
+    if obj.enum and obj.type != "string":
+        add("enum", "only a string parameter can have a list of values")
+    numeric = obj.type in ("integer", "number")
+    for bound in ("minimum", "maximum"):
+        if getattr(obj, bound) is not None and not numeric:
+            add(bound, "only an integer or number parameter can have one")
+    if numeric and None not in (obj.minimum, obj.maximum) \
+            and typing.cast(float, obj.minimum) > typing.cast(float, obj.maximum):
+        add("minimum", "must not be above maximum")
+
+
+def _check_tool_names(obj: ToolsConfig, add: _Add) -> None:
+    seen: set[str] = set()
+    for section, tools in (("command", obj.command), ("http", obj.http)):
+        for tool in tools:
+            if not tool.name:
+                continue
+            if tool.name in BUILTIN_TOOL_NAMES:
+                add(section, f"{tool.name!r} is one of the speaker's own tools; choose "
+                    "another name")
+            elif tool.name in seen:
+                add(section, f"the tool name {tool.name!r} is used twice")
+            seen.add(tool.name)
+
+
+def _check_mcp_server(obj: McpServerConfig, add: _Add) -> None:
+    if not obj.server_label:
+        add("server_label", "every MCP server needs a label (letters, digits, _ or -)",
+            at="server_url")
+    elif not _TOOL_NAME_RE.fullmatch(obj.server_label):
+        add("server_label", "use 1-64 letters, digits, _ or -")
+    if not obj.server_url:
+        add("server_url", "the server's https:// URL (the API connects to it, not the "
+            "speaker)", at="server_label")
+    elif not re.match(r"^https://[^/\s]+", obj.server_url):
+        add("server_url", "must be an https:// URL the API can reach from the internet")
+    if obj.allowed_tools:
+        extra = [t for t in obj.approve if t not in obj.allowed_tools]
+        if extra:
+            add("approve", f"{extra[0]!r} is not in allowed_tools")
+    if any(h.lower() == "authorization" for h in obj.headers):
+        add("headers", _NO_AUTH_HEADER + " (authorization_credential, authorization_file)")
+    _check_headers(obj.headers, add)
+    _check_credential_names(obj, add, "authorization_credential")
+    if obj.authorization_file is not None and not obj.authorization_file.startswith("/"):
+        add("authorization_file", "must be an absolute path")
+
+
+def _check_wake_word(obj: WakeWordConfig, add: _Add) -> None:
+    model = obj.model
+    if model in WAKE_WORD_MODELS:
+        return
+    if "/" not in model:
+        add("model", f"{model!r} is not a shipped model ({', '.join(WAKE_WORD_MODELS)}); "
+            "a custom word is the absolute path of its microWakeWord .json manifest")
+    elif not model.startswith("/") or not model.endswith(".json"):
+        add("model", "a custom model is the absolute path of its microWakeWord .json "
+            "manifest (e.g. /etc/edged/wakeword/hey_edge.json)")
+
+
+_CHECKS: dict[type[Any], Callable[[Any, _Add], None]] = {
+    RealtimeConfig: _check_realtime,
+    HealthConfig: _check_health,
+    LinkConfig: _check_link,
+    ControlsConfig: _check_pins,
+    WakeWordConfig: _check_wake_word,
+    CommandToolConfig: _check_tool,
+    HttpToolConfig: _check_tool,
+    ParameterConfig: _check_parameter,
+    ToolsConfig: _check_tool_names,
+    McpServerConfig: _check_mcp_server,
+    ControlConfig: _check_control,
+    CredentialsConfig: _check_credentials,
+}
+"""Rules across the fields of one section (or list item), by its dataclass."""
+
+
 class _Invalid:
     """Marks a value that failed validation (the field keeps its default)."""
 
 
 _INVALID: Any = _Invalid()
+
+
+def line_of(text: str, dotted: str) -> int:
+    """The line that sets ``dotted`` in valid YAML text (its section's line if the key
+    is absent, 0 if neither is there), for problems found after loading."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 0
+    line = 0
+    for part in dotted.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for knode, vnode in node.value:
+            if isinstance(knode, yaml.ScalarNode) and knode.value == part:
+                line, node = knode.start_mark.line + 1, vnode
+                break
+        else:
+            break
+    return line
 
 
 def parse(text: str, path: str = "<string>") -> Config:

@@ -5,9 +5,9 @@ control socket) and the one way in for a server's words (the realtime link) pass
 through here. Two kinds of masking:
 
 * any run of :data:`RUN` or more consecutive characters of a registered secret (the
-  API key today; tool tokens and short-lived client secrets can be registered the
-  same way), wherever it appears: a server may quote the key whole, without its
-  ``sk-`` prefix, or cut;
+  API key; with a token service, the device token and each short-lived client
+  secret, registered the moment it arrives), wherever it appears: a server may quote
+  the key whole, without its ``sk-`` prefix, or cut;
 * credential-shaped tokens nobody registered (OpenAI keys, bearer and api-key
   values, JWTs, long hex or alphanumeric runs), but only when the value itself is
   token-shaped (16+ characters with a digit), so "a bearer token read from a file"
@@ -55,6 +55,8 @@ _PATTERNS = (
     re.compile(r"(?i)(\bapi[-_ ]?key[\"']?\s*[:=]\s*[\"']?)" + _token(r"[^\s'\",;&]")),
     # OpenAI keys: sk-..., sk-proj-..., sk-svcacct-..., and their masked echoes.
     re.compile(r"()\bsk-(?=[A-Za-z0-9_\-*]{13})(?=[A-Za-z0-9_\-*]*?[0-9])[A-Za-z0-9_\-*]+"),
+    # OpenAI client secrets (ephemeral keys): ek_..., as a token service mints them.
+    re.compile(r"()\bek_(?=[A-Za-z0-9_\-*]{13})(?=[A-Za-z0-9_\-*]*?[0-9])[A-Za-z0-9_\-*]+"),
     # JSON Web Tokens (Entra ID access tokens, ephemeral client secrets).
     re.compile(r"()\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?"),
     # Azure keys: 32 hex digits; and any longer hex run.
@@ -90,6 +92,14 @@ class Redactor:
         self._lock = threading.Lock()
         self._named: dict[str, deque[str]] = {}
         self._grams: frozenset[str] = frozenset()
+        self._public: frozenset[str] = frozenset()
+
+    def allow(self, value: str) -> None:
+        """A value known to be public that merely looks like a key (the config file's
+        SHA-256): the guessing patterns leave exactly it alone. Registered secrets
+        inside it are still masked."""
+        with self._lock:
+            self._public = frozenset([*self._public, value][-8:])
 
     def register(self, secret: str | None, name: str = "api_key") -> None:
         """Mask this value from now on (a value shorter than :data:`RUN` cannot be told
@@ -140,8 +150,10 @@ class Redactor:
     def redact(self, text: str) -> str:
         """Encodable ``text`` with registered secrets and credential-shaped tokens masked."""
         text = self.redact_secrets(text)
+        public = self._public
         for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+            text = pattern.sub(lambda m: m.group(0) if m.group(0)[len(m.group(1)):] in public
+                               else m.group(1) + MASK, text)
         return text
 
     def redact_value(self, value: Any) -> Any:

@@ -20,6 +20,11 @@ loopback, trusted through SSL_CERT_FILE, which Python's default context honours)
    socket; with tools on, the simulator answers it with a ``set_timer`` call, so it is a
    tool round), then idle: RSS and PSS once settled, on − off per pair, beside the
    spread among the tools-off daemons (what two identical processes differ by).
+4. What listening for the wake word costs: ``edged run`` daemons alike but for
+   ``wake_word.enabled``, in pairs, streams awake and nobody talking: CPU over one idle
+   window (edged's share: less the PortAudio floor over the same seconds, which takes
+   the machine's load out of the comparison) and RSS/PSS after it, on − off per pair
+   beside the spread among the wake-word-off daemons (the "idle before standby" of 1.).
 
 A bare PyAudio process with the same streams and do-nothing callbacks runs alongside
 the whole time: what any PortAudio client pays on these devices, measured over the
@@ -30,7 +35,7 @@ same seconds, so edged's own share is the difference. CPU is read from
 their targets.
 
 Usage: scripts/bench [--quick] [--json] [--transport ws|wss|both] [--frame-ms MS]
-                     [--only tools]
+                     [--only tools|wake_word]
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib.util
 import json
 import math
 import os
 import platform
 import queue
+import shutil
 import signal
 import statistics
 import subprocess
@@ -85,8 +92,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "stop_max_s": ("<", 2.0, "s"),
     "tools_rss_mb": ("<=", 2.0, "MB"),
     "tools_all_in_rss_mb": ("<=", 2.0, "MB"),
+    "wake_word_cpu_pct": ("<=", 0.5, "%"),
+    "wake_word_rss_mb": ("<=", 5.0, "MB"),
 }
 
+WAKE_MODEL = "okay_nabu"  # the default model
+WAKE_PHRASE = "okay nabu"  # spoken (espeak-ng) after the window: was it really listening?
 TOOL_TURN = "set a timer for an hour"  # typed into both daemons of a pair
 TOOL_CALL = ScriptedResponse.of("set_timer", '{"seconds": 3600, "label": "bench"}')
 
@@ -103,13 +114,14 @@ class Durations:
     warm_up_turns: int = 10  # before the soak's baseline: first-use allocations
     tools_pairs: int = 3  # tools on / off daemon pairs (the order alternates)
     tools_settle_s: float = 10.0  # idle after the typed turn, before memory is read
+    wake_pairs: int = 3  # wake word on / off daemon pairs (the order alternates)
 
 
 FULL = Durations(settle_s=2, idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
                  soak_turns=1000, soak_drops=200)
 QUICK = Durations(settle_s=1, idle_s=2, full_duplex_s=3, cold_starts=2, latency_turns=1,
                   soak_turns=10, soak_drops=3, warm_up_turns=2, tools_pairs=2,
-                  tools_settle_s=1.0)
+                  tools_settle_s=1.0, wake_pairs=2)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -194,6 +206,32 @@ def all_in(delta_mb: float | None, code_mb: float | None, code_loaded_off: bool)
     return None if code_mb is None else round(delta_mb + code_mb, 2)
 
 
+WAKE_FIGURES = {"cpu_pct": "cpu_delta_pct", "own_pct": "own_delta_pct",
+                "rss_mb": "rss_delta_mb", "pss_mb": "pss_delta_mb"}
+"""Each wake word daemon's figure → the name of its on − off."""
+
+
+def wake_cost(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What listening for the wake word costs, from paired daemons (each sample: ``wake``
+    on or off, ``pair``, and the figures): each side's figures, on − off per pair (their
+    median, smallest, largest), and the noise: the spread among the wake-word-off
+    daemons, which differ in nothing but being separate processes."""
+    out: dict[str, Any] = {"pairs": len({s["pair"] for s in samples}),
+                           "order": [s["wake"] for s in samples]}
+    for side in ("on", "off"):
+        mine = [s for s in samples if s["wake"] == side]
+        out[side] = {key: summary([s[key] for s in mine if key in s], 3)
+                     for key in WAKE_FIGURES}
+    for key, name in WAKE_FIGURES.items():
+        by_pair: dict[int, dict[str, float]] = {}
+        for s in samples:
+            if key in s:
+                by_pair.setdefault(s["pair"], {})[s["wake"]] = s[key]
+        out[name] = summary([p["on"] - p["off"] for p in by_pair.values() if len(p) == 2], 3)
+        out[name.replace("_delta_", "_noise_")] = out["off"][key]["spread"]
+    return out
+
+
 def cpu_percent(busy_s: float, wall_s: float) -> float:
     return 100.0 * busy_s / wall_s if wall_s > 0 else 0.0
 
@@ -224,6 +262,8 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
         "stop_max_s": run.get("stop_s", {}).get("max"),
         "tools_rss_mb": run.get("tools", {}).get("rss_delta_mb", {}).get("median"),
         "tools_all_in_rss_mb": run.get("tools", {}).get("rss_all_in_mb"),
+        "wake_word_cpu_pct": run.get("wake_word", {}).get("own_delta_pct", {}).get("median"),
+        "wake_word_rss_mb": run.get("wake_word", {}).get("rss_delta_mb", {}).get("median"),
     }
 
 
@@ -316,6 +356,32 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("  its RSS, imported alone (fresh interpreter)",
      lambda r: r["tools"]["code"]["rss_mb"]["median"], "MB"),
     ("tools all in: on − off + that code", lambda r: r["tools"]["rss_all_in_mb"], "MB"),
+    ("wake word off (idle, streams awake): CPU, median",
+     lambda r: r["wake_word"]["off"]["cpu_pct"]["median"], "%"),
+    ("  edged's share (− PortAudio floor), median",
+     lambda r: r["wake_word"]["off"]["own_pct"]["median"], "%"),
+    ("wake word on, nobody talking: CPU, median",
+     lambda r: r["wake_word"]["on"]["cpu_pct"]["median"], "%"),
+    ("  edged's share (− PortAudio floor), median ",
+     lambda r: r["wake_word"]["on"]["own_pct"]["median"], "%"),
+    ("wake word listening: edged's share on − off (median of pairs)",
+     lambda r: r["wake_word"]["own_delta_pct"]["median"], "%"),
+    ("  on − off, smallest pair ", lambda r: r["wake_word"]["own_delta_pct"]["min"], "%"),
+    ("  on − off, largest pair ", lambda r: r["wake_word"]["own_delta_pct"]["max"], "%"),
+    ("  noise: spread of the wake-word-off daemons' share",
+     lambda r: r["wake_word"]["own_noise_pct"], "%"),
+    ("  whole process on − off (floor not subtracted)",
+     lambda r: r["wake_word"]["cpu_delta_pct"]["median"], "%"),
+    ("  noise: CPU spread of the wake-word-off daemons",
+     lambda r: r["wake_word"]["cpu_noise_pct"], "%"),
+    ("wake word off: RSS, median", lambda r: r["wake_word"]["off"]["rss_mb"]["median"], "MB"),
+    ("wake word on: RSS, median", lambda r: r["wake_word"]["on"]["rss_mb"]["median"], "MB"),
+    ("wake word listening: RSS on − off (median of pairs)",
+     lambda r: r["wake_word"]["rss_delta_mb"]["median"], "MB"),
+    ("  noise: RSS spread of the wake-word-off daemons",
+     lambda r: r["wake_word"]["rss_noise_mb"], "MB"),
+    ("wake word listening: PSS on − off (median of pairs)",
+     lambda r: r["wake_word"]["pss_delta_mb"]["median"], "MB"),
 ]
 
 _TARGET_OF = {
@@ -333,6 +399,8 @@ _TARGET_OF = {
     "reconnect p95": "reconnect_p95_s",
     "tools subsystem RSS (on − off, median of pairs)": "tools_rss_mb",
     "tools all in: on − off + that code": "tools_all_in_rss_mb",
+    "wake word listening: edged's share on − off (median of pairs)": "wake_word_cpu_pct",
+    "wake word listening: RSS on − off (median of pairs)": "wake_word_rss_mb",
 }
 
 
@@ -363,6 +431,7 @@ def table(result: dict[str, Any]) -> str:
             note = f"   {op} {limit:g} {tunit} {mark}"
         lines.append(f"{label:<{width}}" + "".join(cells) + note)
     lines.extend(tools_note(runs))
+    lines.extend(wake_note(runs))
     return "\n".join(lines)
 
 
@@ -392,6 +461,39 @@ def tools_note(runs: dict[str, dict[str, Any]]) -> list[str]:
                        f"modules ({', '.join(loaded)}): "
                        f"{_mb(t['code']['rss_mb']['median'])} imported alone, which on − off "
                        f"cannot see; all in {_mb(t['rss_all_in_mb'])}")
+    if out:
+        out.insert(0, "")
+    return out
+
+
+def wake_note(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Below the table: each transport's wake word pairs against their noise, or why the
+    phase did not run."""
+    out: list[str] = []
+    for name, run in runs.items():
+        w = run.get("wake_word")
+        if not w:
+            continue
+        if "skipped" in w:
+            out.append(f"{name} wake word: skipped: {w['skipped']}")
+            continue
+        cpu, rss = w["own_delta_pct"], w["rss_delta_mb"]
+
+        def within(delta: float | None, noise: float | None) -> str:
+            if delta is None or noise is None:
+                return ""
+            return " (within the noise: not resolved)" if abs(delta) <= noise \
+                else " (beyond the noise)"
+
+        checked = all(s["heard"] for s in w["samples"] if s["wake"] == "on")
+        out.append(f"{name} wake word: {w['pairs']} pairs, {w['window_s']:g} s windows; on − "
+                   f"off CPU (edged's share) {cpu['median']:+.3f} % [{cpu['min']:+.3f} … "
+                   f"{cpu['max']:+.3f}], noise {w['own_noise_pct']:.3f} %"
+                   f"{within(cpu['median'], w['own_noise_pct'])}"
+                   f"; RSS {_mb(rss['median'])} [{_mb(rss['min'])} … {_mb(rss['max'])}], noise "
+                   f"{_mb(w['rss_noise_mb'])}{within(rss['median'], w['rss_noise_mb'])}; "
+                   + ("every wake-word-on daemon heard the phrase played afterwards"
+                      if checked else "not checked that it hears (no espeak-ng to say it)"))
     if out:
         out.insert(0, "")
     return out
@@ -472,7 +574,7 @@ class ProcWatch:
 
 def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS,
                   standby_after_s: float = 30.0, *, tools: bool = True,
-                  state_dir: Path | None = None) -> None:
+                  state_dir: Path | None = None, wake_word: bool = False) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
@@ -489,6 +591,8 @@ def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_
         "control": {"socket": str(socket_dir / "control.sock")},
         # not the system's timers; tools on is the default, as in config/edged.yaml
         "tools": {"enabled": tools, "state_dir": str(state_dir or socket_dir / "state")},
+        # off, as in config/edged.yaml, but where the wake word phase turns it on
+        "wake_word": {"enabled": wake_word, "model": WAKE_MODEL},
     }
     path.write_text(yaml.safe_dump(doc))
 
@@ -770,6 +874,87 @@ class Bench:
                 "rss_at_idle_mb": at_idle["rss_mb"], "pss_at_idle_mb": at_idle["pss_mb"],
                 "rss_peak_mb": settled["rss_peak_mb"]}
 
+    def wake_word_cost(self) -> dict[str, Any]:
+        """What listening for the wake word costs: ``edged run`` daemons alike but for
+        ``wake_word.enabled``, in pairs, the order alternating (off/on, on/off, ...) so a
+        drift of the machine does not fall on one side. Each idles with its streams awake
+        and nobody talking for one idle window (CPU, beside the PortAudio floor over the
+        same seconds), then its RSS and PSS are read; ``wake_cost`` makes the figures.
+        Each wake-word-on daemon is then played the phrase and must report hearing it, so
+        the figures are those of a listener that works."""
+        if importlib.util.find_spec("pymicro_wakeword") is None:
+            why = ("the optional package pymicro-wakeword is not installed (64-bit systems "
+                   "only; pip install '.[wakeword]')")
+            self.say(f"  wake word: skipped: {why}")
+            return {"skipped": why}
+        phrase = spoken(self.config.parent, WAKE_PHRASE)
+        samples: list[dict[str, Any]] = []
+        for pair in range(self.d.wake_pairs):
+            for on in ((False, True) if pair % 2 == 0 else (True, False)):
+                sample = self._wake_daemon(on, len(samples), phrase)
+                samples.append({"wake": "on" if on else "off", "pair": pair, **sample})
+                self.say(f"  wake word {'on' if on else 'off'} (pair {pair + 1}/"
+                         f"{self.d.wake_pairs}): CPU {sample['cpu_pct']:.3f} % (floor "
+                         f"{sample['floor_pct']:.3f} %), RSS {sample['rss_mb']:.2f} MB"
+                         + (f", phrase heard: {sample['heard']}" if on else ""))
+        return {**wake_cost(samples), "samples": samples, "model": WAKE_MODEL,
+                "window_s": self.d.idle_s,
+                "phrase_check": None if phrase is None else "espeak-ng: " + WAKE_PHRASE}
+
+    def _wake_daemon(self, on: bool, n: int,
+                     phrase: tuple[bytes, int] | None) -> dict[str, Any]:
+        """One daemon: up, its streams awake (standby far off), one idle window measured,
+        then memory; with the wake word on, then the phrase played to the microphone."""
+        from edged.control.client import ControlClient
+        from edged.rig.notify import NotifyListener
+
+        base = self.config.parent
+        config = base / f"{self.config.stem}-wake-{'on' if on else 'off'}.yaml"
+        daemon_config(config, self.sim.url, base, self.frame_ms, standby_after_s=600,
+                      state_dir=base / f"{self.config.stem}-wake-state-{n}", wake_word=on)
+        listener = NotifyListener()
+        proc, _ = self._start(listener, config)
+        try:
+            listener.wait_for("READY=1", timeout=60)
+            _link_up(listener)
+            time.sleep(self.d.settle_s)  # past the devices' start-up
+            watch = ProcWatch(proc.pid)
+            with ControlClient(str(base / "control.sock"), timeout=15) as ctl:
+                status = ctl.request("status").get("wake_word") or {}
+                if bool(status.get("listening")) != on:
+                    raise RuntimeError(f"wake word {'on' if on else 'off'} in the config, "
+                                       f"yet the daemon's status says {status}")
+                window: dict[str, Any] = {}
+                with self.cpu(watch, window):
+                    time.sleep(self.d.idle_s)
+                memory = watch.memory()
+                heard = self._hears(ctl, phrase) if on else None
+        finally:
+            stop_edged(proc, timeout=15)
+            listener.close()
+        return {"cpu_pct": window["pct"], "floor_pct": window["floor_pct"],
+                "own_pct": window["own_pct"], "by_thread": window["by_thread"],
+                "rss_mb": memory["rss_mb"], "pss_mb": memory["pss_mb"],
+                "rss_peak_mb": memory["rss_peak_mb"], "heard": heard}
+
+    def _hears(self, ctl: Any, phrase: tuple[bytes, int] | None) -> bool | None:
+        """Play the phrase to the microphone: did the daemon count a detection? (None:
+        no espeak-ng to say it.) Not hearing it is an error: the figures would be of a
+        listener that does not work."""
+        if phrase is None:
+            return None
+        pcm, rate = phrase
+        before = ctl.request("status")["wake_word"].get("detections", 0)
+        self.rig.feed_mic(bytes(rate) + pcm + bytes(rate), rate=rate)
+        self.rig.wait_fed()
+        try:
+            wait_for(lambda: ctl.request("status")["wake_word"].get("detections", 0) > before,
+                     "a wake word detection", 10)
+        except RuntimeError:
+            raise RuntimeError(f"the wake word daemon did not hear {WAKE_PHRASE!r} played to "
+                               "its microphone") from None
+        return True
+
     def handsfree(self, ctl: Any, watch: ProcWatch) -> tuple[dict[str, Any], int]:
         """A wake press, then a sentence every few seconds, each answered: CPU meanwhile."""
         from edged.demo.scenario import utterance
@@ -907,6 +1092,20 @@ class Bench:
             return {"latency_ms": latency(streamed, host.ask("stats"), self.frame_ms)}
         finally:
             host.stop()
+
+
+def spoken(base: Path, text: str) -> tuple[bytes, int] | None:
+    """espeak-ng's default voice saying ``text`` (mono PCM16, its rate), or None without
+    espeak-ng (scripts/setup installs it)."""
+    if shutil.which("espeak-ng") is None:
+        return None
+    import wave
+
+    wav = base / "spoken.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30,
+                   capture_output=True)
+    with wave.open(str(wav)) as w:
+        return w.readframes(w.getnframes()), w.getframerate()
 
 
 def _link_up(listener: Any) -> float:
@@ -1053,9 +1252,14 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
                 result.update(bench.edged_run())
                 result.update(bench.host())
                 result["memory"].update(result.pop("memory_peak"))
-            say(f"  tools: {d.tools_pairs} pairs of daemons, tools on / off, each a typed "
-                f"turn, then {d.tools_settle_s:g} s idle")
-            result["tools"] = bench.tools_memory()
+            if only in (None, "tools"):
+                say(f"  tools: {d.tools_pairs} pairs of daemons, tools on / off, each a "
+                    f"typed turn, then {d.tools_settle_s:g} s idle")
+                result["tools"] = bench.tools_memory()
+            if only in (None, "wake_word"):
+                say(f"  wake word: {d.wake_pairs} pairs of daemons, wake word on / off, "
+                    f"streams awake, {d.idle_s:g} s idle each")
+                result["wake_word"] = bench.wake_word_cost()
             result["portaudio_floor"] = {"memory": floor_watch.memory()}
             return result
     finally:
@@ -1088,8 +1292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=int, default=FRAME_MS, choices=range(10, 101),
                         metavar="10-100", help="audio.frame_ms to run the daemon with (default "
                         f"{FRAME_MS}): the PortAudio buffer size, the main CPU lever")
-    parser.add_argument("--only", choices=("tools",),
-                        help="run one measurement alone (tools: the tools subsystem's memory)")
+    parser.add_argument("--only", choices=("tools", "wake_word"),
+                        help="run one measurement alone (tools: the tools subsystem's memory; "
+                        "wake_word: what listening for the wake word costs)")
     args = parser.parse_args(argv)
     # stop cleanly (the PulseAudio rig and the daemons are stopped by the with-blocks)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &

@@ -91,6 +91,7 @@ ETC="$ROOT/etc/edged"
 CONF="$ETC/edged.yaml"
 KEY="$ETC/api-key"
 UNIT="$ROOT/etc/systemd/system/edged.service"
+DROPIN="$ROOT/etc/systemd/system/edged.service.d/prometheus.conf"
 OPT="$ROOT/opt/edged"
 VENV="$OPT/venv"
 BIN="$ROOT/usr/local/bin/edged"
@@ -236,6 +237,12 @@ install_venv() {
         "${pip[@]}" install "${wheel[0]}"
         "${pip[@]}" install --no-deps --force-reinstall "${wheel[0]}"
         on_a_pi && "${pip[@]}" install lgpio
+        # The wake word's package ships TensorFlow Lite for 64-bit systems only (a 32-bit
+        # userland on a 64-bit kernel still reports aarch64, so ask the Python itself).
+        if "$VENV/bin/python" -c 'import sys; sys.exit(sys.maxsize <= 2**32)'; then
+            "${pip[@]}" install "pymicro-wakeword>=2.5" \
+                || say "the wake word's package did not install; wake_word stays unavailable"
+        fi
     fi
     printf '%s\n' "$want" > "$stamp"
     rm -rf "$build"
@@ -383,6 +390,50 @@ install_unit() {
     install_file "$SRC/systemd/edged.service" "$UNIT" 0644
 }
 
+# The unit's file system is read-only (ProtectSystem=strict): when the installed
+# config sets health.prometheus_textfile, a drop-in opens its directory to edged
+# ("-": no error while node_exporter's directory does not exist yet). The key is read
+# by edged's own loader in the venv; without the key the drop-in goes.
+install_prometheus_dropin() {
+    local dir tmp
+    if ! dir="$("$VENV/bin/python" -I - "$CONF" <<'EOF'
+import os
+import sys
+
+try:
+    from edged.config import ConfigError, load
+except ImportError as exc:
+    print(f"edged cannot be imported from the venv ({exc})")
+    sys.exit(1)
+try:
+    path = load(sys.argv[1]).health.prometheus_textfile
+except ConfigError as exc:
+    print("; ".join(str(p) for p in exc.problems))
+    sys.exit(1)
+print(os.path.dirname(path) if path else "")
+EOF
+    )"; then
+        say "left $DROPIN unchanged: cannot read health.prometheus_textfile: $dir"
+        return
+    fi
+    if [[ -z "$dir" ]]; then
+        if [[ -e "$DROPIN" ]]; then
+            rm -f "$DROPIN"
+            rmdir "$(dirname "$DROPIN")" 2>/dev/null || true
+            say "removed $DROPIN (health.prometheus_textfile is not set)"
+            CHANGED=1
+        fi
+        return
+    fi
+    SCRATCH="$(mktemp -d)"
+    tmp="$SCRATCH/prometheus.conf"
+    printf '%s\n' "# Written by scripts/install.sh from health.prometheus_textfile in /etc/edged/edged.yaml." \
+        "[Service]" "ReadWritePaths=-$dir" > "$tmp"
+    install_file "$tmp" "$DROPIN" 0644
+    rm -rf "$SCRATCH"
+    SCRATCH=""
+}
+
 start_service() {
     if ! with_systemd; then
         say "systemd is not running here${ROOT:+ (--root)}: not enabling or starting edged"
@@ -406,9 +457,10 @@ uninstall() {
         systemctl disable --now --quiet edged 2>/dev/null || true
     fi
     local path
-    for path in "$UNIT" "$BIN"; do
+    for path in "$UNIT" "$DROPIN" "$BIN"; do
         if [[ -e "$path" || -L "$path" ]]; then rm -f "$path"; say "removed $path"; fi
     done
+    rmdir "$(dirname "$DROPIN")" 2>/dev/null || true
     if with_systemd; then systemctl daemon-reload; fi
     if [[ -d "$OPT" ]]; then rm -rf "$OPT"; say "removed $OPT"; fi
     if ((PURGE)); then
@@ -450,6 +502,7 @@ install_config
 install_docs
 install_key
 install_unit
+install_prometheus_dropin
 start_service
 
 cat <<EOF

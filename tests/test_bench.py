@@ -27,7 +27,7 @@ TARGETED = ["cpu_idle_pct", "cpu_idle_own_pct", "cpu_full_duplex_pct",
             "cpu_full_duplex_own_pct", "rss_steady_mb", "rss_growth_mb",
             "uplink_added_p95_ms", "downlink_added_p95_ms", "barge_in_p95_ms",
             "reconnect_p95_s", "cold_start_p50_s", "stop_max_s", "tools_rss_mb",
-            "tools_all_in_rss_mb"]
+            "tools_all_in_rss_mb", "wake_word_cpu_pct", "wake_word_rss_mb"]
 
 
 def number(value: object) -> bool:
@@ -151,6 +151,8 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         assert "edged.daemon.tools" in tools["imports"]["tools_modules_on"], where
         assert "edged.daemon.tools" not in tools["imports"]["tools_modules_off"], where
         assert number(tools["code"]["rss_mb"]["median"]), where + "tools code"
+        if importlib.util.find_spec("pymicro_wakeword") is not None:  # a 64-bit system
+            assert run["wake_word"]["pairs"] == quick["wake_pairs"], where + "wake word pairs"
     for name in TARGETED:
         row = result["targets"][name]
         assert row["target"], name

@@ -259,3 +259,16 @@ def test_an_object_whose_text_holds_the_key_is_masked_in_log_fields() -> None:
     RedactFilter(redactor).filter(record)
     assert record.fields["detail"] == "header Authorization [redacted]"
     assert record.fields["count"] == 3 and record.fields["ok"] is True
+
+
+def test_a_public_value_that_looks_like_a_key_is_left_alone_exactly() -> None:
+    from edged.redact import MASK, Redactor
+
+    r = Redactor()
+    digest = "3f" * 32  # a SHA-256: 64 hex digits, which the Azure-key guess would mask
+    other = "4e" * 32
+    assert r.redact(f"config {digest}") == f"config {MASK}"
+    r.allow(digest)
+    assert r.redact(f"config {digest}, key {other}") == f"config {digest}, key {MASK}"
+    r.register(digest[10:40], "api_key")  # a registered secret inside it is still masked
+    assert digest not in r.redact(f"config {digest}")

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -40,6 +41,16 @@ _NUDGE_S = 0.0005  # most the capture clock moves towards the ADC time per buffe
 
 # (device bytes, or None for a muted buffer; device frames; capture time just after it)
 _Chunk = tuple[bytes | None, int, float]
+
+
+class RawTap(Protocol):
+    """Something that hears every raw buffer (the wake word), whatever the uplink does.
+
+    ``feed`` runs on PortAudio's thread: it must only queue and return.
+    """
+
+    def configure(self, rate: int, channels: int) -> None: ...
+    def feed(self, data: bytes | None, frames: int, end_t: float) -> None: ...
 
 
 class Capture:
@@ -79,6 +90,17 @@ class Capture:
         self.last_callback = 0.0
         self.latency = 0.0
         self._clock_end = 0.0  # capture time just after the newest sample
+        self._tap: RawTap | None = None
+
+    @property
+    def tap(self) -> RawTap | None:
+        return self._tap
+
+    @tap.setter
+    def tap(self, tap: RawTap | None) -> None:
+        if tap is not None and self.format is not None:
+            tap.configure(self.format.rate, self.format.channels)
+        self._tap = tap
 
     def configure(self, fmt: StreamFormat, latency: float = 0.0) -> None:
         """Get ready for a freshly opened device (before its stream starts).
@@ -103,6 +125,8 @@ class Capture:
             self.latency = max(0.0, latency)
             self._clock_end = 0.0
         self._out = np.zeros(0, np.int16)
+        if self._tap is not None:
+            self._tap.configure(fmt.rate, fmt.channels)
 
     # -- controls (loop thread)
 
@@ -284,6 +308,9 @@ class Capture:
             else:
                 while self._raw_frames - self._raw[0][1] >= self._keep and len(self._raw) > 1:
                     self._raw_frames -= self._raw.popleft()[1]
+        tap = self._tap
+        if tap is not None:
+            tap.feed(data if heard else None, frame_count, end_t)
         if wake:
             self._wake(self.drain)
         return None, CONTINUE

@@ -80,7 +80,9 @@ def _resampler(rate_in: int, rate_out: int, quality: str, fir: bool = True) -> R
 
 
 class CaptureConverter:
-    """Device PCM16 (any rate, interleaved channels) → 24 kHz mono PCM16.
+    """Device PCM16 (any rate, interleaved channels) → 24 kHz mono PCM16 (or
+    ``out_rate``: the wake word detector takes 16 kHz, which 48 kHz reaches through
+    the same integer-ratio FIR).
 
     With ``noise_suppression``/``auto_gain_dbfs`` set, audio goes through
     webrtc's processor on the way, which needs 16 kHz: device → 16 kHz →
@@ -90,8 +92,9 @@ class CaptureConverter:
 
     def __init__(self, rate: int, channels: int, *, max_frames: int = 0,
                  noise_suppression: int = 0, auto_gain_dbfs: int = 0,
-                 quality: str = QUALITY) -> None:
+                 quality: str = QUALITY, out_rate: int = MODEL_RATE) -> None:
         self.rate = rate
+        self.out_rate = out_rate
         self.channels = channels
         self.quality = quality
         self._scratch: Int16 = np.empty(max(max_frames, 1) * channels, np.int16)
@@ -102,10 +105,10 @@ class CaptureConverter:
 
             self._processor = AudioProcessor(auto_gain_dbfs, noise_suppression)
             self._to_16k = _resampler(rate, NS_RATE, quality, fir=False)
-            self._from_16k = _resampler(NS_RATE, MODEL_RATE, quality, fir=False)
+            self._from_16k = _resampler(NS_RATE, out_rate, quality, fir=False)
             self._ns_carry = bytearray()
         else:
-            self._resample = _resampler(rate, MODEL_RATE, quality)
+            self._resample = _resampler(rate, out_rate, quality)
 
     @property
     def processing(self) -> bool:
@@ -116,10 +119,10 @@ class CaptureConverter:
         """Audio held inside the resamplers right now, in seconds."""
         if self._processor is not None:
             held = len(self._ns_carry) / 2 / NS_RATE
-            for rs, rate in ((self._to_16k, NS_RATE), (self._from_16k, MODEL_RATE)):
+            for rs, rate in ((self._to_16k, NS_RATE), (self._from_16k, self.out_rate)):
                 held += rs.delay() / rate if rs is not None else 0.0
             return held
-        return self._resample.delay() / MODEL_RATE if self._resample is not None else 0.0
+        return self._resample.delay() / self.out_rate if self._resample is not None else 0.0
 
     def mono(self, data: bytes) -> Int16:
         """Device bytes → mono int16 at the device rate (a view; valid until the next call)."""

@@ -16,6 +16,8 @@ Standby: open streams cost CPU even in silence (PortAudio's threads and the
 ALSA plugin wake every buffer), so after ``standby_after_s`` with nobody
 talking and nothing playing the supervisor stops them (they stay open), and
 the next uplink, answer or sound starts them again in a few milliseconds.
+While a raw tap listens (the wake word) standby is per direction: only the
+speaker sleeps, and the microphone keeps running (and being supervised).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from edged.audio.capture import Capture, FramesHandler
+from edged.audio.capture import Capture, FramesHandler, RawTap
 from edged.audio.devices import MODEL_RATE, AudioError, Direction, StreamFormat
 from edged.audio.playback import Playback
 from edged.audio.portaudio import Callback, PortAudio
@@ -80,6 +82,7 @@ class _Open:
     in_fmt: StreamFormat | None = None
     out_fmt: StreamFormat | None = None
     opened_at: float = 0.0
+    out_since: float = 0.0  # the speaker alone restarted (out of a per-direction standby)
     failures: tuple[str, ...] = ()
 
 
@@ -123,6 +126,7 @@ class AudioEngine:
         self._last_problem = ""
         self._restarting: asyncio.Task[None] | None = None  # the output stream, after a barge-in
         self._waking: asyncio.Task[None] | None = None  # out of standby
+        self._mic_sleeps = False  # in standby: did the input stream stop too?
         self._active_at = clock()  # the last moment something was heard or played
 
     # ------------------------------------------------------------------ lifecycle
@@ -266,6 +270,19 @@ class AudioEngine:
     def uplink_open(self) -> bool:
         return self._capture.uplink_open
 
+    @property
+    def tap(self) -> RawTap | None:
+        return self._capture.tap
+
+    @tap.setter
+    def tap(self, tap: RawTap | None) -> None:
+        """Hand every raw microphone buffer to ``tap`` too (None: stop). The microphone
+        then never sleeps; a stopped one is started now. Without a tap, a microphone
+        kept awake for one sleeps again at the next standby (woken now, briefly)."""
+        self._capture.tap = tap
+        if self._state == "standby" and self._mic_sleeps == (tap is not None):
+            self._touch()
+
     def _mic_gate(self, now: float) -> bool:
         return not (self.cfg.half_duplex and self._playback.speaking(now))
 
@@ -383,21 +400,31 @@ class AudioEngine:
         return now - self._active_at >= after
 
     async def _sleep(self) -> None:
-        """Stop both streams (kept open) until something needs them."""
+        """Stop both streams (kept open) until something needs them; only the speaker's
+        while a tap listens."""
         op = self._open
         assert op is not None
         self._state = "standby"
-        await self._call(functools.partial(self._stop_blocking, op))
-        log.info("audio asleep after %g s of quiet (streams stopped)", self.cfg.standby_after_s)
-        self._report("standby", "asleep: streams stopped until the next press or answer")
+        self._mic_sleeps = self._capture.tap is None or op.inp is None
+        await self._call(functools.partial(self._stop_blocking, op, self._mic_sleeps))
+        after = self.cfg.standby_after_s
+        if self._mic_sleeps:
+            log.info("audio asleep after %g s of quiet (streams stopped)", after)
+            self._report("standby", "asleep: streams stopped until the next press or answer")
+        else:
+            log.info("speaker asleep after %g s of quiet; the microphone keeps listening "
+                     "for the wake word", after)
+            self._report("standby", "asleep: speaker stopped until the next answer or sound; "
+                         "the microphone listens for the wake word", direction="output")
 
-    def _stop_blocking(self, op: _Open) -> None:
+    def _stop_blocking(self, op: _Open, mic: bool = True) -> None:
         """Stop the streams (worker thread); what they held is stale after that."""
-        for stream in (op.inp, op.out):
+        for stream in (op.inp if mic else None, op.out):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.stop_stream()
-        self._capture.forget()
+        if mic:
+            self._capture.forget()
         self._playback.forget()
 
     async def _wake(self) -> None:
@@ -407,7 +434,8 @@ class AudioEngine:
                 return
             self._playback.starting()
             try:
-                await self._call(functools.partial(self._start_blocking, op))
+                await self._call(functools.partial(self._start_blocking, op,
+                                                   mic=self._mic_sleeps))
             except AudioError as exc:  # a device went away while asleep: reopen it
                 log.warning("audio: waking from standby failed: %s; reopening", exc)
                 self._report("lost", f"waking from standby failed: {exc}")
@@ -419,7 +447,12 @@ class AudioEngine:
             except TimeoutError:
                 self._wedged("waking the audio devices")
                 return
-            op.opened_at = self._active_at = self._clock()
+            now = self._clock()
+            if self._mic_sleeps:
+                op.opened_at = now
+            else:  # the microphone ran all along: only the speaker's stall clock restarts
+                op.out_since = now
+            self._active_at = now
             self._state = "running"
             self._report("opened", "awake: streams started")
         finally:
@@ -560,9 +593,9 @@ class AudioEngine:
         return op
 
     @staticmethod
-    def _start_blocking(op: _Open) -> None:
-        """Start the opened streams (worker thread)."""
-        for stream in (op.out, op.inp):
+    def _start_blocking(op: _Open, mic: bool = True) -> None:
+        """Start the opened streams (worker thread); ``mic`` False: the speaker's only."""
+        for stream in (op.out, op.inp if mic else None):
             if stream is not None:
                 try:
                     stream.start_stream()
@@ -596,10 +629,15 @@ class AudioEngine:
         tick = max(0.1, min(0.5, self.cfg.stall_timeout_s / 4))
         while True:
             # asleep, nothing can be lost and waking is not the supervisor's job: wake rarely
-            await asyncio.sleep(STANDBY_TICK_S if self._state == "standby" else tick)
+            asleep = self._state == "standby" and self._mic_sleeps
+            await asyncio.sleep(STANDBY_TICK_S if asleep else tick)
             try:
                 now = self._clock()
-                if self._state in ("running", "degraded"):
+                if self._state == "standby" and not self._mic_sleeps:
+                    lost = self._find_lost(now, speaker=False)  # the wake word's microphone
+                    if lost:
+                        await self._lose(lost)
+                elif self._state in ("running", "degraded"):
                     lost = self._find_lost(now)
                     if lost:
                         await self._lose(lost)
@@ -620,17 +658,17 @@ class AudioEngine:
                     self._attempt += 1
                     self._note_unavailable(f"unexpected error: {exc}", self._attempt)
 
-    def _find_lost(self, now: float) -> list[tuple[Direction, str]]:
+    def _find_lost(self, now: float, speaker: bool = True) -> list[tuple[Direction, str]]:
         op = self._open
         if op is None:
             return []
         lost: list[tuple[Direction, str]] = []
         timeout = self.cfg.stall_timeout_s
         # after a barge-in the output stream is aborted and restarted: a fresh start
-        restarted = max(op.opened_at, self._playback.aborted_at)
+        restarted = max(op.opened_at, op.out_since, self._playback.aborted_at)
         checks: tuple[tuple[Direction, Any, float, float], ...] = (
             ("input", op.inp, self._capture.last_callback, op.opened_at),
-            ("output", op.out, self._playback.last_callback, restarted),
+            ("output", op.out if speaker else None, self._playback.last_callback, restarted),
         )
         for direction, stream, last, since in checks:
             if stream is None or (direction == "output" and self._restarting is not None):

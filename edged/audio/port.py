@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edged.audio import AudioEngine, AudioStatus
+    from edged.audio.capture import RawTap
     from edged.config import Config
 
 log = logging.getLogger("edged.audio")
@@ -71,9 +72,9 @@ class EnginePort:
     def set_mic(self, mode: str) -> None:
         e = self.engine
         e.mic_enabled = mode != "closed"
-        if mode == "stream":
+        if mode in ("stream", "live"):
             if not e.uplink_open:
-                e.open_uplink(preroll=True)
+                e.open_uplink(preroll=mode == "stream")
         elif e.uplink_open:
             e.close_uplink()
 
@@ -99,6 +100,9 @@ class EnginePort:
 
     def stop_sounds(self) -> None:
         self.engine.stop_sounds()
+
+    def set_tap(self, tap: RawTap | None) -> None:
+        self.engine.tap = tap
 
     def set_volume(self, scale: float) -> None:
         self.engine.set_level(scale)

@@ -59,6 +59,7 @@ _PWM_PLANS: dict[LedPattern, LedPlan] = {
     "error": LedPlan("blink", 0.08, 0.08),
     "tools": LedPlan("pulse", 0.1, 0.4),
     "ringing": LedPlan("blink", 0.5, 0.5),
+    "confirm": LedPlan("blink", 0.15, 0.15),
 }
 _PLAIN_PLANS: dict[LedPattern, LedPlan] = {
     **_PWM_PLANS,

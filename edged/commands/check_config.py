@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from edged import config
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,8 +22,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edged import config
-
     try:
         cfg = config.load(args.path)
     except config.ConfigError as exc:
@@ -29,5 +30,30 @@ def run(args: argparse.Namespace) -> int:
         n = len(exc.problems)
         print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return 2
+    unusable = _wake_word_problem(cfg)
+    if unusable is not None:
+        print(unusable, file=sys.stderr)
+        print("1 problem found", file=sys.stderr)
+        return 2
     print(cfg.summary())
     return 0
+
+
+def _wake_word_problem(cfg: config.Config) -> config.Problem | None:
+    """With the wake word on, the package must import and the model load, as the daemon
+    will do at start (a 32-bit system has no package for it)."""
+    if not cfg.wake_word.enabled:
+        return None
+    from edged.wakeword.detector import load
+    from edged.wakeword.models import ModelError
+
+    try:
+        load(cfg.wake_word.model).close()
+    except ModelError as exc:
+        try:
+            text = Path(cfg.source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        line = config.line_of(text, "wake_word.model") or config.line_of(text, "wake_word")
+        return config.Problem(cfg.source, line, "wake_word.model", str(exc))
+    return None

@@ -57,8 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="network timeout (default: the config's link.open_timeout_s)")
     p.add_argument("--only", type=_check_ids, default=None, metavar="IDS",
                    help="run only these checks (comma-separated ids, with what they need "
-                   "first): config, input_device, output_device, mic_level, speaker_tone, "
-                   "gpio, groups, credentials, dns, tls, handshake, journald, systemd")
+                   "first): config, input_device, output_device, wake_word, mic_level, "
+                   "speaker_tone, gpio, groups, credentials, token_service, dns, tls, "
+                   "handshake, http_tools, journald, systemd")
     p.set_defaults(handler=run)
 
 

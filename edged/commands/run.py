@@ -20,6 +20,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
+PR_SET_DUMPABLE = 4
+
+
+def not_dumpable() -> bool:
+    """Keep other processes of the service's user (a command tool, say) out of this one:
+    a process that is not dumpable has its /proc files (environ, mem) owned by root and
+    cannot be traced or core-dumped, so the keys in its memory and environment stay in
+    it. False where the kernel refused (nothing else changes)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -29,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from edged.health.journal import setup_logging
 
     setup_logging(args.log_level)
+    not_dumpable()
     path = args.config or config_mod.default_path()
     try:
         cfg = config_mod.load(path)

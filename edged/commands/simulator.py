@@ -81,7 +81,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "function NAME with ARGUMENTS, the rest of the text verbatim (it may be invalid JSON; "
         "no xN: give the option again for more responses), e.g. "
         "--fault 'call:set_timer:{\"seconds\": 300}'. The client's output then goes with "
-        "the next response.create, which is answered as usual.",
+        "the next response.create, which is answered as usual. "
+        "mcp:LABEL:NAME:ARGUMENTS (GA) makes the next response call tool NAME of the MCP "
+        "server LABEL itself, then speak; mcpask:LABEL:NAME:ARGUMENTS asks the client's "
+        "approval first and waits for it.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1; only loopback unless --allow-remote)")
@@ -162,7 +165,8 @@ async def _serve(args: argparse.Namespace, context: Any, key: str | None) -> int
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, done.set)
     print(sim.url, flush=True)
-    faults = ", ".join(f.describe() if f.kind == "call" else f"{f.describe()}x{n}"
+    faults = ", ".join(f.describe() if f.kind in ("call", "mcp", "mcpask")
+                       else f"{f.describe()}x{n}"
                        for f, n in args.fault) or "none"
     _err(f"answer {args.answer}, pace {args.pace:g}, chunks {args.chunk_ms} ms, faults: "
          f"{faults}; stop with Ctrl-C or SIGTERM")

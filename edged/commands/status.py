@@ -74,13 +74,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         shown = record.as_json()
         if live is not None:
-            shown.update({k: live.get(k) for k in ("volume", "next_timer")})
+            shown.update({k: live.get(k) for k in ("volume", "next_timer", "wake_word")})
         print(json.dumps(shown, indent=2, sort_keys=True))
     else:
-        from edged.control.render import tools_lines
+        from edged.control.render import tools_lines, wake_word_lines
 
         lines = [records.table(record, now=datetime.now(UTC))]
         lines.extend(tools_lines(live or {}))
+        lines.extend(wake_word_lines((live or {}).get("wake_word")))
         print("\n".join(lines))
     return 0
 

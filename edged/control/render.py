@@ -119,3 +119,16 @@ def tools_lines(reply: Mapping[str, Any]) -> list[str]:
     timer = (f"next timer: {timer_phrase(next_timer)}" if isinstance(next_timer, Mapping)
              else "no timers")
     return [f"volume {volume}", timer]
+
+
+def wake_word_lines(wake: Any) -> list[str]:
+    """What the wake word does (nothing when it is off), and that the microphone stays on
+    for it while the speaker alone sleeps."""
+    if not isinstance(wake, Mapping) or not wake.get("enabled"):
+        return []
+    if not wake.get("listening"):
+        return ["wake word: enabled but not listening (see journalctl -u edged)"]
+    return [f"wake word: listening for {_printable(wake.get('phrase'))!r} "
+            f"({_printable(wake.get('model'))}, threshold {wake.get('threshold')}), "
+            f"heard {wake.get('detections')} times; the microphone stays on "
+            "(standby stops only the speaker)"]

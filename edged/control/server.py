@@ -157,6 +157,10 @@ class DaemonPort(Protocol):
 
     async def reload(self) -> ReloadOutcome: ...
 
+    def wake_word_status(self) -> dict[str, Any]:
+        """``{"enabled": false, ...}`` when off; see the daemon's wake word shell."""
+        ...
+
 
 @dataclass(eq=False)
 class Client:
@@ -480,7 +484,7 @@ class ControlServer:
         evaluation = evaluate(snapshot, reporter.config)
         return {"health": snapshot, "priority": evaluation.priority,
                 "reasons": list(evaluation.reasons), "pid": os.getpid(),
-                **self._tools_status()}
+                **self._tools_status(), "wake_word": self._daemon.wake_word_status()}
 
     def _tools_status(self) -> dict[str, Any]:
         """The volume and the soonest timer; both null without tools (or if they fail:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from edged.conversation.actions import (
     SEND_ACTIONS,
+    STREAMING,
     WARNING_NOTICES,
     Action,
+    ConfirmTool,
     EndAnswer,
     FlushPlayback,
     LedPattern,
@@ -44,6 +46,7 @@ from edged.conversation.events import (
     AnswerAudioDone,
     Cancel,
     Committed,
+    ConfirmWanted,
     EndConversation,
     Event,
     LinkDown,
@@ -53,6 +56,7 @@ from edged.conversation.events import (
     PlaybackIdle,
     PttDown,
     PttUp,
+    RemoteToolCalled,
     ResponseDone,
     ResponseStarted,
     Say,
@@ -66,12 +70,13 @@ from edged.conversation.events import (
     ToolFinished,
     WakeHold,
     WakePress,
+    WakeWord,
     pcm_ms,
 )
 from edged.conversation.machine import BENIGN_ERRORS, Conversation
 from edged.conversation.responses import Responses
 from edged.conversation.settings import Settings
-from edged.conversation.state import Call, Phase, Ringing, State, ToolRound
+from edged.conversation.state import Call, Confirming, Phase, Ringing, State, ToolRound
 
 __all__ = [
     "BENIGN_ERRORS",
@@ -79,6 +84,7 @@ __all__ = [
     "PCM_BYTES_PER_MS",
     "PCM_RATE",
     "SEND_ACTIONS",
+    "STREAMING",
     "WARNING_NOTICES",
     "Action",
     "AlarmDue",
@@ -87,6 +93,9 @@ __all__ = [
     "Call",
     "Cancel",
     "Committed",
+    "ConfirmTool",
+    "ConfirmWanted",
+    "Confirming",
     "Conversation",
     "EndAnswer",
     "EndConversation",
@@ -105,6 +114,7 @@ __all__ = [
     "PlaybackIdle",
     "PttDown",
     "PttUp",
+    "RemoteToolCalled",
     "ResponseDone",
     "ResponseStarted",
     "Responses",
@@ -138,5 +148,6 @@ __all__ = [
     "ToolRound",
     "WakeHold",
     "WakePress",
+    "WakeWord",
     "pcm_ms",
 ]

@@ -15,10 +15,14 @@ from edged.conversation.events import audio_repr
 
 Sound = Literal["listening", "done", "error", "confirm"]
 LedPattern = Literal["idle", "listening", "thinking", "tools", "speaking", "muted", "error",
-                     "ringing"]
-MicMode = Literal["closed", "preroll", "stream"]
+                     "ringing", "confirm"]
+MicMode = Literal["closed", "preroll", "stream", "live"]
 """closed: capture nothing, not even pre-roll (mute); preroll: keep only the
-pre-roll ring; stream: deliver every frame to the machine as ``MicAudio``."""
+pre-roll ring; stream: deliver every frame to the machine as ``MicAudio``, starting
+with the pre-roll; live: the same from now on, without the pre-roll (after the wake
+word, whose phrase the pre-roll holds)."""
+STREAMING: frozenset[str] = frozenset({"stream", "live"})
+"""The mic modes that deliver audio to the machine."""
 
 FieldValue = str | int | float | bool | None
 
@@ -114,6 +118,14 @@ class Ring:
     on: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmTool:
+    """The answer to ``ConfirmWanted``: pressed in time (``ok``), or not."""
+
+    tool: str
+    ok: bool
+
+
 # --------------------------------------------------------------------------- speaker, feedback
 
 
@@ -177,7 +189,7 @@ class Notice:
     cost_guard, barge_in, truncated, truncate_skipped, answer_started,
     answer_ended, answer_interrupted, answer_failed, answer_cut, no_answer,
     response_ignored, late_audio_dropped, benign_error, server_error,
-    handsfree_started, handsfree_ended, speech, muted, unmuted,
+    handsfree_started, handsfree_ended, wake_word, speech, muted, unmuted,
     playback_stalled, say_refused, tool_call, tool_skipped, tool_output_sent,
     tool_output_unsent, ringing, ring_stopped, conversation_ending. Never holds
     audio or secrets.
@@ -189,7 +201,7 @@ class Notice:
 
 Action = (
     SendClear | SendAppend | SendCommit | SendText | SendToolOutput | SendResponseCreate
-    | SendResponseCancel | SendTruncate | SetHandsFree | RunTool | Ring | PlayAnswer
+    | SendResponseCancel | SendTruncate | SetHandsFree | RunTool | Ring | ConfirmTool | PlayAnswer
     | EndAnswer | FlushPlayback | PlaySound | SetLed | SetMic | Notice
 )
 

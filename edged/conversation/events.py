@@ -59,6 +59,18 @@ class WakeHold:
     """The wake button has been held for ``controls.mute_hold_s``: toggle mute."""
 
 
+@dataclass(frozen=True, slots=True)
+class WakeWord:
+    """The wake word was heard on the device.
+
+    Not a wake press: a press during a conversation ends it, while the wake word
+    said over an answer interrupts the answer and keeps listening.
+    """
+
+    model: str = ""
+    probability: float = 0.0
+
+
 # --------------------------------------------------------------------------- local control
 
 
@@ -96,7 +108,7 @@ class LinkDown:
 class MicAudio:
     """Live microphone audio (24 kHz mono PCM16): one frame or an uplink batch.
 
-    The daemon sends these only while the machine asked for ``SetMic("stream")``,
+    The daemon sends these only while the machine asked for ``SetMic("stream")`` (or "live"),
     starting with the first frame captured after the pre-roll it passed.
     ``captured_at``: when its last sample was captured (monotonic s), for the
     uplink meter; the machine passes it on with the audio it sends live.
@@ -217,6 +229,30 @@ class StopRinging:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteToolCalled:
+    """A tool the API runs itself on an MCP server, within the answer (``mcp_call``
+    done), or a request to approve one (``pending``: approved, its call comes later; a
+    refused one is settled at once). It is a tool round: the model speaks afterwards,
+    in this response or, when it ended, in the one the machine asks for."""
+
+    response_id: str
+    item_id: str
+    name: str
+    pending: bool = False
+    approval_id: str | None = None  # for a call: the approval request it carries out
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmWanted:
+    """A tool with ``confirm: button`` waits for a press within ``timeout_s`` (the LED
+    and the confirm sound ask for it); the machine answers with ``ConfirmTool``."""
+
+    tool: str
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """``edged ctl stop``: stop a ringing alarm if one rings, else like ``Cancel``."""
 
@@ -254,15 +290,18 @@ class Tick:
 
 
 Event = (
-    PttDown | PttUp | WakePress | WakeHold | Cancel | Say | LinkUp | LinkDown | MicAudio
+    PttDown | PttUp | WakePress | WakeHold | WakeWord | Cancel | Say | LinkUp | LinkDown | MicAudio
     | SpeechStarted | SpeechStopped | Committed | ResponseStarted | AnswerAudio
-    | AnswerAudioDone | ResponseDone | ServerError | ToolCalled | ToolFinished | AlarmDue
+    | AnswerAudioDone | ResponseDone | ServerError | ToolCalled | ToolFinished
+    | RemoteToolCalled | ConfirmWanted
+    | AlarmDue
     | StopRinging | Stop | EndConversation | PlaybackIdle | PlaybackFlushed | Tick
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
-    PttDown, PttUp, WakePress, WakeHold, Cancel, Say, LinkUp, LinkDown, MicAudio,
+    PttDown, PttUp, WakePress, WakeHold, WakeWord, Cancel, Say, LinkUp, LinkDown, MicAudio,
     SpeechStarted, SpeechStopped, Committed, ResponseStarted, AnswerAudio, AnswerAudioDone,
-    ResponseDone, ServerError, ToolCalled, ToolFinished, AlarmDue, StopRinging, Stop,
+    ResponseDone, ServerError, ToolCalled, ToolFinished, RemoteToolCalled, ConfirmWanted,
+    AlarmDue, StopRinging, Stop,
     EndConversation, PlaybackIdle, PlaybackFlushed, Tick,
 )

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from edged.conversation.actions import (
+    STREAMING,
     Action,
+    ConfirmTool,
     EndAnswer,
     FieldValue,
     FlushPlayback,
@@ -60,6 +62,7 @@ from edged.conversation.events import (
     AnswerAudioDone,
     Cancel,
     Committed,
+    ConfirmWanted,
     EndConversation,
     Event,
     LinkDown,
@@ -69,6 +72,7 @@ from edged.conversation.events import (
     PlaybackIdle,
     PttDown,
     PttUp,
+    RemoteToolCalled,
     ResponseDone,
     ResponseStarted,
     Say,
@@ -82,11 +86,13 @@ from edged.conversation.events import (
     ToolFinished,
     WakeHold,
     WakePress,
+    WakeWord,
 )
 from edged.conversation.settings import Settings
 from edged.conversation.state import (
     Answer,
     Call,
+    Confirming,
     Phase,
     Ringing,
     State,
@@ -146,6 +152,7 @@ class Conversation:
             PttUp: self._ptt_up,
             WakePress: self._wake_press,
             WakeHold: self._wake_hold,
+            WakeWord: self._wake_word,
             Cancel: self._cancel,
             Say: self._say,
             LinkUp: self._link_up,
@@ -162,6 +169,8 @@ class Conversation:
             ToolCalled: self._tool_called,
             ToolFinished: self._tool_finished,
             AlarmDue: self._alarm_due,
+            ConfirmWanted: self._confirm_wanted,
+            RemoteToolCalled: self._remote_tool_called,
             StopRinging: self._stop_ringing_event,
             Stop: self._stop,
             EndConversation: self._end_conversation,
@@ -212,6 +221,8 @@ class Conversation:
             times.append(s.error_led_until)
         if s.ringing is not None:
             times.append(s.ringing.until)
+        if s.confirming is not None:
+            times.append(s.confirming.until)
         if s.phase is Phase.LISTENING and s.utterance is not None:
             times.append(s.utterance.started + self.settings.max_utterance_s)
         if s.phase is Phase.HANDSFREE:
@@ -285,6 +296,8 @@ class Conversation:
         s = self.state
         if s.ringing is not None:
             return "ringing"
+        if s.confirming is not None:
+            return "confirm"
         if s.phase is Phase.IDLE:
             flashing = s.error_led_until is not None and self._now < s.error_led_until
             return "error" if flashing or not s.link_up else "idle"
@@ -296,10 +309,11 @@ class Conversation:
             return "closed"
         if s.phase is Phase.LISTENING:
             return "stream"
-        if s.handsfree and s.phase in (Phase.HANDSFREE, Phase.THINKING, Phase.TOOLS):
-            return "stream"
-        if s.handsfree and s.phase is Phase.SPEAKING and not self.settings.half_duplex:
-            return "stream"
+        streaming = s.handsfree and (
+            s.phase in (Phase.HANDSFREE, Phase.THINKING, Phase.TOOLS)
+            or (s.phase is Phase.SPEAKING and not self.settings.half_duplex))
+        if streaming:
+            return "live" if s.by_voice else "stream"
         return "preroll"
 
     # ------------------------------------------------------------------ shared moves
@@ -355,6 +369,7 @@ class Conversation:
     def _end_handsfree(self, reason: str, sound: Sound | None, *, clear: bool = True) -> None:
         s = self.state
         s.handsfree = False
+        s.by_voice = False
         s.user_speaking = False
         s.end_after_answer = False
         self._emit(SetHandsFree(False))
@@ -508,7 +523,8 @@ class Conversation:
     def _ptt_down(self, ev: PttDown) -> None:
         s = self.state
         s.ptt_held = True
-        if self._ring_off("ptt"):  # a press while ringing stops it and does nothing else
+        # a press a tool waits for, or one while ringing, does that and nothing else
+        if self._confirm("ptt") or self._ring_off("ptt"):
             return
         if s.phase is Phase.MUTED:
             self._notice("press_ignored", button="ptt", turn=None, reason="muted")
@@ -527,7 +543,7 @@ class Conversation:
         if self._send(SendClear()):
             u.on_server = True
         # The engine prepends its ring when the mic opens; one already streaming has none.
-        preroll = self.settings.preroll_ms if s.mic != "stream" else 0
+        preroll = self.settings.preroll_ms if s.mic not in STREAMING else 0
         self._notice("turn_started", turn=u.turn, mode="ptt", preroll_ms=preroll,
                      link_up=s.link_up)
         self._sound("listening")
@@ -555,7 +571,7 @@ class Conversation:
 
     def _wake_press(self, ev: WakePress) -> None:
         s = self.state
-        if self._ring_off("wake") or self._wake_ignored(ev):
+        if self._confirm("wake") or self._ring_off("wake") or self._wake_ignored(ev):
             return
         if s.handsfree:
             self._barge_in("wake", server_cancels=False)
@@ -563,25 +579,97 @@ class Conversation:
             self._end_handsfree("wake button pressed", "done")
             self._goto(Phase.IDLE, "wake_press")
             return
+        why_not = self._handsfree_impossible()
+        if why_not:
+            self._error("press_ignored", button="wake", turn=None, reason=why_not)
+            return
+        self._start_handsfree("wake", "the wake button", "wake_press")
+
+    def _handsfree_impossible(self) -> str | None:
         if not self.settings.handsfree:
-            self._error("press_ignored", button="wake", turn=None,
-                        reason="hands-free needs server turn detection "
-                        "(realtime.turn_detection.type is none)")
-            return
-        if not s.link_up:
-            self._error("press_ignored", button="wake", turn=None,
-                        reason="the link is down; a hands-free conversation needs it")
-            return
-        self._barge_in("wake", server_cancels=False)
-        self._supersede("the wake button")
+            return "hands-free needs server turn detection (realtime.turn_detection.type is none)"
+        if not self.state.link_up:
+            return "the link is down; a hands-free conversation needs it"
+        return None
+
+    def _start_handsfree(self, by: str, who: str, cause: str) -> None:
+        s = self.state
+        self._barge_in(by, server_cancels=False)
+        self._supersede(who)
         s.handsfree = True
+        s.by_voice = by == "wake_word"
         s.user_speaking = False
         s.quiet_since = self._now
         self._send(SendClear())
         self._emit(SetHandsFree(True))
         self._sound("listening")
-        self._notice("handsfree_started", follow_up_s=self.settings.follow_up_s)
-        self._goto(Phase.HANDSFREE, "wake_press")
+        self._notice("handsfree_started", follow_up_s=self.settings.follow_up_s, by=by)
+        self._goto(Phase.HANDSFREE, cause)
+
+    # ------------------------------------------------------------------ confirmation
+
+    def _confirm_wanted(self, ev: ConfirmWanted) -> None:
+        """Ask for a press (LED, sound); the next press answers it and does nothing else."""
+        s = self.state
+        if s.confirming is not None:  # one at a time: the older one is refused
+            self._refuse_confirmation("another tool asked")
+        if s.phase is Phase.MUTED:  # muted means nothing happens, a tool's wish included
+            self._emit(ConfirmTool(ev.tool, False))
+            self._notice("confirm_refused", tool=ev.tool, reason="muted")
+            return
+        s.confirming = Confirming(ev.tool, self._now + ev.timeout_s)
+        self._sound("confirm")
+        self._notice("confirm_wanted", tool=ev.tool, timeout_s=ev.timeout_s)
+
+    def _confirm(self, by: str) -> bool:
+        """A press while a tool waits for one confirms it: True, the press is spent."""
+        c = self.state.confirming
+        if c is None:
+            return False
+        self.state.confirming = None
+        self._emit(ConfirmTool(c.tool, True))
+        self._notice("confirmed", tool=c.tool, by=by)
+        return True
+
+    def _refuse_confirmation(self, reason: str) -> None:
+        c = self.state.confirming
+        if c is None:
+            return
+        self.state.confirming = None
+        self._emit(ConfirmTool(c.tool, False))
+        self._notice("confirm_refused", tool=c.tool, reason=reason)
+
+    def _wake_word(self, ev: WakeWord) -> None:
+        """Start a hands-free conversation, or interrupt the answer of one and listen on."""
+        s = self.state
+        heard: dict[str, FieldValue] = {"model": ev.model, "probability": ev.probability}
+        if self._ring_off("wake_word"):
+            self._notice("wake_word", **heard, outcome="stopped the ringing")
+            return
+        if s.phase is Phase.MUTED:  # the microphone is closed: only a race gets here
+            self._notice("wake_word", **heard, outcome="ignored: muted")
+            return
+        if s.phase is Phase.LISTENING:
+            self._notice("wake_word", **heard, outcome="ignored: push-to-talk in progress")
+            return
+        why_not = self._handsfree_impossible()
+        if why_not:
+            self._notice("wake_word", **heard, outcome=f"ignored: {why_not}")
+            self._beep_error()
+            return
+        if s.handsfree:
+            interrupted = s.answer is not None or s.phase in (Phase.THINKING, Phase.TOOLS)
+            self._barge_in("wake_word", server_cancels=False)
+            self._supersede("the wake word")
+            s.user_speaking = False
+            s.quiet_since = self._now
+            self._sound("listening")
+            self._notice("wake_word", **heard, outcome="interrupted the answer"
+                         if interrupted else "kept listening")
+            self._goto(Phase.HANDSFREE, "wake_word")
+            return
+        self._notice("wake_word", **heard, outcome="started a hands-free conversation")
+        self._start_handsfree("wake_word", "the wake word", "wake_word")
 
     def _wake_ignored(self, ev: WakePress) -> bool:
         """A tap, or a press that cannot start or end a conversation now: noticed."""
@@ -600,6 +688,7 @@ class Conversation:
 
     def _wake_hold(self, ev: WakeHold) -> None:
         s = self.state
+        self._refuse_confirmation("muted")
         if self._ring_off("wake"):
             return
         if s.phase is Phase.MUTED:
@@ -626,6 +715,7 @@ class Conversation:
 
     def _cancel(self, ev: Cancel) -> None:
         s = self.state
+        self._refuse_confirmation("cancelled")
         if self._ring_off("cancel"):
             return
         if s.phase is Phase.MUTED:
@@ -762,7 +852,7 @@ class Conversation:
         u = s.utterance
         if s.phase is Phase.LISTENING and u is not None and u.released is None:
             self._record(ev.pcm, ev.captured_at)
-        elif s.handsfree and self._mic_for() == "stream" and ev.pcm:
+        elif s.handsfree and self._mic_for() in STREAMING and ev.pcm:
             self._send(SendAppend(ev.pcm, ev.captured_at))
 
     # ------------------------------------------------------------------ server turn detection
@@ -850,6 +940,11 @@ class Conversation:
         if not ev.pcm:
             return
         a.items[ev.item_id] = a.items.get(ev.item_id, 0) + len(ev.pcm)
+        r = s.round
+        if (r is not None and r.response_id == a.response_id and not r.followed_up
+                and all(c in s.calls and s.calls[c].remote and s.calls[c].output is not None
+                        for c in r.calls)):
+            r.followed_up = True  # the API ran them and the model goes on speaking: no ask
         self._emit(PlayAnswer(ev.response_id, ev.item_id, ev.pcm))
         s.wait_until = self._now + self.settings.answer_timeout_s
         if s.phase is not Phase.SPEAKING:
@@ -934,6 +1029,7 @@ class Conversation:
             turn = self._waiting_turn_number()
             s.utterance = None
             s.round = None
+            self._tell_detached()
             self._error("answer_failed", response_id=None, turn=turn, status="error",
                         reason=f"server error {code}")
             self._goto(self._rest(), "server_error")
@@ -973,14 +1069,7 @@ class Conversation:
         if ev.call_id in s.called:
             return
         s.called.append(ev.call_id)
-        r = s.round
-        if r is None or r.response_id != a.response_id:
-            s.tool_rounds += 1
-            r = s.round = ToolRound(a.response_id, a.turn, s.tool_rounds)
-            if r.number > MAX_TOOL_ROUNDS:
-                r.refused = (f"more than {MAX_TOOL_ROUNDS} rounds of tool calls for one "
-                             "question")
-            s.utterance = None  # acted on: a link drop must not ask it (and run it) again
+        r = self._round_of(a)
         r.calls.append(ev.call_id)
         call = s.calls[ev.call_id] = Call(ev.call_id, ev.name, s.epoch)
         self._notice("tool_call", name=ev.name, call_id=ev.call_id, turn=a.turn,
@@ -990,6 +1079,45 @@ class Conversation:
             call.ok = False
         else:
             self._emit(RunTool(ev.call_id, ev.name, ev.arguments))
+        if s.phase is Phase.THINKING:
+            self._goto(Phase.TOOLS, "tool_call")
+        if s.phase is Phase.TOOLS:
+            s.wait_until = self._now + self._tool_wait_s()
+
+    def _round_of(self, a: Answer) -> ToolRound:
+        """The tool round of the answer ``a`` (a new one for its first call)."""
+        s = self.state
+        r = s.round
+        if r is None or r.response_id != a.response_id:
+            s.tool_rounds += 1
+            r = s.round = ToolRound(a.response_id, a.turn, s.tool_rounds)
+            if r.number > MAX_TOOL_ROUNDS:
+                r.refused = (f"more than {MAX_TOOL_ROUNDS} rounds of tool calls for one "
+                             "question")
+            s.utterance = None  # acted on: a link drop must not ask it (and run it) again
+        return r
+
+    def _remote_tool_called(self, ev: RemoteToolCalled) -> None:
+        """An MCP call the API ran (or an approval for one): nothing runs here and nothing
+        is sent back, but the answer is a tool round all the same, so a response that
+        ends with it is followed up instead of failing for want of audio."""
+        s = self.state
+        pending = s.calls.get(ev.approval_id) if ev.approval_id else None
+        if pending is not None and pending.remote and pending.output is None:
+            pending.output, pending.ok = "", ev.ok  # the approved call has run
+            if s.round is not None and pending.call_id in s.round.calls:
+                self._follow_up()
+            return
+        a = s.answer
+        if a is None or a.response_id != ev.response_id or a.done or ev.item_id in s.called:
+            return  # the journal has it (the daemon records every MCP item)
+        s.called.append(ev.item_id)
+        r = self._round_of(a)
+        r.calls.append(ev.item_id)
+        s.calls[ev.item_id] = Call(ev.item_id, ev.name, s.epoch, output=None if ev.pending
+                                   else "", ok=ev.ok, remote=True)
+        self._notice("remote_tool", name=ev.name, item_id=ev.item_id, round=r.number,
+                     pending=ev.pending)
         if s.phase is Phase.THINKING:
             self._goto(Phase.TOOLS, "tool_call")
         if s.phase is Phase.TOOLS:
@@ -1043,7 +1171,7 @@ class Conversation:
         its call_id means nothing on another one. The person then hears the outcome."""
         s = self.state
         call = s.calls.pop(call_id, None)
-        if call is None or call.output is None:
+        if call is None or call.output is None or call.remote:
             return
         if call.epoch == s.epoch and s.link_up:
             self._send(SendToolOutput(call.call_id, call.output))
@@ -1063,8 +1191,11 @@ class Conversation:
         s = self.state
         attached = set(s.round.calls) if s.round is not None else set()
         for call_id in [c for c, call in s.calls.items()
-                        if call.output is not None and c not in attached]:
-            self._tell(call_id)
+                        if (call.output is not None or call.remote) and c not in attached]:
+            if s.calls[call_id].remote:  # the API's own: nothing to tell, nothing to wait for
+                del s.calls[call_id]
+            else:
+                self._tell(call_id)
 
     # ------------------------------------------------------------------ alarms
 
@@ -1149,6 +1280,8 @@ class Conversation:
         now = self._now
         if s.ringing is not None and now >= s.ringing.until:
             self._ring_off("timeout")
+        if s.confirming is not None and now >= s.confirming.until:
+            self._refuse_confirmation("no press in time")
         if s.error_led_until is not None and now >= s.error_led_until:
             s.error_led_until = None
         u = s.utterance

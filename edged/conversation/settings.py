@@ -55,6 +55,6 @@ class Settings:
             preroll_ms=config.audio.preroll_ms,
             half_duplex=config.audio.half_duplex,
             handsfree=config.realtime.turn_detection.type != "none",
-            tool_timeout_s=config.tools.timeout_s,
+            tool_timeout_s=config.tools.longest_call_s(),
             max_ring_s=config.tools.max_ring_s,
         )

@@ -85,6 +85,7 @@ class Call:
     epoch: int  # the session its call_id belongs to: the output is sent only there
     output: str | None = None
     ok: bool = True
+    remote: bool = False  # run by the API (MCP): nothing to send back
 
 
 @dataclass(slots=True)
@@ -111,6 +112,14 @@ class Ringing:
     labels: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Confirming:
+    """A ``confirm: button`` tool waiting for a press until ``until``."""
+
+    tool: str
+    until: float
+
+
 def _recent() -> deque[str]:
     return deque(maxlen=32)
 
@@ -123,6 +132,7 @@ class State:
     link_up: bool = False
     epoch: int = 0  # sessions opened so far: truncates only apply to their own
     handsfree: bool = False  # a wake conversation is on
+    by_voice: bool = False  # the wake word started it: the mic opens without pre-roll
     user_speaking: bool = False  # server turn detection: speech in progress
     speech_since: float = 0.0
     quiet_since: float = 0.0
@@ -145,6 +155,7 @@ class State:
     round: ToolRound | None = None
     tool_rounds: int = 0  # rounds in the current turn
     ringing: Ringing | None = None
+    confirming: Confirming | None = None  # a tool waits for a press
     end_after_answer: bool = False  # the model ended the hands-free conversation
     drop_server_turn: bool = False  # an alarm cut a hands-free turn the server answers
 

@@ -25,7 +25,9 @@ from edged.audio.port import AudioCallbacks
 from edged.config import Config
 from edged.control.server import ControlServer, start_control
 from edged.conversation import (
+    STREAMING,
     Action,
+    ConfirmTool,
     Conversation,
     EndAnswer,
     Event,
@@ -52,14 +54,17 @@ from edged.conversation import (
 from edged.daemon import translate
 from edged.daemon.observe import Observer, Timeline
 from edged.daemon.ports import AudioFactory, AudioPort, ButtonsPort
+from edged.health import fingerprint
 from edged.health.metrics import Metrics
 from edged.health.notify import Notifier, Watchdog
 from edged.health.reporter import HealthReporter
 from edged.realtime import events as rt
 from edged.realtime.link import Link, LinkStatus
+from edged.realtime.mcp import McpSetup, load_servers
 
 if TYPE_CHECKING:
     from edged.daemon.tools import ToolShell
+    from edged.daemon.wakeword import WakeWordShell
 
 log = logging.getLogger("edged")
 
@@ -111,7 +116,12 @@ class Daemon:
         self.timeline = timeline or Timeline()
         self.conversation = Conversation(Settings.from_config(config))
         self.metrics = Metrics(time.monotonic())
-        self.reporter = HealthReporter(self.metrics, config.health, notifier=self.notifier)
+        # which edged and which file: what a rollout is checked by (see fingerprint)
+        self.metrics.version = fingerprint.VERSION
+        self.metrics.config_sha256 = (fingerprint.applied_digest(config_path, config)
+                                      if config_path else None)
+        self.reporter = HealthReporter(self.metrics, config.health, notifier=self.notifier,
+                                       figures=self._health_figures)
         self.observer = Observer(self.metrics, self.reporter, self.timeline)
         self.observer.log_transcripts = config.conversation.log_transcripts
         #: Event listeners (the control socket's subscribers): ``(kind, fields)``.
@@ -124,6 +134,9 @@ class Daemon:
         self.watchdog: Watchdog | None = None
         self.control: ControlServer | None = None
         self.tools: ToolShell | None = None  # None: tools.enabled is false
+        self.wake: WakeWordShell | None = None  # None: wake_word.enabled is false
+        self._mcp = McpSetup()  # realtime.mcp_servers as the session offers them
+        self._mcp_approvals = translate.McpApprovals()
         self.exit_code = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = asyncio.Event()
@@ -162,7 +175,17 @@ class Daemon:
         if self.exit_code == EXIT_CONFIG:  # required buttons are unavailable
             await self.audio.stop()
             return self.exit_code
+        problem = await self._start_wake_word()
+        if problem:  # enabled and unusable: a speaker that cannot hear its word must say so
+            log.error("%s", problem, extra={"fields": {"kind": "lifecycle",
+                                                       "event": "wake_word_unavailable"}})
+            if self.controls is not None:
+                self.controls.close()
+            await self.audio.stop()
+            self.exit_code = EXIT_CONFIG
+            return self.exit_code
         self._start_tools(loop)
+        self._load_mcp()
         self.link = Link(
             self.config, self._key_source, self._on_server_event, self._on_link_status,
             is_idle=lambda: self.conversation.idle, ssl_context=self._ssl, on_sent=self._on_sent,
@@ -226,6 +249,41 @@ class Daemon:
                                state=lambda: self.conversation.state, observer=self.observer)
         self.tools.start()
 
+    async def _start_wake_word(self) -> str:
+        """The wake word's detector and its tap on the microphone: "" when it runs or is
+        off, else why not (the model's or the package's problem, naming the key)."""
+        if not self.config.wake_word.enabled:
+            return ""
+        from edged.daemon.wakeword import WakeWordShell
+        from edged.wakeword.models import ModelError
+
+        assert self._loop is not None
+        shell = WakeWordShell(self.config.wake_word, self._loop, feed=self.handle,
+                              observe=lambda n: self.observer.notice(n, self._now()))
+        try:
+            await shell.start(self.audio)
+        except ModelError as exc:
+            return f"wake_word.model: {exc}"
+        self.wake = shell
+        return ""
+
+    def wake_word_status(self) -> dict[str, Any]:
+        if self.wake is not None:
+            return self.wake.status()
+        return {"enabled": self.config.wake_word.enabled, "listening": False}
+
+    async def _reload_wake_word(self, old: Config, new: Config) -> str:
+        if old.wake_word == new.wake_word:
+            return ""
+        if self.wake is not None:
+            await self.wake.close()
+            self.wake = None
+        problem = await self._start_wake_word()
+        if problem:
+            log.warning("the wake word is off until the config is fixed: %s", problem,
+                        extra={"fields": {"kind": "reload", "wake_word": "unavailable"}})
+        return problem
+
     async def _reload_tools(self, old: Config, new: Config) -> bool:
         """True if the tools offered to the model changed. Switched on or off, or moved
         to another state directory: the subsystem stops and starts again from there."""
@@ -244,7 +302,29 @@ class Daemon:
     def _session(self, *, handsfree: bool) -> rt.Session:
         """The session for the config in force, with the tools it switches on."""
         tools = self.tools.specs() if self.tools is not None else ()
-        return rt.session_from_config(self.config.realtime, handsfree=handsfree, tools=tools)
+        return rt.session_from_config(self.config.realtime, handsfree=handsfree, tools=tools,
+                                      mcp=self._mcp.servers)
+
+    def _load_mcp(self) -> bool:
+        """realtime.mcp_servers with their tokens read now; True if the offer changed."""
+        old, self._mcp = self._mcp, load_servers(self.config.realtime)
+        self.observer.mcp_setup(self._mcp)
+        return self._mcp != old
+
+    def _answer_mcp(self, request: rt.McpApprovalRequest) -> None:
+        """An MCP server asks to run a tool: answered from the config, once per request."""
+        n = next(self._event_ids)
+        answer = self._mcp_approvals.answer(request, self.config.realtime.mcp_servers,
+                                            f"edged_mcpa_{n}", f"edged_{n}")
+        if answer is not None:
+            sent = self.link is not None and self.link.send(answer)
+            self.observer.mcp_approval(request, answer, sent, self._now())
+        if request.response_id:  # the copy that names its response joins the tool round
+            self.handle(translate.mcp_approval_event(request, self.config.realtime.mcp_servers))
+
+    def _health_figures(self) -> dict[str, Any]:
+        """The health record's figures that the tools hold (none when they are off)."""
+        return {"timers_pending": len(self.tools.timers)} if self.tools is not None else {}
 
     def _read_key(self) -> str:
         """The key, read afresh at every connect so a reload can bring a new one."""
@@ -296,6 +376,8 @@ class Daemon:
             self.controls.close()
         if self.tools is not None:
             await self.tools.close()
+        if self.wake is not None:
+            await self.wake.close()
         if self.audio is not None:
             await self.audio.stop()
 
@@ -334,7 +416,7 @@ class Daemon:
                 "this one)" if coalesced else "")
         try:
             try:
-                new = config_mod.load(path)
+                new, digest = fingerprint.load(path)
             except config_mod.ConfigError as exc:
                 for problem in exc.problems:
                     log.error("reload refused: %s", problem,
@@ -346,6 +428,7 @@ class Daemon:
                 return ReloadResult(False, problems=tuple(str(p) for p in exc.problems),
                                     coalesced=coalesced)
             old, self.config = self.config, new
+            self.metrics.config_sha256 = digest
             changed = tuple(config_mod.changed_keys(old, new))
             try:
                 warnings = await self._apply(old, new)
@@ -366,19 +449,22 @@ class Daemon:
         self.conversation.settings = Settings.from_config(new)
         self.observer.log_transcripts = new.conversation.log_transcripts
         tools_changed = await self._reload_tools(old, new)
+        tools_changed = self._load_mcp() or tools_changed
         if self.link is not None:
             ort, nrt = old.realtime, new.realtime
             endpoint_fields = ("provider", "model", "deployment", "azure_resource",
                                "api_version", "url", "dialect", "auth_header")
             if (any(getattr(ort, f) != getattr(nrt, f) for f in endpoint_fields)
                     or old.link != new.link or old.credentials != new.credentials):
-                self.link.reconnect("configuration reloaded", new)
+                self.link.reconnect("configuration reloaded", new, self._session(
+                    handsfree=self.conversation.state.handsfree))
             elif ort != nrt or tools_changed:
                 self.link.set_session(self._session(handsfree=self.conversation.state.handsfree))
             self.link.credentials_changed()  # a new key file may be in place
             self.link.config_changed()  # a missing deployment may exist by now
         if old.audio != new.audio and self.audio is not None:
             await self._apply_audio(new)
+        unusable = await self._reload_wake_word(old, new)
         if old.control != new.control:
             if self.control is not None:
                 await self.control.close()
@@ -390,8 +476,8 @@ class Daemon:
             unavailable = self._start_controls(self._loop, reload=True)
             self._restore_led()
             if unavailable:
-                return (unavailable,)
-        return ()
+                return (unavailable, unusable) if unusable else (unavailable,)
+        return (unusable,) if unusable else ()
 
     def _restore_led(self) -> None:
         """New buttons and LED show what the old LED showed."""
@@ -432,6 +518,8 @@ class Daemon:
         self.audio = self._audio_factory(self.config, self._loop, self._audio_callbacks)
         await self.audio.start()
         self.audio.set_mic(self.conversation.state.mic or "preroll")
+        if self.wake is not None:
+            self.wake.attach(self.audio)
         if self.tools is not None:
             self.tools.apply_volume()
 
@@ -449,7 +537,7 @@ class Daemon:
     def button(self, event: Event) -> None:
         """A button or local-control event, on the loop thread."""
         # The pre-roll reaches the machine as the first MicAudio once it streams the mic.
-        if (isinstance(event, PttUp) and self.conversation.state.mic == "stream"
+        if (isinstance(event, PttUp) and self.conversation.state.mic in STREAMING
                 and self.audio is not None):
             self.audio.flush_capture()  # the utterance's tail goes out before the commit
         self.timeline.add(self._now(), "press" if isinstance(event, PttDown) else
@@ -459,7 +547,7 @@ class Daemon:
     def on_frames(self, pcm: bytes, capture_end: float) -> None:
         """Microphone audio from the engine (24 kHz mono PCM16), on the loop thread;
         ``capture_end``: when its last sample was captured (monotonic s)."""
-        if self.conversation.state.mic == "stream":
+        if self.conversation.state.mic in STREAMING:
             self.handle(MicAudio(pcm, capture_end))
 
     def on_playback_idle(self) -> None:
@@ -523,6 +611,8 @@ class Daemon:
             if audio is not None:
                 at = audio.play(action.item_id, action.pcm)
                 self.observer.answer_queued(action.item_id, at, self._now())
+                if self.wake is not None:
+                    self.wake.played(at, action.pcm)
         elif isinstance(action, SetHandsFree):
             if self.link is not None:
                 self.link.set_session(self._session(handsfree=action.on))
@@ -532,11 +622,16 @@ class Daemon:
         elif isinstance(action, Ring):
             if self.tools is not None:
                 self.tools.ring(action.on)
+        elif isinstance(action, ConfirmTool):
+            if self.tools is not None:
+                self.tools.confirmed(action.tool, action.ok)
         elif isinstance(action, EndAnswer):
             if audio is not None:
                 audio.end_of_answer(action.item_id)
         elif isinstance(action, FlushPlayback):
             played = audio.flush() if audio is not None else {}
+            if self.wake is not None:
+                self.wake.flushed()
             self.timeline.add(self._now(), "flushed", played=played)
             self.handle(PlaybackFlushed(played))
         elif isinstance(action, PlaySound):
@@ -589,6 +684,8 @@ class Daemon:
 
     def _on_server_event(self, event: rt.ServerEvent) -> None:
         self.observer.server_event(event, self._now())
+        if isinstance(event, rt.McpApprovalRequest):
+            self._answer_mcp(event)
         ev = translate.machine_event(event)
         if ev is not None:
             self.handle(ev)

@@ -22,12 +22,14 @@ from edged.realtime import events as rt
 from edged.realtime.link import LinkStatus
 
 if TYPE_CHECKING:
+    from edged.realtime.mcp import McpSetup
     from edged.tools.registry import Outcome
 
 log = logging.getLogger("edged")
 
 Listener = Callable[[str, dict[str, Any]], None]
 _MAX_PENDING_APPENDS = 64
+_MAX_MCP_ITEMS = 256  # MCP items remembered to tie their events together
 _DEVICE_FAILURES = ("lost", "missing", "error")
 
 
@@ -55,6 +57,8 @@ class Observer:
         self._capture_ends: dict[str, float] = {}  # append event_id → capture end
         self._timed_item: str | None = None  # the answer item whose first delta was timed
         self._last_held_turn: object = None
+        self._mcp = _McpItems()
+        self._mcp_said: tuple[str, ...] = ()  # the MCP setup's sentences last journaled
 
     # ------------------------------------------------------------------ meters
 
@@ -159,6 +163,59 @@ class Observer:
                     "%s: %s", "heard" if user else "answered", event.transcript,
                     extra={"fields": {"kind": "transcript",
                                       "role": "user" if user else "assistant"}})
+        elif isinstance(event, rt.McpToolList | rt.McpListToolsStatus | rt.McpCall
+                        | rt.McpCallStatus | rt.McpCallArguments):
+            self._mcp_event(event, now)
+
+    # ------------------------------------------------------------------ MCP
+
+    def mcp_setup(self, setup: McpSetup) -> None:
+        """Why configured MCP servers are not offered: each sentence once, not again at
+        every reload that leaves it true."""
+        said = (*setup.left_out, *([setup.beta] if setup.beta else []))
+        for sentence in said:
+            if sentence not in self._mcp_said:
+                log.warning("%s", sentence, extra={"fields": {"kind": "mcp",
+                                                              "mcp": "not_offered"}})
+        self._mcp_said = said
+
+    def mcp_approval(self, request: rt.McpApprovalRequest, answer: rt.McpApprovalResponse,
+                     sent: bool, now: float) -> None:
+        """One record per approval request: the server, the tool and edged's decision."""
+        fields = {"server_label": request.server_label, "tool": request.name,
+                  "approve": answer.approve, "sent": sent}
+        if answer.reason:
+            fields["reason"] = answer.reason
+        log.info("mcp %s on %s %s%s%s", request.name, request.server_label,
+                 "approved" if answer.approve else "denied",
+                 f" ({answer.reason})" if answer.reason else "",
+                 "" if sent else "; the answer was not sent (link down)",
+                 extra={"fields": {"kind": "mcp", "mcp": "approval", **fields}})
+        log.debug("mcp %s arguments %s", request.name, request.arguments)
+        self.timeline.add(now, "mcp_approval", **fields)
+        self.emit("mcp", {"event": "approval", **fields})
+
+    def _mcp_event(self, event: rt.McpToolList | rt.McpListToolsStatus | rt.McpCall
+                   | rt.McpCallStatus | rt.McpCallArguments, now: float) -> None:
+        """One record per tool list and per call, once its outcome is known: the server
+        may send an item as added, done and output item done, in either order with the
+        status events, so the pieces are tied together by item id."""
+        for what, fields in self._mcp.see(event):
+            failed = fields.get("status") == "failed"
+            if what == "tools":
+                text = (f"mcp server {fields['server_label']} failed to list its tools"
+                        if failed else f"mcp server {fields['server_label']} lists "
+                        f"{fields['tools']} tool(s)")
+            else:
+                text = (f"mcp {fields['tool']} on {fields['server_label']} "
+                        f"{fields['status']}" + (f": {fields['error']}"
+                                                 if fields.get("error") else ""))
+            log.log(logging.WARNING if failed else logging.INFO, "%s", text,
+                    extra={"fields": {"kind": "mcp", "mcp": what, **fields}})
+            self.timeline.add(now, f"mcp_{what}", **fields)
+            self.emit("mcp", {"event": what, **fields})
+        if isinstance(event, rt.McpCall) and event.done:
+            log.debug("mcp %s arguments %s → %s", event.name, event.arguments, event.output)
 
     def tool_ran(self, call_id: str, outcome: Outcome, arguments: str, now: float) -> None:
         """One record per call: name, outcome, time taken, output size. What was asked
@@ -192,3 +249,59 @@ class Observer:
                 listener(kind, fields)
             except Exception:
                 log.exception("event listener failed")
+
+
+class _McpItems:
+    """The MCP items of the current connection, by id, until each has been recorded."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = {}  # list-tools item → its server
+        self.status: dict[str, str] = {}  # item → the status its events said last
+        self.recorded: dict[str, None] = {}  # items whose record went out (ordered set)
+
+    def see(self, event: rt.McpToolList | rt.McpListToolsStatus | rt.McpCall
+            | rt.McpCallStatus | rt.McpCallArguments) -> list[tuple[str, dict[str, Any]]]:
+        """The records ``event`` completes: ("tools" | "call", fields)."""
+        if len(self.labels) + len(self.status) + len(self.recorded) > _MAX_MCP_ITEMS:
+            self.labels.clear()  # a server that never finishes its items
+            self.status.clear()
+            self.recorded.clear()
+        if isinstance(event, rt.McpCallArguments) or event.item_id in self.recorded:
+            return []
+        if isinstance(event, rt.McpListToolsStatus | rt.McpCallStatus):
+            return self._status(event)
+        if isinstance(event, rt.McpToolList):
+            self.labels[event.item_id] = event.server_label
+            if not event.done:
+                return []
+            return [self._done(event.item_id, "tools", {
+                "server_label": event.server_label, "status": "completed",
+                "tools": len(event.tools)})]
+        return self._call(event) if event.done else []
+
+    def _status(self, event: rt.McpListToolsStatus | rt.McpCallStatus,
+                ) -> list[tuple[str, dict[str, Any]]]:
+        """A failed list has no item to wait for; the rest is said by the item."""
+        self.status[event.item_id] = event.status
+        if isinstance(event, rt.McpListToolsStatus) and event.status == "failed":
+            return [self._done(event.item_id, "tools", {
+                "server_label": self.labels.get(event.item_id, "?"), "status": "failed"})]
+        return []
+
+    def _call(self, event: rt.McpCall) -> list[tuple[str, dict[str, Any]]]:
+        seen = self.status.get(event.item_id)
+        status = ("failed" if event.error is not None or seen == "failed" else
+                  "completed" if event.output is not None or seen == "completed" else
+                  "incomplete")
+        fields: dict[str, Any] = {"server_label": event.server_label, "tool": event.name,
+                                  "status": status}
+        if event.error is not None:
+            fields["error"] = event.error
+        return [self._done(event.item_id, "call", fields)]
+
+    def _done(self, item: str, what: str,
+              fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        self.labels.pop(item, None)
+        self.status.pop(item, None)
+        self.recorded[item] = None
+        return what, {"item_id": item, **fields}

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+from edged.audio.capture import RawTap
 from edged.audio.port import AudioCallbacks
 from edged.config import Config
 from edged.conversation import LedPattern
@@ -25,7 +26,8 @@ class AudioPort(Protocol):
         daemon then stops this engine before starting a new one)."""
 
     def set_mic(self, mode: str) -> None:
-        """closed (muted) · preroll (keep the ring only) · stream (pre-roll, then live)."""
+        """closed (muted) · preroll (keep the ring only) · stream (pre-roll, then live) ·
+        live (from now on, no pre-roll)."""
 
     def flush_capture(self) -> None:
         """Hand over every captured sample now (before a push-to-talk commit)."""
@@ -43,6 +45,10 @@ class AudioPort(Protocol):
 
     def stop_sounds(self) -> None:
         """Silence the sounds playing now (a stopped alarm)."""
+
+    def set_tap(self, tap: RawTap | None) -> None:
+        """Hand every raw microphone buffer to ``tap`` too (the wake word), whatever the
+        uplink does; the microphone then stays awake in standby."""
 
     def set_volume(self, scale: float) -> None:
         """The spoken volume's scale (0–1, on its curve): multiplies audio.volume and the

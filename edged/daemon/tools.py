@@ -17,14 +17,23 @@ from pathlib import Path
 
 from edged.audio.sounds import ALARM_PERIOD_S
 from edged.config import Config, ToolsConfig
-from edged.conversation import AlarmDue, EndConversation, Event, State, StopRinging, ToolFinished
+from edged.conversation import (
+    AlarmDue,
+    ConfirmWanted,
+    EndConversation,
+    Event,
+    State,
+    StopRinging,
+    ToolFinished,
+)
 from edged.daemon.observe import Observer
 from edged.daemon.ports import AudioPort
 from edged.realtime.events import ToolSpec
 from edged.tools import clock, state_file
 from edged.tools import volume as volume_mod
 from edged.tools.builtins import builtin_tools
-from edged.tools.registry import Registry
+from edged.tools.configured import configured_tools
+from edged.tools.registry import Registry, Tool
 from edged.tools.timer_service import TimerService, describe
 from edged.tools.timers import Timer
 
@@ -50,7 +59,9 @@ class ToolShell:
                                     max_timers=self._cfg.max_timers,
                                     grace_s=self._cfg.missed_grace_s, on_missed=self._missed,
                                     on_change=self._changed)
-        self.registry = Registry(builtin_tools(self._cfg, self))
+        self._slots = asyncio.Semaphore(self._cfg.max_running_commands)
+        self._confirming: dict[str, asyncio.Future[bool]] = {}  # tool name → the press
+        self.registry = Registry(self._tools())
         self._calls: set[asyncio.Task[None]] = set()
         self._ring: asyncio.Task[None] | None = None
 
@@ -81,11 +92,19 @@ class ToolShell:
         """A reload: the switches, the limits and the loudest volume. True if the tools
         offered to the model changed (the session must say so)."""
         old = self.specs()
+        old_max = self._cfg.max_running_commands
         self._cfg = config.tools
         self._timers.max_timers = self._cfg.max_timers
         self._timers.grace_s = self._cfg.missed_grace_s
-        self.registry = Registry(builtin_tools(self._cfg, self))
+        if config.tools.max_running_commands != old_max:  # the running ones finish as they are
+            self._slots = asyncio.Semaphore(self._cfg.max_running_commands)
+        self.registry = Registry(self._tools())
         return self.specs() != old
+
+    def _tools(self) -> list[Tool]:
+        """The speaker's own tools, then the owner's (from tools.command and tools.http)."""
+        return [*builtin_tools(self._cfg, self),
+                *configured_tools(self._cfg, confirm=self._confirm, slots=self._slots)]
 
     def specs(self) -> tuple[ToolSpec, ...]:
         return self.registry.specs()
@@ -102,6 +121,30 @@ class ToolShell:
         outcome = await self.registry.call(name, arguments, self._cfg.timeout_s)
         self._observer.tool_ran(call_id, outcome, arguments, self._loop.time())
         self._feed(ToolFinished(call_id, outcome.output, outcome.ok))
+
+    # ------------------------------------------------------------------ confirmation
+
+    async def _confirm(self, tool: str) -> bool:
+        """Ask the machine for a press (``confirm: button``); False when none came in
+        time, or the conversation was cancelled. The machine decides, and says so."""
+        done = self._confirming.get(tool)
+        if done is None or done.done():
+            done = self._loop.create_future()
+            self._confirming[tool] = done
+        self._feed(ConfirmWanted(tool, self._cfg.confirm_timeout_s))
+        try:  # the machine answers by its own deadline; this only guards against a bug
+            return await asyncio.wait_for(asyncio.shield(done), self._cfg.confirm_timeout_s + 2)
+        except TimeoutError:
+            return False
+        finally:
+            if self._confirming.get(tool) is done:
+                del self._confirming[tool]
+
+    def confirmed(self, tool: str, ok: bool) -> None:
+        """The machine's answer (``ConfirmTool``)."""
+        done = self._confirming.get(tool)
+        if done is not None and not done.done():
+            done.set_result(ok)
 
     # ------------------------------------------------------------------ ringing
 

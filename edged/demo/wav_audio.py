@@ -31,6 +31,7 @@ from edged.audio.sounds import SOUND_NAMES, render, sound_level
 from edged.demo.speaker import Recording, SpeakerLog
 
 if TYPE_CHECKING:
+    from edged.audio.capture import RawTap
     from edged.audio.port import AudioCallbacks
     from edged.config import AudioConfig, Config
 
@@ -58,6 +59,7 @@ class WavAudio:
         self._max_volume = cfg.volume
         self._sounds_volume = cfg.sounds_volume
         self._mode = "preroll"
+        self._tap: RawTap | None = None  # the wake word hears every virtual buffer
         self._speech = bytearray()  # what the person will say next, consumed in real time
         self._ring = bytearray()  # the last preroll_ms of microphone audio
         self._pending = bytearray()  # captured while streaming, not yet handed over
@@ -119,6 +121,11 @@ class WavAudio:
     def _volume(self) -> float:
         return self._max_volume * self._level
 
+    def set_tap(self, tap: RawTap | None) -> None:
+        if tap is not None:
+            tap.configure(RATE, 1)
+        self._tap = tap
+
     def set_volume(self, scale: float) -> None:
         self._level = max(0.0, min(1.0, scale))
 
@@ -128,12 +135,14 @@ class WavAudio:
     def set_mic(self, mode: str) -> None:
         if mode == "closed":
             self._ring.clear()
-        if mode == "stream" and self._mode != "stream":
-            self._pending[:] = self._ring  # the pre-roll, joined seamlessly by what follows
+        streaming = ("stream", "live")
+        if mode in streaming and self._mode not in streaming:
+            # the pre-roll ("stream"), joined seamlessly by what follows
+            self._pending[:] = self._ring if mode == "stream" else b""
             self._mode = mode
             self._hand_over()
             return
-        if mode != "stream":
+        if mode not in streaming:
             self._pending.clear()
         self._mode = mode
 
@@ -210,10 +219,12 @@ class WavAudio:
                 self.speaking_done.set()
         if self._mode == "closed":
             return
+        if self._tap is not None:
+            self._tap.feed(heard, nbytes // 2, self._loop.time())
         self._ring += heard
         if len(self._ring) > self._preroll_bytes:
             del self._ring[: len(self._ring) - self._preroll_bytes]
-        if self._mode == "stream":
+        if self._mode in ("stream", "live"):
             self._pending += heard
             if len(self._pending) >= self._batch:
                 self._hand_over()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from edged.doctor import levels
+from edged.doctor import levels, wakeword
 from edged.doctor.context import Context
 from edged.doctor.result import CheckResult, fail, ok, skip, warn
 from edged.doctor.tone import FREQ_HZ, SECONDS, tone
@@ -100,12 +101,14 @@ def _started(stream: Any) -> Any:
 
 
 class _Collector:
-    """Captured buffers, appended from PortAudio's thread."""
+    """Captured buffers, appended from PortAudio's thread (and handed to the wake word's
+    listener there, as the daemon's tap does)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tap: Callable[[bytes | None, int], None] | None = None) -> None:
         self.chunks: list[bytes] = []
         self.frames = 0
         self.first = threading.Event()
+        self._tap = tap
 
     def callback(self, data: bytes | None, frame_count: int, _info: Any,
                  _status: int) -> tuple[None, int]:
@@ -113,54 +116,87 @@ class _Collector:
             self.chunks.append(data)
             self.frames += frame_count
             self.first.set()
+            if self._tap is not None:
+                self._tap(data, frame_count)
         return None, 0
 
 
 def check_mic_level(ctx: Context) -> CheckResult:
-    """Listen for a few seconds; flag silence and clipping."""
+    """Listen for a few seconds; flag silence and clipping. With the wake word on, its
+    detector listens too: each meter line shows its highest probability."""
     check_id, title = "mic_level", "mic level"
     seconds = ctx.options.listen_s
     if seconds <= 0:
         return skip(check_id, title, "skipped (--listen-s 0)")
     fmt = ctx.formats["input"]
     pa = ctx.portaudio()
-    got = _Collector()
+    assert ctx.config is not None
+    wake = wakeword.meter_wake(ctx.config.wake_word, fmt.rate, fmt.channels)
+    live = wake if isinstance(wake, wakeword.MeterWake) else None
+    got = _Collector(live.feed if live is not None else None)
+    started = time.monotonic()
+    result: CheckResult | None = None
     try:
         stream = _started(pa.open(fmt, "input", max(1, fmt.rate // 10), got.callback))
     except OSError as exc:
         why, busy = _pa_error(exc)
-        return fail(check_id, title, f"cannot start the microphone: {why}",
-                    _BUSY_FIX if busy else "replug the microphone and run edged doctor again")
-    try:
-        ctx.say(f"  listening {seconds:g} s: speak into the microphone…\n")
-        started = time.monotonic()
-        if not got.first.wait(FIRST_AUDIO_S):
-            return fail(check_id, title,
-                        f"the microphone delivered no audio in {FIRST_AUDIO_S:g} s",
-                        "the device stalls: replug it (a powered USB hub helps), then run "
-                        "edged doctor again")
-        want = int(seconds * fmt.rate)
-        deadline = time.monotonic() + seconds + FIRST_AUDIO_S
-        while got.frames < want and time.monotonic() < deadline:
-            time.sleep(0.1)
-            if got.chunks:
-                ctx.say("\r  " + levels.meter(*levels.block_levels(got.chunks[-1])) + " ")
+        result = fail(check_id, title, f"cannot start the microphone: {why}",
+                      _BUSY_FIX if busy else "replug the microphone and run edged doctor again")
+    else:
+        try:
+            came = _meter(ctx, got, seconds, fmt.rate, live)
+        finally:
+            ctx.say("\r" + " " * 80 + "\r")
+            stream.stop_stream()
+            stream.close()
+        if not came:
+            result = fail(check_id, title,
+                          f"the microphone delivered no audio in {FIRST_AUDIO_S:g} s",
+                          "the device stalls: replug it (a powered USB hub helps), then run "
+                          "edged doctor again")
     finally:
-        ctx.say("\r" + " " * 60 + "\r")
-        stream.stop_stream()
-        stream.close()
+        if live is not None:
+            wake = live.stop()
+    if result is not None:
+        return result
     took = time.monotonic() - started
     found = levels.analyse(b"".join(got.chunks), fmt.rate, fmt.channels)
-    return _mic_verdict(check_id, title, found, repr(fmt.device.name), took)
+    return _mic_verdict(check_id, title, found, repr(fmt.device.name), took,
+                        wake=wake if isinstance(wake, wakeword.Heard) else None)
+
+
+def _meter(ctx: Context, got: _Collector, seconds: float, rate: int,
+           live: wakeword.MeterWake | None) -> bool:
+    """The live meter until ``seconds`` of audio came; False if none came at all."""
+    say = (f"speak into the microphone, or say {live.listener.detector.spec.phrase!r}"
+           if live is not None else "speak into the microphone")
+    ctx.say(f"  listening {seconds:g} s: {say}…\n")
+    if not got.first.wait(FIRST_AUDIO_S):
+        return False
+    want = int(seconds * rate)
+    deadline = time.monotonic() + seconds + FIRST_AUDIO_S
+    while got.frames < want and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if got.chunks:
+            line = levels.meter(*levels.block_levels(got.chunks[-1]))
+            if live is not None:
+                line += "  " + live.line()
+            ctx.say("\r  " + line + " ")
+    return True
 
 
 def _mic_verdict(check_id: str, title: str, found: levels.Levels, device: str,
-                 took: float) -> CheckResult:
-    """Pure: what the levels heard mean for the person at the microphone."""
-    facts = {"seconds": found.seconds, "rms_dbfs": found.rms_dbfs, "peak_dbfs": found.peak_dbfs,
-             "clipped": found.clipped, "verdict": found.verdict, "wall_s": round(took, 2)}
+                 took: float, *, wake: wakeword.Heard | None = None) -> CheckResult:
+    """Pure: what the levels (and the wake word, when on) heard mean for the person at
+    the microphone."""
+    facts: dict[str, Any] = {
+        "seconds": found.seconds, "rms_dbfs": found.rms_dbfs, "peak_dbfs": found.peak_dbfs,
+        "clipped": found.clipped, "verdict": found.verdict, "wall_s": round(took, 2)}
     figures = (f"average {found.rms_dbfs:.1f} dBFS, peak {found.peak_dbfs:.1f} dBFS over "
                f"{found.seconds:g} s")
+    if wake is not None:
+        facts["wake_word"] = wake.facts()
+        figures += f"; {wake.sentence()}"
     if found.verdict == "digital_silence":
         return warn(check_id, title, f"only digital silence (all zeros) from {device}",
                     "the capture is muted or it is the wrong device: unmute and raise "

@@ -248,15 +248,12 @@ def check_handshake(ctx: Context) -> CheckResult:
 
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-    from edged.realtime.credentials import load_key
-    from edged.realtime.endpoint import build_endpoint
-    from edged.redact import redact, register_secret
+    from edged.doctor.credentials import handshake_endpoint, refused_secret
+    from edged.redact import redact
 
     check_id, title = "handshake", "WebSocket"
     assert ctx.config is not None
-    secret = load_key(ctx.config.credentials, ctx.environ)
-    register_secret(secret.reveal())
-    endpoint = build_endpoint(ctx.config.realtime, secret)
+    endpoint = handshake_endpoint(ctx)  # with credentials.token_url: a client secret
     target = target_of(endpoint.url)
     timeout = _timeout(ctx)
     context = ssl.create_default_context() if target.secure else None
@@ -267,7 +264,8 @@ def check_handshake(ctx: Context) -> CheckResult:
         status = asyncio.run(_handshake(endpoint.url, endpoint.headers(), timeout, context))
     except InvalidStatus as exc:
         code = exc.response.status_code
-        summary, fix = handshake_problem(code)
+        minted = refused_secret(code) if ctx.config.credentials.token_url else None
+        summary, fix = minted or handshake_problem(code)
         return fail(check_id, title, summary, fix, status=code, **facts)
     except TimeoutError:
         return fail(check_id, title, f"no WebSocket handshake from {target.where} within "

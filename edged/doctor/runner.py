@@ -17,22 +17,26 @@ Check = Callable[[Context], CheckResult]
 
 def checks() -> Mapping[str, Check]:
     """Every check function by id (imported here, so ``--help`` stays cheap)."""
-    from edged.doctor import audio, gpio, journal, network, systemd
+    from edged.doctor import audio, gpio, journal, network, systemd, wakeword
     from edged.doctor.config_check import check_config
-    from edged.doctor.credentials import check_credentials
+    from edged.doctor.credentials import check_credentials, check_token_service
+    from edged.doctor.http_tools import check_http_tools
 
     return {
         "config": check_config,
         "input_device": audio.check_input_device,
         "output_device": audio.check_output_device,
+        "wake_word": wakeword.check_wake_word,
         "mic_level": audio.check_mic_level,
         "speaker_tone": audio.check_tone,
         "gpio": gpio.check_gpio,
         "groups": gpio.check_groups,
         "credentials": check_credentials,
+        "token_service": check_token_service,
         "dns": network.check_dns,
         "tls": network.check_tls,
         "handshake": network.check_handshake,
+        "http_tools": check_http_tools,
         "journald": journal.check_journald,
         "systemd": systemd.check_systemd,
     }

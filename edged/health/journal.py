@@ -4,7 +4,9 @@
 test machine running journald), stderr otherwise. Every record passes the
 :class:`~edged.redact.RedactFilter` first, so neither a credential nor a lone
 surrogate (which would make ``journal.send`` fail) reaches either.
-``extra={"fields": {...}}`` on a log call becomes ``EDGED_*`` journal fields.
+``extra={"fields": {...}}`` on a log call becomes ``EDGED_*`` journal fields;
+``extra={"public_fields": ...}`` carries the one field the filter must not mask (the
+config digest, see :func:`~edged.health.records.public_fields`), checked again here.
 
 Not systemd-python's own ``JournalHandler``: it forwards every attribute of the log
 record as a field (``MSG``, ``ARGS``, ...), which would carry unformatted arguments
@@ -17,12 +19,12 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from edged.health import records
 from edged.health.metrics import Priority
-from edged.redact import RedactFilter, redact, redact_value, without_surrogates
+from edged.redact import REDACTOR, RedactFilter, redact, redact_value, without_surrogates
 
 IDENTIFIER = "edged"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -56,11 +58,16 @@ def syslog_priority(levelno: int) -> int:
 class JournalHandler(logging.Handler):
     """Sends each record to journald as one entry with ``EDGED_*`` fields."""
 
-    def __init__(self, identifier: str = IDENTIFIER, level: int = logging.NOTSET) -> None:
+    def __init__(self, identifier: str = IDENTIFIER, level: int = logging.NOTSET, *,
+                 send: Callable[..., object] | None = None) -> None:
+        """``send``: what takes each entry (``systemd.journal.send``'s signature); a
+        test hands the entries to another journal writer through it."""
         super().__init__(level)
-        import systemd.journal
+        if send is None:
+            import systemd.journal
 
-        self._send = systemd.journal.send
+            send = systemd.journal.send
+        self._send = send
         self.identifier = identifier
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -75,6 +82,9 @@ class JournalHandler(logging.Handler):
             # The filter makes everything encodable; this handler may also be used
             # without it, and journal.send must never fail on a lone surrogate.
             fields = {k: without_surrogates(v) for k, v in fields.items()}
+            public = records.checked_public(getattr(record, "public_fields", None))
+            # never past a registered secret, even so (a digest holds none)
+            fields.update({k: v for k, v in public.items() if REDACTOR.redact_secrets(v) == v})
             self._send(
                 without_surrogates(record.getMessage()),
                 PRIORITY=str(syslog_priority(record.levelno)),
@@ -150,12 +160,14 @@ def reset_logging() -> None:
 def record_health(snapshot: Mapping[str, Any], priority: Priority,
                   reasons: tuple[str, ...] | list[str] = ()) -> None:
     """Write one health record (EDGED_KIND=health) at the priority the budgets gave."""
+    public = records.public_fields(snapshot)
     # Redacted before EDGED_RECORD is built: inside that JSON a surrogate is an ASCII
     # escape the filter cannot see, and ``edged status`` would print it back.
     snapshot = redact_value(snapshot)
     fields = records.health_fields(snapshot, priority, reasons)
     message = records.health_message(snapshot, priority, reasons)
-    log.log(_LEVEL_OF[priority], "%s", message, extra={"fields": fields})
+    log.log(_LEVEL_OF[priority], "%s", message,
+            extra={"fields": fields, "public_fields": public})
 
 
 def record_state(state: str, *, link: str | None = None, level: int = logging.INFO,

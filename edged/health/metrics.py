@@ -71,6 +71,9 @@ class Metrics:
 
     def __init__(self, now: float, *, latency_window: int = 512, error_history: int = 1000) -> None:
         self.started = now
+        #: which edged, and the SHA-256 of the config file it applied (None: not known)
+        self.version: str | None = None
+        self.config_sha256: str | None = None
         self.state = "starting"
         self.link = "down"
         self.connects = 0
@@ -205,6 +208,8 @@ class Metrics:
             "uplink_p95_ms": _round(self.uplink.percentile(95), 1),
             "downlink_p50_ms": _round(self.downlink.percentile(50), 1),
             "downlink_p95_ms": _round(self.downlink.percentile(95), 1),
+            "version": self.version,
+            "config_sha256": self.config_sha256,
         }
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from edged.health import fingerprint
 from edged.health.metrics import Priority, format_duration
 
 PREFIX = "EDGED_"
 KIND_HEALTH = "health"
 KIND_STATE = "state"
+CONFIG_SHA256 = PREFIX + "CONFIG_SHA256"
 _MAX_FIELD = 64  # journald's limit on field name length
 _NOT_NAME = re.compile(r"[^A-Z0-9_]+")
 
@@ -93,15 +95,40 @@ def health_message(snapshot: Mapping[str, Any], priority: Priority,
 
 def health_fields(snapshot: Mapping[str, Any], priority: Priority,
                   reasons: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
-    """Every ``EDGED_*`` field of a health record (without MESSAGE/PRIORITY)."""
+    """Every ``EDGED_*`` field of a health record (without MESSAGE/PRIORITY).
+
+    The config digest is left out of ``EDGED_RECORD``: it travels in its own field
+    (see :func:`public_fields`), and :func:`record_from_entry` puts it back.
+    """
     fields = journal_fields(snapshot)
     fields[PREFIX + "KIND"] = KIND_HEALTH
     fields[PREFIX + "LEVEL"] = priority
     if reasons:
         fields[PREFIX + "REASONS"] = "; ".join(reasons)
-    record = {"health": dict(snapshot), "priority": priority, "reasons": list(reasons)}
+    health = dict(snapshot)
+    if fingerprint.is_digest(health.get("config_sha256")):
+        del health["config_sha256"]
+    record = {"health": health, "priority": priority, "reasons": list(reasons)}
     fields[PREFIX + "RECORD"] = json.dumps(record, separators=(",", ":"), sort_keys=True)
     return fields
+
+
+def public_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The fields the redactor must leave whole: the config's SHA-256 is 64 hex digits,
+    the shape of a key it masks on sight, but it names a file, not a secret.
+
+    Only an exact digest qualifies, so nothing else can travel this way.
+    """
+    digest = values.get("config_sha256")
+    return {CONFIG_SHA256: digest} if fingerprint.is_digest(digest) else {}
+
+
+def checked_public(fields: object) -> dict[str, str]:
+    """The part of ``fields`` that :func:`public_fields` could have produced."""
+    if not isinstance(fields, Mapping):
+        return {}
+    value = fields.get(CONFIG_SHA256)
+    return {CONFIG_SHA256: value} if fingerprint.is_digest(value) else {}
 
 
 # --------------------------------------------------------------------------- reading back
@@ -144,6 +171,11 @@ def record_from_entry(entry: Mapping[str, Any]) -> HealthRecord:
         raise RecordError("EDGED_RECORD does not hold a health record")
     when = entry.get("__REALTIME_TIMESTAMP")
     pid = entry.get("_PID")
+    digest = entry.get(CONFIG_SHA256)
+    if isinstance(digest, bytes):
+        digest = digest.decode("ascii", "replace")
+    if fingerprint.is_digest(digest):
+        data["health"]["config_sha256"] = digest
     return HealthRecord(
         health=data["health"],
         priority=str(data.get("priority", "info")),
@@ -157,6 +189,13 @@ def _num(value: Any, fmt: str = "{:g}", unit: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
     return fmt.format(value) + unit
+
+
+def _config(digest: Any) -> str:
+    """``sha256 3f2a9c0d1e2b…``: enough to tell configs apart (the JSON has it whole)."""
+    if fingerprint.is_digest(digest):
+        return f"sha256 {fingerprint.short(digest)}…"
+    return str(digest) if digest else "-"
 
 
 def table(record: HealthRecord, now: datetime | None = None) -> str:
@@ -191,6 +230,8 @@ def table(record: HealthRecord, now: datetime | None = None) -> str:
                 f"p95 {_num(h.get(direction + '_p95_ms'), '{:.0f}', ' ms')}")
 
     rows = [
+        ("version", str(h.get("version") or "-")),
+        ("config", _config(h.get("config_sha256"))),
         ("state", str(h.get("state", "-"))),
         ("link", link),
         ("uptime", format_duration(float(h.get("uptime_s") or 0))),

@@ -37,6 +37,14 @@ from edged.realtime.events import (
     InputTranscriptCompleted,
     InputTranscriptFailed,
     ItemCreateText,
+    McpApprovalRequest,
+    McpApprovalResponse,
+    McpCall,
+    McpCallArguments,
+    McpCallStatus,
+    McpListToolsStatus,
+    McpServer,
+    McpToolList,
     OutputItemAdded,
     RateLimit,
     RateLimits,
@@ -185,9 +193,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _tools_json(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
-    return [{"type": "function", "name": t.name, "description": t.description,
-             "parameters": _plain(t.parameters)} for t in tools]
+def _tools_json(tools: tuple[ToolSpec, ...], mcp: tuple[McpServer, ...],
+                dialect: Wire) -> list[dict[str, Any]]:
+    """Function tools, then (GA only: the beta API has no MCP) the MCP servers."""
+    out = [{"type": "function", "name": t.name, "description": t.description,
+            "parameters": _plain(t.parameters)} for t in tools]
+    if dialect == "ga":
+        out += [_mcp_json(m) for m in mcp]
+    return out
+
+
+def _mcp_json(m: McpServer) -> dict[str, Any]:
+    """Optional fields only when set: an empty ``allowed_tools`` would allow nothing."""
+    entry: dict[str, Any] = {"type": "mcp", "server_label": m.server_label,
+                             "server_url": m.server_url,
+                             "require_approval": m.require_approval}
+    if m.allowed_tools:
+        entry["allowed_tools"] = list(m.allowed_tools)
+    if m.headers:
+        entry["headers"] = dict(m.headers)
+    if m.authorization is not None:
+        entry["authorization"] = m.authorization.reveal()
+    return entry
 
 
 # Where each Session field lives in each dialect's session object, in the order
@@ -224,7 +251,10 @@ _BETA_PATHS: dict[str, tuple[str, ...]] = {
 def session_json(s: Session, dialect: Wire,
                  fields: frozenset[str] | None = None) -> dict[str, Any]:
     """The ``session`` object of a session.update, in the dialect's shape; with
-    ``fields``, only those (and the GA's required ``type``)."""
+    ``fields``, only those (and the GA's required ``type``). The MCP servers travel in
+    ``tools`` beside the functions, so a change to either sends both."""
+    if fields is not None and "mcp_servers" in fields:
+        fields = fields | {"tools"}
     values = _session_values(s, dialect)
     out: dict[str, Any] = {"type": "realtime"} if dialect == "ga" else {}
     for name, (*parents, leaf) in (_GA_PATHS if dialect == "ga" else _BETA_PATHS).items():
@@ -253,7 +283,7 @@ def _session_values(s: Session, dialect: Wire) -> dict[str, Any]:
         "voice": s.voice,
         "speed": s.speed,
         "max_output_tokens": s.max_output_tokens,
-        "tools": _tools_json(s.tools),
+        "tools": _tools_json(s.tools, s.mcp_servers, dialect),
         "tool_choice": s.tool_choice,
     }
 
@@ -309,6 +339,14 @@ def _client_json(event: ClientEvent, dialect: Wire) -> dict[str, Any]:  # noqa: 
         obj["item"] = {"type": "function_call_output", "call_id": event.call_id,
                        "output": event.output}
         return obj
+    if isinstance(event, McpApprovalResponse):
+        obj = _with_id({"type": "conversation.item.create"}, event.event_id)
+        obj["item"] = {"type": "mcp_approval_response", "id": event.item_id,
+                       "approval_request_id": event.approval_request_id,
+                       "approve": event.approve}
+        if event.reason is not None:
+            obj["item"]["reason"] = event.reason
+        return obj
     obj = _with_id({"type": "conversation.item.truncate"}, event.event_id)
     obj.update(item_id=event.item_id, content_index=event.content_index,
                audio_end_ms=event.audio_end_ms)
@@ -363,14 +401,73 @@ def _p_item_added(d: Mapping[str, Any], _w: int) -> ServerEvent:
 
 
 def _p_item_done(d: Mapping[str, Any], _w: int) -> ServerEvent | None:
-    """Only function calls matter here: the rest of an item came in its own events.
-    This, not ``function_call_arguments.done``, is where a call is acted on, because
-    only the item's status tells a completed call from one of a cancelled response."""
+    """Only function calls and MCP items matter here: the rest of an item came in its
+    own events. This, not ``function_call_arguments.done``, is where a call is acted on,
+    because only the item's status tells a completed call from one of a cancelled
+    response."""
     item = _map(d, "item")
     if item.get("type") != "function_call":
-        return None
+        return _mcp_item(item, _opt_str(d, "response_id"), done=True)
     return FunctionCall(_str(d, "response_id"), _str(item, "id"), _str(item, "call_id"),
                         _str(item, "name"), _str(item, "arguments"), _str(item, "status"))
+
+
+def _p_conversation_item(done: bool) -> _Parser:
+    """``conversation.item.added`` / ``.done``: the MCP items (a list of tools, a call, a
+    request for approval), which may come only this way; every other item is ignored."""
+    def parse(d: Mapping[str, Any], _w: int) -> ServerEvent | None:
+        return _mcp_item(_map(d, "item"), None, done=done)
+    return parse
+
+
+def _mcp_item(item: Mapping[str, Any], response_id: str | None,
+              *, done: bool) -> ServerEvent | None:
+    kind = item.get("type")
+    if kind == "mcp_call":
+        return McpCall(_str(item, "id"), _str(item, "server_label"), _str(item, "name"),
+                       _opt_str(item, "arguments") or "", _opt_str(item, "output"),
+                       _mcp_error(item.get("error")), response_id, done,
+                       _opt_str(item, "approval_request_id"))
+    if kind == "mcp_approval_request":
+        return McpApprovalRequest(_str(item, "id"), _str(item, "server_label"),
+                                  _str(item, "name"), _opt_str(item, "arguments") or "",
+                                  response_id)
+    if kind == "mcp_list_tools":
+        tools = item.get("tools", [])
+        if not isinstance(tools, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("name"), str) for t in tools):
+            raise ProtocolError("'tools' must be a list of objects with a name")
+        return McpToolList(_opt_str(item, "id") or "", _str(item, "server_label"),
+                           tuple(t["name"] for t in tools), done)
+    return None
+
+
+def _mcp_error(error: object) -> str | None:
+    """A failed call's error as one line: its type, code (HTTP or JSON-RPC) and message."""
+    if error is None:
+        return None
+    if not isinstance(error, dict):
+        return str(error) if isinstance(error, str | int | float) else "error"
+    head = " ".join(t for t in (_text(error, "type"), _text(error, "code")) if t)
+    message = _text(error, "message") or ""
+    return f"{head}: {message}" if head and message else head or message or "error"
+
+
+def _p_mcp_progress(kind: type[McpListToolsStatus] | type[McpCallStatus],
+                    status: Literal["in_progress", "completed", "failed"]) -> _Parser:
+    def parse(d: Mapping[str, Any], _w: int) -> ServerEvent:
+        return kind(_str(d, "item_id"), status)
+    return parse
+
+
+def _p_mcp_arguments_delta(d: Mapping[str, Any], _w: int) -> None:
+    """Checked, then ignored: the whole arguments come in the item and in ``.done``."""
+    _str(d, "item_id")
+    _str(d, "delta")
+
+
+def _p_mcp_arguments_done(d: Mapping[str, Any], _w: int) -> ServerEvent:
+    return McpCallArguments(_str(d, "response_id"), _str(d, "item_id"), _str(d, "arguments"))
 
 
 def _p_audio_delta(d: Mapping[str, Any], width: int) -> ServerEvent:
@@ -446,20 +543,29 @@ _PARSERS: dict[str, _Parser] = {
     "conversation.item.input_audio_transcription.failed": _p_input_failed,
     "rate_limits.updated": _p_rate_limits,
     "response.done": _p_response_done,
+    "conversation.item.added": _p_conversation_item(done=False),
+    "conversation.item.done": _p_conversation_item(done=True),
+    "mcp_list_tools.in_progress": _p_mcp_progress(McpListToolsStatus, "in_progress"),
+    "mcp_list_tools.completed": _p_mcp_progress(McpListToolsStatus, "completed"),
+    "mcp_list_tools.failed": _p_mcp_progress(McpListToolsStatus, "failed"),
+    "response.mcp_call.in_progress": _p_mcp_progress(McpCallStatus, "in_progress"),
+    "response.mcp_call.completed": _p_mcp_progress(McpCallStatus, "completed"),
+    "response.mcp_call.failed": _p_mcp_progress(McpCallStatus, "failed"),
+    "response.mcp_call_arguments.delta": _p_mcp_arguments_delta,
+    "response.mcp_call_arguments.done": _p_mcp_arguments_done,
 }
 
 # Events that are part of the protocol but that edged has no use for: not "unknown".
 _KNOWN_IGNORED = frozenset({
-    "conversation.created", "conversation.item.created", "conversation.item.added",
-    "conversation.item.done", "conversation.item.retrieved", "conversation.item.deleted",
+    "conversation.created", "conversation.item.created",
+    "conversation.item.retrieved", "conversation.item.deleted",
     "conversation.item.truncated", "conversation.item.input_audio_transcription.delta",
     "conversation.item.input_audio_transcription.segment",
     "input_audio_buffer.timeout_triggered",
     "response.content_part.added", "response.content_part.done",
     "response.text.delta", "response.text.done", "response.output_text.delta",
     "response.output_text.done", "response.function_call_arguments.delta",
-    "response.function_call_arguments.done", "response.mcp_call_arguments.delta",
-    "response.mcp_call_arguments.done", "output_audio_buffer.started",
+    "response.function_call_arguments.done", "output_audio_buffer.started",
     "output_audio_buffer.stopped", "output_audio_buffer.cleared",
     "transcription_session.created", "transcription_session.updated",
 })

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from edged import pcm
 from edged.config import RealtimeConfig, ToolChoice
+from edged.realtime.credentials import Secret
 
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 Eagerness = Literal["low", "medium", "high", "auto"]
@@ -62,6 +63,21 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class McpServer:
+    """A remote MCP server the API itself connects to and calls (GA dialect only).
+
+    ``authorization`` is the token the API presents to the server: a Secret, so a
+    session printed into a log shows ``<redacted>``, never the token."""
+
+    server_label: str
+    server_url: str
+    allowed_tools: tuple[str, ...] = ()  # empty: every tool the server lists
+    require_approval: Literal["never", "always"] = "always"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    authorization: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Transcription:
     model: str
     language: str | None = None
@@ -88,6 +104,7 @@ class Session:
     speed: float = 1.0
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = "auto"  # auto | none | required
+    mcp_servers: tuple[McpServer, ...] = ()  # sent with the tools, GA only
 
     @property
     def handsfree(self) -> bool:
@@ -95,9 +112,11 @@ class Session:
 
 
 def session_from_config(rt: RealtimeConfig, *, handsfree: bool,
-                        tools: tuple[ToolSpec, ...] = ()) -> Session:
+                        tools: tuple[ToolSpec, ...] = (),
+                        mcp: tuple[McpServer, ...] = ()) -> Session:
     """The session for one mode: push-to-talk never lets the server end turns.
-    ``tools`` come from the caller, not the config: which tools exist is code."""
+    ``tools`` come from the caller, not the config: which tools exist is code. So do
+    the ``mcp`` servers: their authorization is read from credentials, not the file."""
     td = rt.turn_detection
     turn: TurnDetection = None
     if handsfree and td.type == "server_vad":
@@ -118,6 +137,7 @@ def session_from_config(rt: RealtimeConfig, *, handsfree: bool,
         tools=tools,
         # "required" with nothing to call would be refused: no tools, nothing required
         tool_choice=rt.tool_choice if tools else "auto",
+        mcp_servers=mcp,
     )
 
 
@@ -197,6 +217,19 @@ class FunctionCallOutput:
     event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class McpApprovalResponse:
+    """edged's answer to an MCP server's request to run a tool (``conversation.item.create``
+    of an ``mcp_approval_response`` item, whose own id is ``item_id``). A refusal carries
+    a ``reason`` the model reads; an approval carries none (some servers refuse one)."""
+
+    approval_request_id: str
+    approve: bool
+    item_id: str
+    reason: str | None = None
+    event_id: str | None = None
+
+
 ClientEvent = (
     SessionUpdate
     | InputAudioAppend
@@ -207,6 +240,7 @@ ClientEvent = (
     | ItemTruncate
     | ItemCreateText
     | FunctionCallOutput
+    | McpApprovalResponse
 )
 
 
@@ -353,6 +387,73 @@ class ResponseDone:
     reason: str | None = None  # status_details.reason, e.g. turn_detected, client_cancelled
 
 
+McpProgress = Literal["in_progress", "completed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class McpToolList:
+    """An ``mcp_list_tools`` item: the tools a server offered (``conversation.item.added``
+    or ``.done``; ``done`` only for the latter, when the list is whole)."""
+
+    item_id: str
+    server_label: str
+    tools: tuple[str, ...] = ()
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class McpListToolsStatus:
+    """``mcp_list_tools.in_progress`` / ``.completed`` / ``.failed``: only the item's id."""
+
+    item_id: str
+    status: McpProgress
+
+
+@dataclass(frozen=True, slots=True)
+class McpCall:
+    """An ``mcp_call`` item: a tool the API called on a remote server. ``done`` once the
+    item is finished (its ``output``, or its ``error`` for a call that failed)."""
+
+    item_id: str
+    server_label: str
+    name: str
+    arguments: str = ""
+    output: str | None = None
+    error: str | None = None
+    response_id: str | None = None
+    done: bool = False
+    approval_request_id: str | None = None  # the approval it carries out, if one was asked
+
+
+@dataclass(frozen=True, slots=True)
+class McpCallStatus:
+    """``response.mcp_call.in_progress`` / ``.completed`` / ``.failed``."""
+
+    item_id: str
+    status: McpProgress
+
+
+@dataclass(frozen=True, slots=True)
+class McpCallArguments:
+    """``response.mcp_call_arguments.done``: the arguments the model wrote, whole."""
+
+    response_id: str
+    item_id: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class McpApprovalRequest:
+    """An ``mcp_approval_request`` item: the API asks before calling ``name`` on the
+    server ``server_label``; edged answers it from the config."""
+
+    item_id: str
+    server_label: str
+    name: str
+    arguments: str = ""
+    response_id: str | None = None
+
+
 ServerEvent = (
     SessionCreated
     | SessionUpdated
@@ -372,4 +473,10 @@ ServerEvent = (
     | RateLimits
     | ResponseDone
     | FunctionCall
+    | McpToolList
+    | McpListToolsStatus
+    | McpCall
+    | McpCallStatus
+    | McpCallArguments
+    | McpApprovalRequest
 )

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from edged import __version__
 from edged.config import Config
+from edged.realtime.client_secret import TokenFailure
 from edged.realtime.codec import Decoder, Wire, encode_bytes
 from edged.realtime.credentials import CredentialsError, Secret
 from edged.realtime.endpoint import EndpointError, build_endpoint
@@ -59,6 +60,8 @@ from edged.redact import REDACTOR, RedactFilter, register_secret
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
     from websockets.exceptions import ConnectionClosed
+
+    from edged.realtime.token_service import TokenService
 
 log = logging.getLogger("edged.realtime")
 _wire_log = logging.getLogger("edged.realtime.wire")  # websockets' own debug lines
@@ -143,6 +146,19 @@ def _always_idle() -> bool:
     return True
 
 
+def _secret_refused(tokens: TokenService, failure: Failure, reused: bool) -> Failure:
+    """The server refused a client secret: never offer it again. A held one may just
+    have been revoked (a fresh one is asked for after a short backoff); a fresh one
+    refused means the service mints bad secrets: its own key or settings are wrong."""
+    tokens.forget()
+    status = failure.detail.split(":")[0]  # "HTTP 401 at the handshake"
+    if reused:
+        return Failure(Cause.NETWORK, f"{status}: the server refused a reused client secret; "
+                       "a new one is asked for")
+    return Failure(Cause.CREDENTIALS, f"{status}: the server refused the client secret the "
+                   "token service had just minted (check the service's own API key)")
+
+
 class Link:
     """A realtime link that always comes back, without hammering anyone.
 
@@ -163,9 +179,13 @@ class Link:
         ssl_context: ssl.SSLContext | None = None,
         on_sent: Callable[[ClientEvent, float], None] | None = None,
         policy: Policy | None = None,
+        tokens: TokenService | None = None,
     ) -> None:
         self._config = config
-        self._key_source = key_source
+        self._key_source = key_source  # not asked when credentials.token_url is set
+        # with token_url: the service the secrets come from (built from the config when
+        # None, and again when a reload changes it; one passed in is always used)
+        self._tokens, self._tokens_fixed = tokens, tokens is not None
         self._on_event = on_event
         self._on_status = on_status
         self._is_idle = is_idle
@@ -295,11 +315,15 @@ class Link:
         if self._state is LinkState.UP:
             self._end_current(Failure(Cause.RENEWAL, "new voice (realtime.voice)"))
 
-    def reconnect(self, reason: str, config: Config | None = None) -> None:
-        """Reconnect at once, forgetting waits (after a reload: new key, endpoint, limits)."""
+    def reconnect(self, reason: str, config: Config | None = None,
+                  session: Session | None = None) -> None:
+        """Reconnect at once, forgetting waits (after a reload: new key, endpoint, limits),
+        with ``session`` as the next connection's (the old one is not sent it)."""
         if config is not None:
             self._config = config
             self._policy.cfg = config.link
+        if session is not None:
+            self._session = session
         log.info("realtime link: reconnecting (%s)", reason)
         self._policy.reset(time.monotonic())
         self._end_current(Failure(Cause.RENEWAL, reason))
@@ -393,17 +417,17 @@ class Link:
         self._policy.attempt(time.monotonic())
         self._set_state(LinkState.CONNECTING)
         self._ending = None
-        try:
-            secret = Secret(self._key_source())
-        except CredentialsError as exc:
-            return Failure(Cause.CREDENTIALS, str(exc))
-        except Exception as exc:
-            return Failure(Cause.CREDENTIALS, f"cannot read the API key ({type(exc).__name__})")
-        register_secret(secret.reveal())  # whoever supplied it, it is masked from now on
+        tokens = self._token_service()
+        key = await self._key(tokens)
+        if isinstance(key, Failure):
+            return key
+        secret, reused = key
         try:
             endpoint = build_endpoint(self._config.realtime, secret)
         except EndpointError as exc:
             return Failure(Cause.CONFIGURATION, str(exc))
+        if tokens is not None and self._config.realtime.auth_header == "auto":
+            endpoint = dataclasses.replace(endpoint, auth="bearer")  # a client secret's way
         self._dialect, self._url = endpoint.dialect, endpoint.url
         lc = self._config.link
         secure = endpoint.url.startswith("wss:")
@@ -422,11 +446,17 @@ class Link:
                 ssl=(self._ssl or True) if secure else None,  # True: the system's CA store
             )
         except Exception as exc:
-            return self._handshake_failure(exc)
+            failure = self._handshake_failure(exc)
+            if tokens is not None and failure.cause is Cause.CREDENTIALS:
+                return _secret_refused(tokens, failure, reused)
+            return failure
         self._ws = ws
         self._decoder = Decoder(endpoint.dialect)
         try:
-            return await self._serve(ws)
+            failure = await self._serve(ws)
+            if tokens is not None and failure.cause is Cause.CREDENTIALS:
+                tokens.forget()  # refused after the handshake: never offer that one again
+            return failure
         finally:
             self._ws = None
             self._went_down()
@@ -436,6 +466,50 @@ class Link:
                 self._decoder = None
             if ws.state is not State.CLOSED:
                 ws.transport.abort()
+
+    async def _key(self, tokens: TokenService | None) -> tuple[Secret, bool] | Failure:
+        """This attempt's key, and whether it is a held client secret; or why there is none."""
+        if tokens is not None:  # no key on this device: a client secret for this connect
+            try:
+                return await tokens.secret()
+            except TokenFailure as exc:
+                return exc.failure
+        try:
+            secret = Secret(self._key_source())
+        except CredentialsError as exc:
+            return Failure(Cause.CREDENTIALS, str(exc))
+        except Exception as exc:
+            return Failure(Cause.CREDENTIALS, f"cannot read the API key ({type(exc).__name__})")
+        register_secret(secret.reveal())  # whoever supplied it, it is masked from now on
+        return secret, False
+
+    def _token_service(self) -> TokenService | None:
+        """The token service for the config in force, or None without token_url."""
+        creds, rt = self._config.credentials, self._config.realtime
+        if self._tokens_fixed:
+            return self._tokens
+        if creds.token_url is None:
+            self._tokens = None
+        elif self._tokens is None or not self._tokens.serves(creds, rt):
+            from edged.realtime.token_service import TokenService
+
+            self._tokens = TokenService(creds, rt, handshake_s=self._config.link.open_timeout_s,
+                                        ssl_context=self._ssl)
+        return self._tokens
+
+    async def _secret_ready(self) -> bool:
+        """Before a renewal ends a working session: is the next connect's secret at hand?
+        While the token service is down, the session goes on instead."""
+        tokens = self._token_service()
+        if tokens is None:
+            return True
+        try:
+            await tokens.secret()
+        except TokenFailure as exc:
+            log.warning("realtime link: session renewal postponed, the session goes on: %s",
+                        REDACTOR.clean(exc.failure.detail, MESSAGE_CHARS))
+            return False
+        return True
 
     def _handshake_failure(self, exc: Exception) -> Failure:
         """Why a connection could not be opened; re-raises what is not a network matter."""
@@ -562,6 +636,12 @@ class Link:
             if now < due:
                 await asyncio.sleep(due - now)
             elif self._policy.renewal_due(now, self._is_idle()):
+                if not await self._secret_ready():
+                    lc = self._config.link  # ask again once per reset period, spread
+                    await asyncio.sleep(lc.circuit_reset_s * (1 + 0.2 * self._policy.rng()))
+                    continue
+                if not self._is_idle():  # someone spoke while the secret was fetched
+                    continue
                 self._end_current(Failure(Cause.RENEWAL, "session renewal"))
                 return
             else:

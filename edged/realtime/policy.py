@@ -93,6 +93,25 @@ def classify_status(status: int, retry_after: float | None = None) -> Failure:
     return Failure(Cause.CONFIGURATION, f"{what}: {hint}")
 
 
+def classify_token_status(status: int, device_token: str,
+                          retry_after: float | None = None) -> Failure:
+    """An HTTP status from the token service (``credentials.token_url``), in the same
+    classes as the handshake's; ``device_token`` says where the token was read from."""
+    what = f"token service answered HTTP {status}"
+    if status in (401, 403):
+        return Failure(Cause.CREDENTIALS, f"{what}: it refused this speaker's device token "
+                       f"(from {device_token})")
+    if status == 429:
+        return Failure(Cause.RATE_LIMITED, f"{what}: rate limited", retry_after)
+    if 300 <= status < 400:
+        return Failure(Cause.CONFIGURATION, f"{what}: a redirect, which edged does not "
+                       "follow; set credentials.token_url to the final URL")
+    if status == 408 or not 400 <= status < 500:
+        return Failure(Cause.NETWORK, f"{what}: server trouble", retry_after)
+    hint = "wrong credentials.token_url?" if status in (404, 405) else "the request was refused"
+    return Failure(Cause.CONFIGURATION, f"{what}: {hint}")
+
+
 def classify_error_code(code: str | None) -> Cause | None:
     """The class an ``error`` event's code implies when the server then closes."""
     if not code:

@@ -28,9 +28,15 @@ TRANSCRIPT_CHARS: Final = 4096
 """Transcripts: a long spoken answer."""
 SHORT_CHARS: Final = 200
 """Identifiers, codes, statuses, names."""
+ARGUMENTS_CHARS: Final = 16384
+"""A tool call's arguments: JSON a tool parses, so never cut at a name's length."""
 
 _LONG: Final = {"message": MESSAGE_CHARS, "transcript": TRANSCRIPT_CHARS,
-                "text": TRANSCRIPT_CHARS}
+                "text": TRANSCRIPT_CHARS, "error": MESSAGE_CHARS, "output": TRANSCRIPT_CHARS,
+                "arguments": ARGUMENTS_CHARS}
+_EXACT: Final = frozenset({"arguments"})
+"""Fields a tool reads: only registered secrets are masked, nothing guessed at (a guess
+would turn an argument that merely looks like a key into ``[redacted]``)."""
 
 T = TypeVar("T", bound="DataclassInstance")
 
@@ -38,8 +44,8 @@ T = TypeVar("T", bound="DataclassInstance")
 def sanitize_event(event: ServerEvent, redactor: Redactor = REDACTOR) -> ServerEvent:
     """``event`` with every string field cleaned (the same object when nothing changed).
 
-    Identifiers (``*_id``) are only stripped of registered secrets: guessing at
-    key-shaped text would turn distinct hex ids into one ``[redacted]``. The raw
+    Identifiers (``*_id``) and tool arguments are only stripped of registered secrets:
+    guessing at key-shaped text would turn distinct hex ids into one ``[redacted]``. The raw
     session objects of ``session.created``/``updated`` are left as they came: edged
     never shows them.
     """
@@ -53,10 +59,12 @@ def _clean(obj: T, redactor: Redactor) -> T:
         new: Any
         if isinstance(value, str):
             new = redactor.clean(value, _LONG.get(f.name, SHORT_CHARS),
-                                 guess=not f.name.endswith("_id"))
+                                 guess=not f.name.endswith("_id") and f.name not in _EXACT)
         elif isinstance(value, tuple) and value and all(
                 dataclasses.is_dataclass(v) and not isinstance(v, type) for v in value):
             new = tuple(_clean(v, redactor) for v in value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+            new = tuple(redactor.clean(v, SHORT_CHARS) for v in value)  # names (MCP tools)
         else:
             continue
         if new != value:

@@ -208,6 +208,15 @@ class PulseRig:
         self._unload("mic")
         self._kill_alsa_streams("source-outputs", "kill-source-output")
 
+    def loop_speaker_into_mic(self, on: bool = True) -> None:
+        """Let the microphone hear the speaker, as in a room with no echo cancellation."""
+        if on:
+            self._load("echo", "module-loopback", f"source={SPEAKER}.monitor",
+                       f"sink={MIC_SINK}", "latency_msec=30", "source_dont_move=true",
+                       "sink_dont_move=true")
+        else:
+            self._unload("echo")
+
     def _kill_alsa_streams(self, kind: str, kill: str) -> None:
         """Kill the streams of ALSA clients (PortAudio), leaving the rig's own tools."""
         index = None

@@ -8,7 +8,10 @@ time::
     async with Simulator(answer="echo", pace=4.0) as sim:
         sim.inject(Fault.refuse(503, retry_after=2), times=3)
         sim.script(ScriptedResponse.of("set_timer", '{"seconds": 300}'))
-        ...connect to sim.url...; then sim.tool_calls / sim.tool_outputs
+        sim.script(ScriptedResponse(mcp=(ScriptedMcpCall("home", "lights", ask=True),),
+                                    speak_ms=800))
+        ...connect to sim.url...; then sim.tool_calls / sim.tool_outputs, sim.mcp_calls /
+        sim.mcp_approvals
 
 The protocol side (``protocol``, ``session``, ``audio``, ``faults``, ``script``) is
 pure; only ``server`` and ``thread`` do I/O.
@@ -18,11 +21,19 @@ from __future__ import annotations
 
 from edged.simulator.audio import AnswerKind
 from edged.simulator.faults import Fault, FaultSpecError, parse_spec
-from edged.simulator.script import ScriptedCall, ScriptedResponse, ToolCall, ToolOutput
+from edged.simulator.script import (
+    McpApproval,
+    McpCallSent,
+    ScriptedCall,
+    ScriptedMcpCall,
+    ScriptedResponse,
+    ToolCall,
+    ToolOutput,
+)
 from edged.simulator.server import Handshake, Simulator
 from edged.simulator.session import Answer
 from edged.simulator.thread import SimulatorThread
 
-__all__ = ["Answer", "AnswerKind", "Fault", "FaultSpecError", "Handshake", "ScriptedCall",
-           "ScriptedResponse", "Simulator", "SimulatorThread", "ToolCall", "ToolOutput",
-           "parse_spec"]
+__all__ = ["Answer", "AnswerKind", "Fault", "FaultSpecError", "Handshake", "McpApproval",
+           "McpCallSent", "ScriptedCall", "ScriptedMcpCall", "ScriptedResponse", "Simulator",
+           "SimulatorThread", "ToolCall", "ToolOutput", "parse_spec"]

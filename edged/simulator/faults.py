@@ -4,10 +4,13 @@ Faults are plain values so tests, the CLI and benchmarks script an outage the
 same way: ``inject(fault, times)`` queues it for the next ``times`` handshake
 attempts, in order. The CLI spells them as ``KIND[:ARG[:ARG...]][xTIMES]``.
 
-One kind is not an outage: ``call`` scripts the next response (on whichever
+Three kinds are not outages: ``call`` scripts the next response (on whichever
 connection creates it) to call a function, so the CLI can do what tests do with
 ``Simulator.script``; it is spelled ``call:NAME:ARGUMENTS`` with the arguments
 taken verbatim (JSON holds colons, spaces and capitals, and may end in "x3").
+``mcp:LABEL:NAME:ARGUMENTS`` scripts a call of an MCP server's tool instead (GA
+only; the answer is spoken after it), and ``mcpask:...`` the same call asking the
+client's approval first.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from edged.simulator.protocol import CLIENT_EVENTS, UNSUPPORTED_EVENTS
-from edged.simulator.script import ScriptedResponse
+from edged.simulator.script import ScriptedMcpCall, ScriptedResponse
 
 FaultKind = Literal["refuse", "close", "drop", "silent", "malformed", "expired", "delay",
                     "quotekey", "surrogate", "reject", "errorthenclose", "failed",
-                    "incomplete", "bigframe", "badutf8", "call"]
+                    "incomplete", "bigframe", "badutf8", "call", "mcp", "mcpask"]
 # Where in a turn ``expired:POINT`` strikes: on the client's response.create (before
 # response.created), right after response.created, after the first audio delta, or
 # right after response.done.
@@ -40,6 +43,7 @@ _SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 101
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the API allows a function
 MAX_FRAME_MIB = 256.0
+MCP_SPEAK_MS = 1500  # the answer an mcp fault's response speaks after the call
 
 
 class FaultSpecError(ValueError):
@@ -77,8 +81,9 @@ class Fault:
     point: TurnPoint | None = None  # expired at this point of a turn, not after a time
     reason: IncompleteReason | None = None  # incomplete: status_details.reason
     mib: float = 0.0  # bigframe: the frame's size
-    tool: str = ""  # call: the function's name
-    arguments: str = ""  # call: the raw arguments text
+    tool: str = ""  # call: the function's name; mcp, mcpask: the server's tool
+    arguments: str = ""  # call, mcp, mcpask: the raw arguments text
+    server_label: str = ""  # mcp, mcpask: the MCP server's label
 
     @classmethod
     def refuse(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -226,10 +231,28 @@ class Fault:
                                  f"or '-', got {name!r}")
         return cls("call", tool=name, arguments=arguments)
 
+    @classmethod
+    def mcp_call(cls, server_label: str, name: str, arguments: str = "{}",
+                 ask: bool = False) -> Fault:
+        """Not a connection fault: the next response calls tool ``name`` of the MCP server
+        ``server_label`` (the API's own call; GA sessions only), then speaks. ``ask``
+        first requests the client's approval and waits for it."""
+        for what, value in (("server label", server_label), ("tool name", name)):
+            if not _FUNCTION_NAME.match(value):
+                raise FaultSpecError(f"mcp needs a {what} of 1–64 letters, digits, '_' or "
+                                     f"'-', got {value!r}")
+        return cls("mcpask" if ask else "mcp", tool=name, arguments=arguments,
+                   server_label=server_label)
+
     def scripted(self) -> ScriptedResponse:
-        """The response a call fault scripts."""
+        """The response a call, mcp or mcpask fault scripts."""
+        if self.kind in ("mcp", "mcpask"):
+            return ScriptedResponse(mcp=(ScriptedMcpCall(
+                self.server_label, self.tool, self.arguments, ask=self.kind == "mcpask"),),
+                speak_ms=MCP_SPEAK_MS, transcript="Here is what I found.")
         if self.kind != "call":
-            raise FaultSpecError(f"only a call fault scripts a response, not {self.kind}")
+            raise FaultSpecError(f"only a call fault (or an mcp one) scripts a response, "
+                                 f"not {self.kind}")
         return ScriptedResponse.of(self.tool, self.arguments)
 
     def describe(self) -> str:
@@ -264,6 +287,8 @@ _SPELL: dict[str, Callable[[Fault], str]] = {
     "bigframe": lambda f: f"bigframe:{f.mib:g}:{f.after_s or 0:g}",
     "badutf8": lambda f: f"badutf8:{f.after_s or 0:g}",
     "call": lambda f: f"call:{f.tool}:{f.arguments}",
+    "mcp": lambda f: f"mcp:{f.server_label}:{f.tool}:{f.arguments}",
+    "mcpask": lambda f: f"mcpask:{f.server_label}:{f.tool}:{f.arguments}",
 }
 
 
@@ -314,15 +339,20 @@ USAGE = (
     "bigframe:MIB[:AFTER_S], badutf8[:AFTER_S]; "
     "append xN to apply it to the next N connections; "
     "call:NAME:ARGUMENTS scripts the next response to call a function (ARGUMENTS is the "
-    "rest of the text, verbatim, with no xN: repeat the fault for more responses)"
+    "rest of the text, verbatim, with no xN: repeat the fault for more responses); "
+    "mcp:LABEL:NAME:ARGUMENTS a call of an MCP server's tool, mcpask:LABEL:NAME:ARGUMENTS "
+    "the same after asking the client's approval"
 )
 _CALL = re.compile(r"^\s*call:", re.IGNORECASE)
+_MCP = re.compile(r"^\s*(mcp|mcpask):", re.IGNORECASE)
 
 
 def parse_spec(spec: str) -> tuple[Fault, int]:
     """``"refuse:503:2x3"`` → (Fault.refuse(503, 2.0), 3)."""
     if _CALL.match(spec):
         return _parse_call(spec), 1
+    if _MCP.match(spec):
+        return _parse_mcp(spec), 1
     text = spec.strip().lower()
     match = _SPEC.match(text)
     if not match or not _BODY.match(match.group("body")):
@@ -352,6 +382,21 @@ def _parse_call(spec: str) -> Fault:
     _, _, build = _BUILD["call"]
     try:
         return build(_Args(spec, [name, arguments]))
+    except FaultSpecError as exc:
+        raise FaultSpecError(f"fault {spec!r}: {exc}") from None
+
+
+def _parse_mcp(spec: str) -> Fault:
+    """``mcp:LABEL:NAME:ARGUMENTS`` (or ``mcpask:``): only the first three colons split."""
+    kind, _, rest = spec.strip().partition(":")
+    label, _, rest = rest.partition(":")
+    name, colon, arguments = rest.partition(":")
+    if not colon:
+        raise FaultSpecError(f"fault {spec!r}: {kind.lower()} needs a server label, a tool "
+                             "name and the arguments, e.g. mcp:home:lights:{\"room\": "
+                             "\"hall\"} (mcp:home:status:{} for none)")
+    try:
+        return Fault.mcp_call(label, name, arguments, ask=kind.lower() == "mcpask")
     except FaultSpecError as exc:
         raise FaultSpecError(f"fault {spec!r}: {exc}") from None
 
@@ -446,4 +491,7 @@ _BUILD: dict[str, tuple[int, int, Callable[[_Args], Fault]]] = {
                                                  a.number(1, "delay", 0.0))),
     "badutf8": (0, 1, lambda a: Fault.bad_utf8(a.number(0, "delay", 0.0))),
     "call": (2, 2, lambda a: Fault.call(a.args[0], a.args[1])),  # parsed by _parse_call
+    # parsed by _parse_mcp
+    "mcp": (3, 3, lambda a: Fault.mcp_call(a.args[0], a.args[1], a.args[2])),
+    "mcpask": (3, 3, lambda a: Fault.mcp_call(a.args[0], a.args[1], a.args[2], ask=True)),
 }

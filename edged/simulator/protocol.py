@@ -202,6 +202,8 @@ def _check_format(value: Any, param: str, ga: bool) -> None:
 
 
 _TOOL_KEYS = frozenset({"type", "name", "description", "parameters"})
+_MCP_KEYS = frozenset({"type", "server_label", "server_url", "allowed_tools",
+                       "require_approval", "headers", "authorization", "server_description"})
 _TOOL_CHOICES = ("auto", "none", "required")
 _JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
                list: "an array", dict: "an object", type(None): "null"}
@@ -211,9 +213,35 @@ def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), "an object")
 
 
+def _check_mcp(entry: Mapping[str, Any], where: str) -> None:
+    """A remote MCP server as a GA session names it (the simulator serves no connectors:
+    it needs ``server_url``)."""
+    _unknown(entry, _MCP_KEYS, where)
+    for key in ("server_label", "server_url"):
+        if key not in entry:
+            raise ClientError("missing_required_parameter",
+                              f"Missing required parameter: '{where}.{key}'.", f"{where}.{key}")
+    for key, ok in (("server_label", isinstance(entry["server_label"], str)),
+                    ("server_url", isinstance(entry["server_url"], str)),
+                    ("authorization", isinstance(entry.get("authorization", ""), str)),
+                    ("headers", isinstance(entry.get("headers", {}), Mapping)),
+                    ("allowed_tools", isinstance(entry.get("allowed_tools", []), list))):
+        if not ok:
+            raise ClientError("invalid_type", f"Invalid type for '{where}.{key}'.",
+                              f"{where}.{key}")
+    if not str(entry["server_url"]).startswith("https://"):
+        raise ClientError("invalid_value", f"'{where}.server_url' must be an https:// URL.",
+                          f"{where}.server_url")
+    approval = entry.get("require_approval", "always")
+    if approval not in ("always", "never") and not isinstance(approval, Mapping):
+        raise ClientError("invalid_value", f"Invalid value: {json.dumps(approval)}. Supported "
+                          "values are: 'always', 'never' and a filter object.",
+                          f"{where}.require_approval")
+
+
 def _check_tools(sent: Mapping[str, Any], ga: bool) -> None:
-    """Function tools only (a GA server also takes MCP ones; the simulator does not), each
-    with a string name; and a tool_choice a real server would take."""
+    """Function tools (and, GA only, remote MCP servers), each with a string name; and a
+    tool_choice a real server would take."""
     if "tools" in sent:
         tools = sent["tools"]
         if not isinstance(tools, list):
@@ -224,8 +252,8 @@ def _check_tools(sent: Mapping[str, Any], ga: bool) -> None:
             entry = _mapping(tool, where)
             kind = entry.get("type")
             if kind == "mcp" and ga:
-                raise ClientError("invalid_value", f"'{where}.type': the simulator serves only "
-                                  "function tools, not 'mcp'.", f"{where}.type")
+                _check_mcp(entry, where)
+                continue
             if kind != "function":
                 supported = "'function' and 'mcp'" if ga else "'function'"
                 raise ClientError("invalid_value", f"Invalid value: {json.dumps(kind)}. "

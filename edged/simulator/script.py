@@ -2,8 +2,10 @@
 of what went out and what came back.
 
 A real model decides when to call a function; the simulator cannot, so a test (or the
-CLI's ``call:`` fault) queues ``ScriptedResponse`` values and each response created next,
-by ``response.create`` or by server VAD, takes the oldest one instead of the usual answer.
+CLI's ``call:`` and ``mcp:`` faults) queues ``ScriptedResponse`` values and each response
+created next, by ``response.create`` or by server VAD, takes the oldest one instead of
+the usual answer. A response may also call tools of a remote MCP server, as the GA API
+does itself, asking the client's approval first if the script says so.
 Pure values, no I/O.
 """
 
@@ -48,12 +50,41 @@ class ScriptedCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedMcpCall:
+    """One call of a remote MCP server's tool that the "API" makes within a response.
+
+    ``ask`` first sends an ``mcp_approval_request`` and holds the response until the
+    client answers it: approved, the call follows; denied, it does not. Without
+    ``error`` the call completes with ``output``; with it, the call fails with that
+    ``tool_execution_error`` message.
+    """
+
+    server_label: str
+    name: str
+    arguments: str = "{}"
+    output: str = "ok"
+    error: str | None = None
+    ask: bool = False
+
+    def __post_init__(self) -> None:
+        for what, value in (("server label", self.server_label), ("tool name", self.name)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"a scripted MCP call needs a {what}, got {value!r}")
+        if not isinstance(self.arguments, str) or not isinstance(self.output, str):
+            raise ValueError("an MCP call's arguments and output are text (str)")
+        if self.error is not None and (not isinstance(self.error, str) or not self.error):
+            raise ValueError(f"an MCP call's error is a message, got {self.error!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class ScriptedResponse:
     """What the next response does instead of the usual answer.
 
-    First ``speak_ms`` of answer audio as an ordinary assistant message (a preface such
-    as "Sure, setting a timer"; none at 0), then each call as a function_call item, then
-    response.done with ``status`` (and ``reason``; None takes the status's usual one).
+    First each MCP call (``mcp``, GA sessions only: the API runs those itself, so the
+    answer may speak their result in the same response), then ``speak_ms`` of answer
+    audio as an ordinary assistant message (a preface such as "Sure, setting a timer";
+    none at 0), then each call as a function_call item, then response.done with
+    ``status`` (and ``reason``; None takes the status's usual one).
     No spoken answer follows the calls: as with a real model that comes in the next
     response, after the client sends the outputs and a response.create.
     ``hold_s`` holds back response.done this long (wall-clock, whatever the pace) once
@@ -68,11 +99,15 @@ class ScriptedResponse:
     hold_s: float = 0.0
     transcript: str = "Sure, one moment."
     delta_chars: int = 16
+    mcp: tuple[ScriptedMcpCall, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.calls, tuple) or not all(
                 isinstance(c, ScriptedCall) for c in self.calls):
             raise ValueError("calls is a tuple of ScriptedCall")
+        if not isinstance(self.mcp, tuple) or not all(
+                isinstance(c, ScriptedMcpCall) for c in self.mcp):
+            raise ValueError("mcp is a tuple of ScriptedMcpCall")
         if not isinstance(self.speak_ms, int) or not 0 <= self.speak_ms <= 600_000:
             raise ValueError(f"speak_ms must be 0–600000 ms, got {self.speak_ms!r}")
         if self.status not in RESPONSE_REASONS:
@@ -132,4 +167,31 @@ class ToolOutput:
     connection: int
     call_id: str
     output: str
+    known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class McpCallSent:
+    """An MCP call the simulator made (its response.output_item.done went out): the
+    server, the tool, and how it ended (completed or failed)."""
+
+    connection: int
+    response_id: str
+    item_id: str
+    server_label: str
+    name: str
+    arguments: str
+    status: str
+    approval_request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class McpApproval:
+    """An ``mcp_approval_response`` a client sent; ``known`` when it answers a request
+    sent on that same connection (else the client got an error)."""
+
+    connection: int
+    approval_request_id: str
+    approve: bool
+    reason: str | None
     known: bool

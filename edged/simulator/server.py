@@ -32,7 +32,13 @@ from edged.simulator import protocol
 from edged.simulator.audio import ANSWER_KINDS, AnswerKind, speech_like_tone
 from edged.simulator.faults import Fault, FaultQueue, FaultSpecError
 from edged.simulator.protocol import Dialect, Event
-from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
+from edged.simulator.script import (
+    McpApproval,
+    McpCallSent,
+    ScriptedResponse,
+    ToolCall,
+    ToolOutput,
+)
 from edged.simulator.session import Answer, SessionCore
 
 MAX_MESSAGE = 16 * 2**20  # the API accepts appends up to 15 MiB
@@ -172,7 +178,10 @@ class Simulator:
     ``requests`` (the same with path, dialect, credential kind and fault),
     ``connections`` (accepted so far; connection numbers count from 1), and
     ``answers`` with the audio sent, ``tool_calls`` (each function call sent) and
-    ``tool_outputs`` (each function_call_output received, known or not). ``pace`` is
+    ``tool_outputs`` (each function_call_output received, known or not), ``mcp_calls``
+    (each MCP call made) and ``mcp_approvals`` (each mcp_approval_response received).
+    ``mcp_tools`` says what each MCP server lists, by label (None: the listing fails;
+    see SessionCore). ``pace`` is
     the streaming speed as a multiple of real time (``math.inf``: unpaced);
     ``record=False`` keeps no client events and no sent frames (long benchmark runs;
     the small tool records are kept).
@@ -182,7 +191,8 @@ class Simulator:
                  pace: float = 1.0, ssl_context: ssl.SSLContext | None = None, *,
                  chunk_ms: int = 100, require_key: str | None = None,
                  model: str = "gpt-realtime", record: bool = True, allow_remote: bool = False,
-                 tone_s: float = 1.5, log: Callable[[str], None] | None = None) -> None:
+                 tone_s: float = 1.5, log: Callable[[str], None] | None = None,
+                 mcp_tools: dict[str, tuple[str, ...] | None] | None = None) -> None:
         if answer not in ANSWER_KINDS:
             raise ValueError(f"answer must be one of {', '.join(ANSWER_KINDS)}, got {answer!r}")
         if not (pace > 0):
@@ -211,6 +221,9 @@ class Simulator:
         self._scripts: deque[ScriptedResponse] = deque()
         self.tool_calls: list[ToolCall] = []
         self.tool_outputs: list[ToolOutput] = []
+        self.mcp_tools: dict[str, tuple[str, ...] | None] = dict(mcp_tools or {})
+        self.mcp_calls: list[McpCallSent] = []
+        self.mcp_approvals: list[McpApproval] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -273,8 +286,8 @@ class Simulator:
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` handshake attempts (after those queued).
 
-        A call fault is not a connection's: it scripts the next ``times`` responses."""
-        if fault.kind != "call":
+        A call or mcp fault is not a connection's: it scripts the next ``times`` responses."""
+        if fault.kind not in ("call", "mcp", "mcpask"):
             self._faults.push(fault, times)
             return
         if times < 1:
@@ -364,6 +377,13 @@ class Simulator:
                               f"{count} function call output(s)")
         return list(self.tool_outputs)
 
+    async def wait_for_mcp_approvals(self, count: int,
+                                     timeout: float = 10.0) -> list[McpApproval]:
+        """Wait until ``count`` mcp_approval_responses have arrived in all; return them all."""
+        await self.wait_until(lambda: len(self.mcp_approvals) >= count, timeout,
+                              f"{count} MCP approval answer(s)")
+        return list(self.mcp_approvals)
+
     async def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
         await self.wait_until(lambda: self.connections >= count, timeout,
                               f"{count} accepted connection(s)")
@@ -414,7 +434,8 @@ class Simulator:
                            tone=self._tone, connection=number, chunk_ms=self.chunk_ms,
                            model=protocol.model_from_path(request.path, self.model),
                            scripts=self._scripts, tool_calls=self.tool_calls,
-                           tool_outputs=self.tool_outputs)
+                           tool_outputs=self.tool_outputs, mcp_tools=self.mcp_tools,
+                           mcp_calls=self.mcp_calls, mcp_approvals=self.mcp_approvals)
         conn = _Conn(number, ws, core, fault)
         if fault is not None and fault.kind == "quotekey":
             conn.key = presented_key(request.headers)
@@ -574,6 +595,10 @@ class Simulator:
         period = 0.0 if math.isinf(self.pace) else self.chunk_ms / 1000 / self.pace
         started, sent = loop.time(), 0
         while core.response is answer and not conn.ending:
+            if core.awaiting_approval():  # until the client answers (or a cancel, a drop)
+                await self._changed.wait()
+                started = loop.time() - sent * period  # the pace goes on from here
+                continue
             if answer.holding and core.chunks_left() == 0 and answer.script is not None:
                 # the calls are out; response.done waits (a cancel or drop may come first)
                 await asyncio.sleep(answer.script.hold_s)

@@ -3,8 +3,9 @@
 The shell feeds it parsed client events and, while an answer is active, asks
 for one chunk at a time (``begin_output`` then ``step``) at the pace it
 chooses. No clock here: voice activity is measured in audio time. A response
-taken from the script queue (``scripts``) speaks its preface, if any, then sends
-its function calls one per step.
+taken from the script queue (``scripts``) makes its MCP calls (GA), then speaks its
+preface, if any, then sends its function calls, one per step. An MCP call that asks
+for approval holds the response (``waiting``) until the client answers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import binascii
 import itertools
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,9 +28,17 @@ from edged.simulator.audio import (
     speech_like_tone,
 )
 from edged.simulator.protocol import ClientError, Dialect, Event
-from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
+from edged.simulator.script import (
+    McpApproval,
+    McpCallSent,
+    ScriptedMcpCall,
+    ScriptedResponse,
+    ToolCall,
+    ToolOutput,
+)
 
 MIN_COMMIT_MS = 100
+DEFAULT_MCP_TOOLS = ("lookup",)  # what a server lists when nothing else is said
 # The real servers' code (and param: none) for an output whose call_id names no call.
 UNKNOWN_CALL_CODE = "invalid_tool_call_id"
 CancelReason = Literal["client_cancelled", "turn_detected"]
@@ -61,6 +70,13 @@ class Answer:
     calls: list[ToolCall] = field(default_factory=list)  # function calls sent, in order
     message_done: bool = False  # the audio item's output_item.done went out
     held: bool = False  # the script's hold_s before response.done is over
+    mcp: tuple[ScriptedMcpCall, ...] = ()  # the script's MCP calls (none on beta)
+    mcp_done: int = 0  # MCP calls finished (made, or refused by the client)
+    mcp_items: list[Event] = field(default_factory=list)  # MCP output items, as they ended
+    asked: str | None = None  # the approval request of the MCP call under way
+    waiting: bool = False  # held until the client answers ``asked``
+    decisions: dict[str, bool] = field(default_factory=dict)  # request id → approved
+    message_index: int = 0  # the audio item's output_index (after the MCP items)
     _words_sent: int = field(default=0, repr=False)
 
     @property
@@ -74,6 +90,10 @@ class Answer:
     @property
     def calls_left(self) -> int:
         return len(self.script.calls) - len(self.calls) if self.script else 0
+
+    @property
+    def mcp_left(self) -> int:
+        return len(self.mcp) - self.mcp_done
 
     @property
     def holding(self) -> bool:
@@ -93,9 +113,15 @@ class SessionCore:
                  connection: int = 1, chunk_ms: int = 100, model: str = "gpt-realtime",
                  scripts: deque[ScriptedResponse] | None = None,
                  tool_calls: list[ToolCall] | None = None,
-                 tool_outputs: list[ToolOutput] | None = None) -> None:
-        """``scripts``, ``tool_calls`` and ``tool_outputs`` may be shared between
-        connections (the server's queue and records); by default each core has its own."""
+                 tool_outputs: list[ToolOutput] | None = None,
+                 mcp_tools: Mapping[str, Sequence[str] | None] | None = None,
+                 mcp_calls: list[McpCallSent] | None = None,
+                 mcp_approvals: list[McpApproval] | None = None) -> None:
+        """``scripts`` and the records (``tool_calls``, ``tool_outputs``, ``mcp_calls``,
+        ``mcp_approvals``) may be shared between connections (the server's queue and
+        records); by default each core has its own. ``mcp_tools``: what each MCP server
+        (by label) lists; None fails the listing; a label not there lists the entry's
+        ``allowed_tools``, else ``DEFAULT_MCP_TOOLS``."""
         if not 10 <= chunk_ms <= 1000:
             raise ValueError(f"chunk_ms must be 10–1000, got {chunk_ms}")
         self.dialect = dialect
@@ -124,6 +150,11 @@ class SessionCore:
         self.tool_calls: list[ToolCall] = [] if tool_calls is None else tool_calls
         self.tool_outputs: list[ToolOutput] = [] if tool_outputs is None else tool_outputs
         self.call_ids: set[str] = set()  # every call_id sent on this connection
+        self.mcp_tools: Mapping[str, Sequence[str] | None] = mcp_tools or {}
+        self.mcp_calls: list[McpCallSent] = [] if mcp_calls is None else mcp_calls
+        self.mcp_approvals: list[McpApproval] = [] if mcp_approvals is None else mcp_approvals
+        self.mcp_listed: dict[str, Event] = {}  # label → the session entry last listed
+        self.approval_ids: set[str] = set()  # approval requests sent on this connection
         self._apply_turn_detection()
 
     # ------------------------------------------------------------------ helpers
@@ -231,7 +262,38 @@ class SessionCore:
         self.session = protocol.merge_session(self.dialect, self.session, event.get("session"),
                                               voice_locked)
         self._apply_turn_detection()
-        return [self._ev("session.updated", session=self.session)]
+        return [self._ev("session.updated", session=_without_tokens(self.session)),
+                *self._list_mcp_tools()]
+
+    def _list_mcp_tools(self) -> list[Event]:
+        """Each MCP server new to the session (or changed) lists its tools, as the API
+        does once it has connected to the server: the list item added, in progress,
+        completed (and the item done with the tools) or failed."""
+        entries = [t for t in self.session.get("tools") or [] if isinstance(t, Mapping)
+                   and t.get("type") == "mcp"] if self.dialect == "ga" else []
+        out: list[Event] = []
+        for entry in entries:
+            label = entry["server_label"]
+            if self.mcp_listed.get(label) == entry:
+                continue
+            self.mcp_listed[label] = dict(entry)
+            names = (self.mcp_tools[label] if label in self.mcp_tools
+                     else entry.get("allowed_tools") or DEFAULT_MCP_TOOLS)
+            item_id = self._id("mcpl")
+            item: Event = {"id": item_id, "type": "mcp_list_tools", "server_label": label,
+                           "tools": []}
+            previous, self.last_item = self.last_item, item_id
+            out += [self._ev("conversation.item.added", previous_item_id=previous, item=item),
+                    self._ev("mcp_list_tools.in_progress", item_id=item_id)]
+            if names is None:
+                out.append(self._ev("mcp_list_tools.failed", item_id=item_id))
+                continue
+            tools = [{"name": n, "description": f"The {n} tool of {label}.",
+                      "input_schema": {"type": "object", "properties": {}}} for n in names]
+            out += [self._ev("mcp_list_tools.completed", item_id=item_id),
+                    self._ev("conversation.item.done", previous_item_id=previous,
+                             item={**item, "tools": tools})]
+        return out
 
     def _append(self, event: Mapping[str, Any]) -> list[Event]:
         audio = event.get("audio")
@@ -326,6 +388,8 @@ class SessionCore:
                               "'item'.", "item")
         if item.get("type") == "function_call_output":
             return self._tool_output(item)
+        if item.get("type") == "mcp_approval_response" and self.dialect == "ga":
+            return self._approval(item)
         if item.get("type") != "message" or item.get("role") != "user":
             raise ClientError("unsupported_by_simulator", "The simulator only takes user "
                               "messages in conversation.item.create.", "item.type")
@@ -373,6 +437,39 @@ class SessionCore:
                    "call_id": call_id, "output": output, "status": "completed"}
         return [self._ev(self.names.item_added, previous_item_id=previous, item=created)]
 
+    def _approval(self, item: Mapping[str, Any]) -> list[Event]:
+        """Record the client's answer to an approval request; refuse it unless it names a
+        request sent on this connection. The response waiting for it goes on."""
+        request, approve, reason = (item.get("approval_request_id"), item.get("approve"),
+                                    item.get("reason"))
+        for key, ok, what in (("approval_request_id", isinstance(request, str), "a string"),
+                              ("approve", isinstance(approve, bool), "a boolean"),
+                              ("reason", reason is None or isinstance(reason, str),
+                               "a string")):
+            if not ok:
+                raise ClientError("invalid_type", f"Invalid type for 'item.{key}': expected "
+                                  f"{what}.", f"item.{key}")
+        assert isinstance(request, str) and isinstance(approve, bool)
+        known = request in self.approval_ids
+        self.mcp_approvals.append(McpApproval(self.connection, request, approve,
+                                              reason if isinstance(reason, str) else None,
+                                              known))
+        if not known:
+            raise ClientError("invalid_value", f"Approval request '{request}' not found in "
+                              "conversation.", "item.approval_request_id")
+        answer = self.response
+        if answer is not None and answer.asked == request:
+            answer.decisions[request] = approve
+            answer.waiting = False
+        given = item.get("id")
+        item_id = given if isinstance(given, str) else self._id("item")
+        previous, self.last_item = self.last_item, item_id
+        created: Event = {"id": item_id, "type": "mcp_approval_response",
+                          "approval_request_id": request, "approve": approve}
+        if isinstance(reason, str):
+            created["reason"] = reason
+        return [self._ev(self.names.item_added, previous_item_id=previous, item=created)]
+
     def _clear(self, event: Mapping[str, Any]) -> list[Event]:
         self.buffer.clear()
         self.buffer_start = self.input_total
@@ -413,7 +510,8 @@ class SessionCore:
         else:
             audio = speech_like_tone(script.speak_ms / 1000)
         return self._begin(Answer(self.connection, self._id("resp"), self._id("item"), audio,
-                                  script.transcript if audio else "", script=script))
+                                  script.transcript if audio else "", script=script,
+                                  mcp=script.mcp if self.dialect == "ga" else ()))
 
     def _begin(self, answer: Answer) -> list[Event]:
         self.response = answer
@@ -480,18 +578,21 @@ class SessionCore:
 
     def _where(self, answer: Answer) -> Event:
         return {"response_id": answer.response_id, "item_id": answer.item_id,
-                "output_index": 0, "content_index": 0}
+                "output_index": answer.message_index, "content_index": 0}
 
     def begin_output(self) -> list[Event]:
-        """The assistant item and its audio part (sent before the first delta)."""
+        """The assistant item and its audio part (sent before the first delta, once the
+        MCP calls, which come first, are over)."""
         answer = self.response
-        if answer is None or answer.output_started or not answer.audio:
+        if answer is None or answer.output_started or not answer.audio or answer.mcp_left:
             return []
         answer.output_started = True
+        answer.message_index = len(answer.mcp_items)
         previous, self.last_item = self.last_item, answer.item_id
         return [
             self._ev("response.output_item.added", response_id=answer.response_id,
-                     output_index=0, item=self._item(answer, "in_progress")),
+                     output_index=answer.message_index,
+                     item=self._item(answer, "in_progress")),
             self._ev(self.names.item_added, previous_item_id=previous,
                      item=self._item(answer, "in_progress")),
             self._ev("response.content_part.added", **self._where(answer),
@@ -499,21 +600,31 @@ class SessionCore:
         ]
 
     def chunks_left(self) -> int:
-        """Steps of output still to send: audio chunks, then scripted calls (one each)."""
+        """Steps of output still to send: MCP calls, audio chunks, then scripted calls (one
+        each)."""
         answer = self.response
         if answer is None:
             return 0
-        return -(-(len(answer.audio) - answer.sent) // self.chunk_bytes) + answer.calls_left
+        return (answer.mcp_left + -(-(len(answer.audio) - answer.sent) // self.chunk_bytes)
+                + answer.calls_left)
+
+    def awaiting_approval(self) -> bool:
+        """The active response holds until the client answers its approval request."""
+        return self.response is not None and self.response.waiting
 
     def step(self) -> tuple[list[Event], bool]:
-        """The next audio chunk (and its share of the transcript), or the next scripted
+        """The next MCP call, audio chunk (and its share of the transcript), or scripted
         call; response.done with the last, unless a scripted hold is still due. True once
-        finished."""
+        finished. Nothing while an approval is awaited."""
         answer = self.response
         if answer is None:
             return [], True
+        if answer.waiting:
+            return [], False
         out = self.begin_output()
-        if answer.audio and not answer.message_done:
+        if answer.mcp_left:
+            out += self._mcp_step(answer)
+        elif answer.audio and not answer.message_done:
             out += self._audio_step(answer)
         elif answer.calls_left:
             out += self._call_events(answer)
@@ -549,9 +660,81 @@ class SessionCore:
             self._ev(self.names.transcript_done, **ids, transcript=answer.transcript),
             self._ev("response.content_part.done", **ids, part=part),
             self._ev("response.output_item.done", response_id=answer.response_id,
-                     output_index=0, item=self._item(answer, "completed")),
+                     output_index=answer.message_index, item=self._item(answer, "completed")),
         ]
         return out
+
+    def _mcp_step(self, answer: Answer) -> list[Event]:
+        """The next scripted MCP call: its approval request (then the response waits), or
+        the call itself, once approved (a denied call is never made)."""
+        scripted = answer.mcp[answer.mcp_done]
+        if scripted.ask and answer.asked is None:
+            return self._approval_request(answer, scripted)
+        request, answer.asked = answer.asked, None
+        answer.mcp_done += 1
+        if request is not None and not answer.decisions.get(request, False):
+            return []
+        return self._mcp_call(answer, scripted, request)
+
+    def _approval_request(self, answer: Answer, scripted: ScriptedMcpCall) -> list[Event]:
+        request = self._id("mcpr")
+        answer.asked, answer.waiting = request, True
+        self.approval_ids.add(request)
+        item: Event = {"id": request, "type": "mcp_approval_request",
+                       "server_label": scripted.server_label, "name": scripted.name,
+                       "arguments": scripted.arguments}
+        index = len(answer.mcp_items)
+        answer.mcp_items.append(item)
+        previous, self.last_item = self.last_item, request
+        return [
+            self._ev("response.output_item.added", response_id=answer.response_id,
+                     output_index=index, item=item),
+            self._ev("conversation.item.added", previous_item_id=previous, item=item),
+            self._ev("response.output_item.done", response_id=answer.response_id,
+                     output_index=index, item=item),
+            self._ev("conversation.item.done", previous_item_id=previous, item=item),
+        ]
+
+    def _mcp_call(self, answer: Answer, scripted: ScriptedMcpCall,
+                  request: str | None) -> list[Event]:
+        """One call, whole: the item added, the arguments in deltas and done, in progress,
+        completed or failed, the item done (with the output, or the error)."""
+        item_id = self._id("mcp")
+        index = len(answer.mcp_items)
+        started: Event = {"id": item_id, "type": "mcp_call",
+                          "server_label": scripted.server_label, "name": scripted.name,
+                          "arguments": ""}
+        if request is not None:
+            started["approval_request_id"] = request
+        failed = scripted.error is not None
+        ended: Event = {**started, "arguments": scripted.arguments,
+                        "output": None if failed else scripted.output,
+                        "error": {"type": "tool_execution_error", "message": scripted.error}
+                        if failed else None}
+        answer.mcp_items.append(ended)
+        self.mcp_calls.append(McpCallSent(self.connection, answer.response_id, item_id,
+                                          scripted.server_label, scripted.name,
+                                          scripted.arguments,
+                                          "failed" if failed else "completed", request))
+        previous, self.last_item = self.last_item, item_id
+        where = {"item_id": item_id, "output_index": index}
+        size = answer.script.delta_chars if answer.script else 16
+        return [
+            self._ev("response.output_item.added", response_id=answer.response_id,
+                     output_index=index, item=started),
+            self._ev("conversation.item.added", previous_item_id=previous, item=started),
+            *(self._ev("response.mcp_call_arguments.delta", response_id=answer.response_id,
+                       **where, delta=scripted.arguments[i : i + size])
+              for i in range(0, len(scripted.arguments), size)),
+            self._ev("response.mcp_call_arguments.done", response_id=answer.response_id,
+                     **where, arguments=scripted.arguments),
+            self._ev("response.mcp_call.in_progress", **where),
+            self._ev("response.mcp_call.failed" if failed else "response.mcp_call.completed",
+                     **where),
+            self._ev("response.output_item.done", response_id=answer.response_id,
+                     output_index=index, item=ended),
+            self._ev("conversation.item.done", previous_item_id=previous, item=ended),
+        ]
 
     def _call_item(self, call: ToolCall, status: str, arguments: str) -> Event:
         return {"id": call.item_id, "object": "realtime.item", "type": "function_call",
@@ -564,7 +747,7 @@ class SessionCore:
         arguments done does not repeat the name."""
         assert answer.script is not None
         scripted = answer.script.calls[len(answer.calls)]
-        index = len(answer.calls) + (1 if answer.audio else 0)
+        index = len(answer.mcp_items) + len(answer.calls) + (1 if answer.audio else 0)
         call = ToolCall(self.connection, answer.response_id, self._id("call"), scripted.name,
                         scripted.arguments, answer.script.call_status(scripted),
                         self._id("item"), index)
@@ -598,7 +781,8 @@ class SessionCore:
         """response.done's ``output``: the audio item as it stands, then the calls sent."""
         items = [self._item(answer, "completed" if answer.message_done else "incomplete")] \
             if answer.output_started else []
-        return items + [self._call_item(c, c.status, c.arguments) for c in answer.calls]
+        return [*answer.mcp_items, *items,
+                *(self._call_item(c, c.status, c.arguments) for c in answer.calls)]
 
     def cancel(self, reason: CancelReason) -> list[Event]:
         """Stop the active answer where it is: response.done status cancelled."""
@@ -623,7 +807,8 @@ class SessionCore:
         out: list[Event] = []
         if answer.output_started and not answer.message_done:
             out.append(self._ev("response.output_item.done", response_id=answer.response_id,
-                                output_index=0, item=self._item(answer, "incomplete")))
+                                output_index=answer.message_index,
+                                item=self._item(answer, "incomplete")))
         return out + self._finish(answer, self._output(answer), _details(status, reason))
 
     def _finish(self, answer: Answer, output: list[Event], details: Event | None) -> list[Event]:
@@ -645,6 +830,17 @@ class SessionCore:
             return None
         return self._ev(self.names.audio_delta, **self._where(self.response),
                         delta="*** not base64 ***")
+
+
+def _without_tokens(session: Event) -> Event:
+    """The session as the server shows it: an MCP server's token is not sent back."""
+    tools = session.get("tools")
+    if not isinstance(tools, list) or not any(
+            isinstance(t, Mapping) and "authorization" in t for t in tools):
+        return session
+    shown = [{k: v for k, v in t.items() if k != "authorization"} if isinstance(t, Mapping)
+             else t for t in tools]
+    return {**session, "tools": shown}
 
 
 def _details(status: str, reason: str | None) -> Event | None:

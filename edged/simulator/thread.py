@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from edged.simulator.faults import Fault
-from edged.simulator.script import ScriptedResponse, ToolCall, ToolOutput
+from edged.simulator.script import McpApproval, McpCallSent, ScriptedResponse, ToolCall, ToolOutput
 from edged.simulator.server import Simulator
 
 T = TypeVar("T")
@@ -123,6 +123,15 @@ class SimulatorThread:
 
     def tool_outputs(self) -> list[ToolOutput]:
         return self.read(lambda sim: list(sim.tool_outputs))
+
+    def mcp_calls(self) -> list[McpCallSent]:
+        return self.read(lambda sim: list(sim.mcp_calls))
+
+    def mcp_approvals(self) -> list[McpApproval]:
+        return self.read(lambda sim: list(sim.mcp_approvals))
+
+    def wait_for_mcp_approvals(self, count: int, timeout: float = 10.0) -> list[McpApproval]:
+        return self.call(self.sim.wait_for_mcp_approvals, count, timeout, timeout=timeout + 5)
 
     def wait_for_tool_outputs(self, count: int, timeout: float = 10.0) -> list[ToolOutput]:
         return self.call(self.sim.wait_for_tool_outputs, count, timeout, timeout=timeout + 5)

@@ -35,12 +35,14 @@ class ToolError(Exception):
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function the model may call: a name, a description written for the model,
-    the JSON Schema of its arguments (an object schema) and an async handler."""
+    the JSON Schema of its arguments (an object schema) and an async handler;
+    ``timeout_s``: its own limit (None: the registry's)."""
 
     name: str
     description: str
     parameters: Mapping[str, Any]
     handler: Handler
+    timeout_s: float | None = None
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters)
@@ -118,7 +120,7 @@ class Registry:
         mismatch = schema.check(tool.parameters, args)
         if mismatch is not None:
             return False, mismatch
-        return await _invoke(tool, args, timeout_s)
+        return await _invoke(tool, args, tool.timeout_s or timeout_s)
 
 
 async def _invoke(tool: Tool, args: dict[str, Any], timeout_s: float) -> tuple[bool, str]:

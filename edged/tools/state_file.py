@@ -8,14 +8,14 @@ later, a warning names it, and the caller starts from its defaults.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from edged import files
 
 log = logging.getLogger("edged.tools")
 
@@ -41,31 +41,7 @@ def write(path: Path, obj: Any) -> None:
     """
     data = (json.dumps(obj, ensure_ascii=False, allow_nan=False, sort_keys=True) + "\n")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:  # mkstemp made it 0600
-            f.write(data.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse to fsync a directory; the data is written
-        pass
-    finally:
-        os.close(fd)
+    files.replace_atomically(path, data.encode("utf-8"), prefix=f".{path.name}.")
 
 
 def read(path: Path) -> Any | None:

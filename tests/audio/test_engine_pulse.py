@@ -296,6 +296,67 @@ async def test_a_speaker_that_stalls_without_an_error_counts_as_lost(pulse: Puls
         await h.engine.stop()
 
 
+class Tap:
+    """A raw tap as the wake word's listener is: it only counts what it is handed."""
+
+    def __init__(self) -> None:
+        self.format: tuple[int, int] | None = None
+        self.frames = 0
+        self.heard = 0  # buffers with audio (not None: muted)
+
+    def configure(self, rate: int, channels: int) -> None:
+        self.format = (rate, channels)
+
+    def feed(self, data: bytes | None, frames: int, end_t: float) -> None:
+        self.frames += frames
+        self.heard += data is not None
+
+
+@aio
+async def test_with_a_tap_standby_stops_only_the_speaker(pulse: PulseRig) -> None:
+    """The wake word needs the microphone: standby is per direction while a tap listens,
+    and the microphone is still supervised (a pulled one is reported and reopened)."""
+    h = Harness(dataclasses.replace(CFG, standby_after_s=0.5))
+    tap = Tap()
+    h.engine.tap = tap
+    await h.running()
+    try:
+        assert tap.format == (48000, 2)  # told the device's format when it opened
+        await until(lambda: h.kinds()[-1] == "standby", 10)
+        asleep = h.statuses[-1]
+        assert asleep.direction == "output" and "wake word" in asleep.message
+        st, before = h.engine.stats, tap.frames
+        await asyncio.sleep(0.5)
+        assert h.engine.stats.last_output_callback == st.last_output_callback  # asleep
+        assert h.engine.stats.last_input_callback > st.last_input_callback  # listening
+        assert tap.frames - before >= 48000 * 0.4 and not h.frames  # no uplink: tap only
+        h.engine.mic_enabled = False  # mute: the tap is handed nothing to hear
+        heard = tap.heard
+        await asyncio.sleep(0.3)
+        assert tap.heard == heard
+        h.engine.mic_enabled = True
+        # an answer wakes the speaker alone (starting the running mic would fail)
+        h.idle.clear()
+        h.engine.play("item_1", pcm(sine(0.3, 440, 24000, AMP)))
+        h.engine.end_of_answer("item_1")
+        await asyncio.wait_for(h.idle.wait(), 30)
+        assert h.kinds()[-1] == "opened" and h.engine.state == "running"
+        # asleep again; then the microphone is pulled while the speaker sleeps
+        await until(lambda: h.kinds()[-1] == "standby", 10)
+        pulse.unplug_mic()
+        await until(lambda: "lost" in h.kinds()[h.kinds().index("standby"):], 20)
+        pulse.plug_mic()
+        await until(lambda: h.kinds()[-1] == "opened", 30)
+        frames = tap.frames
+        await until(lambda: tap.frames > frames + 4800, 30)  # the reopened mic feeds it
+        # without the tap, standby stops both again
+        h.engine.tap = None
+        await until(lambda: h.kinds()[-1] == "standby" and h.statuses[-1].direction == "both",
+                    10)
+    finally:
+        await h.engine.stop()
+
+
 @aio
 async def test_standby_stops_the_streams_when_quiet_and_wakes_for_audio(pulse: PulseRig) -> None:
     h = Harness(dataclasses.replace(CFG, standby_after_s=0.5))

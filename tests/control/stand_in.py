@@ -122,6 +122,9 @@ class StandInDaemon:
     def handle(self, event: Event) -> None:
         self._run(event)
 
+    def wake_word_status(self) -> dict[str, Any]:
+        return {"enabled": False, "listening": False}  # as the daemon's with it off
+
     def _run(self, event: Event | None) -> None:
         now = time.monotonic()
         actions = (self.conversation.start(now) if event is None

@@ -16,6 +16,7 @@ from edged.conversation import (
     AnswerAudioDone,
     Cancel,
     Committed,
+    ConfirmWanted,
     EndConversation,
     Event,
     LinkDown,
@@ -26,6 +27,7 @@ from edged.conversation import (
     PlaybackIdle,
     PttDown,
     PttUp,
+    RemoteToolCalled,
     ResponseDone,
     ResponseStarted,
     Say,
@@ -40,6 +42,7 @@ from edged.conversation import (
     ToolFinished,
     WakeHold,
     WakePress,
+    WakeWord,
 )
 from edged.conversation.machine import BENIGN_ERRORS
 from tests.rigs.conversation import Driver, pcm
@@ -101,7 +104,10 @@ STATES: dict[str, tuple[bool, list[Event], Phase]] = {
 }
 
 EVENTS: list[Event] = [
-    PttDown(), PttUp(), WakePress(300), WakePress(10), WakeHold(), Cancel(),
+    PttDown(), PttUp(), WakePress(300), WakePress(10), WakeHold(), WakeWord("okay_nabu", 0.9),
+    Cancel(), ConfirmWanted("garage", 8.0), RemoteToolCalled("r1", "mcp1", "lights"),
+    RemoteToolCalled("r1", "mcpa1", "lights", pending=True),
+    RemoteToolCalled("r9", "mcp2", "lights", approval_id="mcpa1"),
     Say("hi"), Say("   "), LinkUp(), LinkDown("test"), MicAudio(pcm(100)), MicAudio(b""),
     SpeechStarted(), SpeechStopped(), Committed(), ResponseStarted("r1"),
     ResponseStarted("r9"), AnswerAudio("r1", "i1", pcm(50)), AnswerAudio("r9", "i9", pcm(50)),

@@ -37,10 +37,11 @@ def test_json_run_on_a_working_setup(pulse: PulseRig, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
     ids = [c["id"] for c in doc["checks"]]
-    assert ids == ["config", "input_device", "output_device", "mic_level", "speaker_tone",
-                   "gpio", "groups", "credentials", "dns", "tls", "handshake", "journald",
-                   "systemd"]
+    assert ids == ["config", "input_device", "output_device", "wake_word", "mic_level",
+                   "speaker_tone", "gpio", "groups", "credentials", "token_service", "dns",
+                   "tls", "handshake", "http_tools", "journald", "systemd"]
     status = {c["id"]: c["status"] for c in doc["checks"]}
+    assert status["wake_word"] == "skip"  # off unless the config turns it on
     for check in ("config", "input_device", "output_device", "speaker_tone", "gpio",
                   "credentials", "dns", "handshake"):
         assert status[check] == "ok", (check, doc)

@@ -508,7 +508,7 @@ def test_other_finished_items_and_argument_streams_are_known_and_ignored(
         {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
          "item": message},
         {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
-         "item": {"id": "item_2", "type": "mcp_call", "name": 7}},
+         "item": {"id": "item_2", "type": "reasoning", "name": 7}},  # MCP: test_mcp.py
         {"type": "response.output_item.done", "response_id": "r", "output_index": 0,
          "item": {"id": "item_3"}},
         {"type": "response.function_call_arguments.delta", "response_id": "r",

@@ -6,6 +6,7 @@ Real websockets to the loopback simulator and its faults.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from edged.realtime.events import ErrorEvent
 from edged.realtime.link import LinkState
 from edged.simulator import Fault
 from tests.realtime.test_link import Rig, aio, sim
+from tests.realtime.test_token_service import DEVICE_TOKEN, TokenLink
+from tests.rigs.token_service import TokenServiceRig
 
 
 @aio
@@ -81,3 +84,49 @@ async def test_a_config_failed_wait_ends_at_once_when_asked() -> None:
             assert len(s.handshakes) == 1
             rig.link.config_changed()
             await rig.up()
+
+
+@aio
+async def test_a_token_service_outage_backs_off_and_opens_the_circuit_like_a_handshake(
+        tmp_path: Path) -> None:
+    token_file = tmp_path / "device-token"
+    token_file.write_text(DEVICE_TOKEN)
+    token_file.chmod(0o600)
+    async with sim() as s:
+        with TokenServiceRig(DEVICE_TOKEN, mode="500", on_mint=lambda v: setattr(
+                s, "require_key", v)) as svc:
+            async with TokenLink(s, svc.url, token_file) as rig:
+                await rig.until(lambda: rig.link.status.state is LinkState.CIRCUIT_OPEN,
+                                "circuit_open")
+                st = rig.link.status
+                assert st.failures == {"network": 3}  # FAST: the circuit opens at 3
+                assert st.last_error == "token service answered HTTP 500: server trouble"
+                assert LinkState.BACKOFF in rig.states() and not st.critical
+                assert s.handshakes == []
+                svc.mode = "ok"  # the service is back: the next probe connects
+                await rig.up()
+                assert svc.mints == 1 and rig.handshake_statuses() == [101]
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("garbage", "token service: the answer is malformed: the answer is not JSON"),
+    ("no_value", "token service: the answer is malformed: the answer has no 'value' (the "
+                 "client secret)"),
+])
+def test_a_malformed_token_answer_is_said_and_retried_with_backoff(
+        tmp_path: Path, mode: str, said: str) -> None:
+    token_file = tmp_path / "device-token"
+    token_file.write_text(DEVICE_TOKEN)
+    token_file.chmod(0o600)
+
+    @aio
+    async def run() -> None:
+        async with sim() as s:
+            with TokenServiceRig(DEVICE_TOKEN, mode=mode) as svc:  # type: ignore[arg-type]
+                async with TokenLink(s, svc.url, token_file) as rig:
+                    await rig.until(lambda: len(svc.requests) >= 2, "a second try")
+                    assert rig.link.status.last_error == said
+                    assert set(rig.link.status.failures) == {"network"}
+                    assert LinkState.BACKOFF in rig.states()
+                    assert s.handshakes == []
+    run()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import json
 import random
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -342,3 +348,79 @@ def test_the_herd_measure_detects_synchronised_clients() -> None:
     # bucket assertion above would fail.
     firsts = _herd(1000, jitter=False)
     assert max(Counter(int(t * 10) for t in firsts).values()) == 1000
+
+
+# ------------------------------------------------------------------ the herd at fleet scale
+
+
+def _herd_script() -> ModuleType:
+    """``scripts/herd.py``, imported (its dataclasses need it in sys.modules)."""
+    name = "edged_scripts_herd"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parents[2] / "scripts" / "herd.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _recovery_shape(summary: dict[str, Any], cfg: LinkConfig) -> list[str]:
+    """What is wrong with a fleet's recovery ([] when nothing): attempts at the server
+    after it is back stay near what open circuits already allow, and every speaker is
+    back within the longest wait the policy can give a network failure."""
+    ceiling = summary["speakers"] / cfg.circuit_reset_s  # probes/s with every circuit open
+    wrong = []
+    if summary["recovery_peak_per_s"] > 3 * ceiling:
+        wrong.append(f"a second with {summary['recovery_peak_per_s']} attempts")
+    if max(b["per_s"] for b in summary["recovery_buckets"]) > 2 * ceiling:
+        wrong.append("a 10-s bucket over twice the probe rate")
+    if summary["last_back_s"] is not None and summary["last_back_s"] > \
+            max(cfg.backoff_cap_s, 1.2 * cfg.circuit_reset_s) + 0.3:
+        wrong.append(f"the last speaker back only after {summary['last_back_s']} s")
+    return wrong
+
+
+def test_a_thousand_speakers_come_back_from_a_ten_minute_endpoint_outage_spread_out() -> None:
+    herd, cfg = _herd_script(), LinkConfig()  # the defaults a fleet runs with
+    summary = herd.summary(herd.simulate("endpoint", 1000, 600.0, cfg, seed=1))
+    assert summary["offline"] == 1000
+    assert _recovery_shape(summary, cfg) == []
+    assert summary["recovery_buckets"][-1]["back"] == 1000
+    # during the outage the open circuits hold the fleet near one probe per reset period
+    assert summary["outage_last_minute_per_s"] <= 1000 / cfg.circuit_reset_s
+
+
+def test_the_recovery_shape_catches_a_synchronised_fleet() -> None:
+    # Control: speakers with no jitter all probe in the same second, and the shape
+    # check above fails on them.
+    herd, cfg = _herd_script(), LinkConfig()
+    summary = herd.summary(herd.simulate("endpoint", 1000, 600.0, cfg, jitter=False))
+    assert summary["recovery_peak_per_s"] == 1000
+    assert _recovery_shape(summary, cfg) != []
+
+
+def test_a_token_service_outage_takes_only_sessions_at_their_limit_offline() -> None:
+    herd, cfg = _herd_script(), LinkConfig()
+    cap_s, renew_s = 3600.0, cfg.session_renew_min * 60.0
+    out = herd.simulate("token_service", 1000, 600.0, cfg, seed=1, session_cap_s=cap_s)
+    # renewals that came due waited for a secret; only a session the server ended at
+    # its limit, within the outage, went offline (some 9 % of the fleet)
+    assert 0 < len(out.offline) < 1000 * (600.0 - (cap_s - renew_s)) / renew_s * 1.5
+    assert all(0.0 <= down < 600.0 <= up for down, up in out.offline.values())
+    summary = herd.summary(out)
+    assert _recovery_shape(summary, cfg) == []
+    assert summary["outage_peak_per_s"] <= 1000 / cfg.circuit_reset_s
+    # an outage shorter than the gap between renewal and the limit takes no one offline
+    short = herd.simulate("token_service", 1000, cap_s - renew_s - 1.0, cfg, seed=1)
+    assert short.offline == {}
+
+
+def test_scripts_herd_prints_both_outages(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _herd_script().main(["--speakers", "100", "--outage-s", "300", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["kind"] for s in doc["scenarios"]] == ["endpoint", "token_service"]
+    assert doc["scenarios"][0]["offline"] == 100
+    assert _herd_script().main(["--speakers", "100"]) == 0
+    assert "last speaker back" in capsys.readouterr().out

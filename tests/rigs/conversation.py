@@ -19,6 +19,7 @@ from edged.conversation import (
     Action,
     AnswerAudio,
     Committed,
+    ConfirmTool,
     Conversation,
     EndAnswer,
     Event,
@@ -52,7 +53,7 @@ from edged.conversation import (
     WakePress,
 )
 
-ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, RunTool, Ring, PlayAnswer, EndAnswer,
+ALL_ACTIONS = (*SEND_ACTIONS, SetHandsFree, RunTool, Ring, ConfirmTool, PlayAnswer, EndAnswer,
                FlushPlayback, PlaySound, SetLed, SetMic, Notice)
 USER_REASONS = ("superseded", "muted", "cancelled")
 """utterance_dropped reasons the person chose: no error sound for those."""

@@ -1,6 +1,6 @@
 """Runs edged's native dependencies under the unit's seccomp rules (a child process).
 
-Usage: ``python sandboxed.py ALLOWED_SYSCALLS.json WORKDIR``. It installs, through
+Usage: ``python sandboxed.py ALLOWED_SYSCALLS.json WORKDIR [wake_word]``. It installs, through
 libseccomp, the two filters systemd would install for edged.service:
 
 * ``SystemCallFilter=@system-service`` minus ``~@privileged @resources``, with
@@ -14,6 +14,11 @@ daemon does with them: a ctypes callback (the ALSA error handler, invoked by
 PortAudio's device scan), PyAudio streams on ALSA PCMs, numpy + soxr resampling, the
 webrtc noise/gain module, gpiozero with its mock pins, and a websockets round trip on
 loopback. It prints one JSON line of results and exits 0 only if all of it worked.
+
+With ``wake_word`` it runs the wake word instead, after the same filters: the shipped
+okay_nabu model on TensorFlow Lite (a C library pymicro-wakeword drives through
+ctypes), fed a second of tone and noise, then ``WORKDIR/okay_nabu.raw`` (16 kHz mono
+PCM16 of the phrase). That package is optional (64-bit only), so it is a run of its own.
 """
 
 from __future__ import annotations
@@ -181,12 +186,38 @@ async def websocket_round_trip() -> bool:
             return await ws.recv() == "ping"
 
 
+def wake_word(workdir: str) -> dict[str, object]:
+    """The detector the daemon loads, on a second of tone and noise, then on the phrase:
+    a probability above the cutoff for the phrase alone shows the model really ran."""
+    import numpy as np
+
+    from edged.wakeword.detector import RATE, load
+
+    detector = load("okay_nabu")
+    try:
+        t = np.arange(RATE) / RATE
+        noise = np.random.default_rng(7).normal(0, 300, RATE)
+        tone = np.sin(2 * np.pi * 440 * t) * 3000 + noise
+        heard_tone = detector.process(tone.astype("<i2").tobytes())
+        with open(os.path.join(workdir, "okay_nabu.raw"), "rb") as f:
+            heard_phrase = detector.process(f.read())
+    finally:
+        detector.close()
+    return {"wake_model": detector.spec.name, "wake_cutoff": detector.spec.cutoff,
+            "wake_tone_steps": len(heard_tone), "wake_tone_max": max(heard_tone),
+            "wake_phrase_steps": len(heard_phrase), "wake_phrase_max": max(heard_phrase)}
+
+
 def main() -> int:
     with open(sys.argv[1]) as f:
         allowed = json.load(f)
     workdir = sys.argv[2]
     results: dict[str, object] = {"allowed": len(install_filters(allowed))}
     results.update(filters_are_active())
+    if sys.argv[3:] == ["wake_word"]:
+        results.update(wake_word(workdir))
+        print(json.dumps(results))
+        return 0
     results["ctypes_callback"] = ctypes_callback()
     results.update(audio(workdir))
     results["dsp"] = dsp()

@@ -40,21 +40,6 @@ pytestmark = pytest.mark.skipif(
     "python3-setuptools, python3-wheel) to build edged's wheel offline")
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("checkout")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for name in ("edged", "config", "systemd"):
-        shutil.copytree(ROOT / name, src / name, ignore=ignore)
-    if (ROOT / "docs").is_dir():  # checked by the docs tests, not required to install
-        shutil.copytree(ROOT / "docs", src / "docs", ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "scripts/install.sh"):
-        if (ROOT / name).exists():
-            (src / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, src / name)
-    return src
-
-
 def install(source: Path, root: Path, *args: str,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     cmd = ["bash", str(source / "scripts" / "install.sh"), "--root", str(root), "--no-deps",

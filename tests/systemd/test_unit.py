@@ -8,13 +8,16 @@ stub executable under a temp dir; every other line is verified exactly as shippe
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,31 +164,40 @@ def sandbox_syscalls() -> list[str]:
     return sorted(allowed - denied)
 
 
-@needs_analyze
-@pytest.mark.skipif(not any(os.path.exists(f"{d}/libseccomp.so.2") for d in (
+needs_seccomp = pytest.mark.skipif(not any(os.path.exists(f"{d}/libseccomp.so.2") for d in (
     "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib/arm-linux-gnueabihf",
     "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib")),
     reason="libseccomp.so.2 (a dependency of systemd) is not installed")
-def test_native_libraries_work_under_the_units_seccomp_rules(tmp_path: Path) -> None:
-    """MemoryDenyWriteExecute=yes and SystemCallFilter= do not break what edged runs."""
+
+
+def run_sandboxed(tmp_path: Path, *mode: str) -> dict[str, Any]:
+    """``sandboxed.py`` in a child under the unit's filters; its JSON line of results."""
     if "MemoryDenyWriteExecute=yes" not in UNIT.read_text():
         pytest.fail("the unit no longer sets MemoryDenyWriteExecute=yes: update this test")
     allowed = tmp_path / "allowed.json"
     allowed.write_text(json.dumps(sandbox_syscalls()))
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    child = Path(__file__).with_name("sandboxed.py")
+    result = subprocess.run([sys.executable, str(child), str(allowed), str(tmp_path), *mode],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["wx_mmap_refused"] is True  # the W^X filter is really on
+    assert report["setpriority_refused"] is True  # and so is the system call filter
+    return report
+
+
+@needs_analyze
+@needs_seccomp
+def test_native_libraries_work_under_the_units_seccomp_rules(tmp_path: Path) -> None:
+    """MemoryDenyWriteExecute=yes and SystemCallFilter= do not break what edged runs."""
     (tmp_path / "in.raw").write_bytes(b"\x01\x02" * 24000)
     (tmp_path / ".asoundrc").write_text(
         f'pcm.edged_test_mic {{ type file slave.pcm "null" file "/dev/null" '
         f'infile "{tmp_path}/in.raw" format "raw" }}\n'
         f'pcm.edged_test_spk {{ type file slave.pcm "null" file "{tmp_path}/out.raw" '
         f'format "raw" }}\n')
-    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    child = Path(__file__).with_name("sandboxed.py")
-    result = subprocess.run([sys.executable, str(child), str(allowed), str(tmp_path)],
-                            capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["wx_mmap_refused"] is True  # the W^X filter is really on
-    assert report["setpriority_refused"] is True  # and so is the system call filter
+    report = run_sandboxed(tmp_path)
     assert report["ctypes_callback"] is True
     assert report["alsa_handler_calls"] > 0  # the ALSA error handler ran as a callback
     assert report["captured"] == 960
@@ -193,3 +205,31 @@ def test_native_libraries_work_under_the_units_seccomp_rules(tmp_path: Path) -> 
     assert report["dsp"] is True
     assert report["gpio_mock"] is True
     assert report["websocket"] is True
+
+
+@needs_analyze
+@needs_seccomp
+@pytest.mark.skipif(importlib.util.find_spec("pymicro_wakeword") is None,
+                    reason="the optional package pymicro-wakeword (the wakeword extra, 64-bit "
+                    "only) is not installed")
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="espeak-ng (installed by scripts/setup) speaks the wake word")
+def test_the_wake_word_runs_under_the_units_seccomp_rules(tmp_path: Path) -> None:
+    """TensorFlow Lite, as pymicro-wakeword drives it, needs no W+X memory and no filtered
+    call: the shipped model, loaded as the daemon loads it, hears the phrase under both."""
+    import numpy as np
+    import soxr
+
+    wav = tmp_path / "okay_nabu.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "okay nabu"], check=True, timeout=30)
+    with wave.open(str(wav)) as w:
+        phrase = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+        rate = w.getframerate()
+    pad = np.zeros(8000, np.int16)  # half a second of silence each side, at 16 kHz
+    speech = soxr.resample(phrase, rate, 16000).astype(np.int16)
+    (tmp_path / "okay_nabu.raw").write_bytes(np.concatenate([pad, speech, pad]).tobytes())
+    report = run_sandboxed(tmp_path, "wake_word")
+    assert report["wake_model"] == "okay_nabu"
+    assert report["wake_tone_steps"] >= 1000 // 30  # at least one per 30 ms model step
+    assert report["wake_tone_max"] < report["wake_cutoff"]  # a tone is not the phrase
+    assert report["wake_phrase_max"] > report["wake_cutoff"]  # the phrase is: the model ran
