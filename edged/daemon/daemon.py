@@ -273,7 +273,10 @@ class Daemon:
         return {"enabled": self.config.wake_word.enabled, "listening": False}
 
     async def _reload_wake_word(self, old: Config, new: Config) -> str:
-        if old.wake_word == new.wake_word:
+        """Any change restarts it; an unchanged config retries one that could not start
+        (the package or the model file may be there by now)."""
+        if old.wake_word == new.wake_word and (self.wake is not None
+                                               or not new.wake_word.enabled):
             return ""
         if self.wake is not None:
             await self.wake.close()

@@ -8,6 +8,8 @@ engine's tap, the resampler and TensorFlow Lite as on a speaker.
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,16 @@ def test_a_reload_switches_it_on_and_a_broken_model_off(pulse: PulseRig, tmp_pat
             done.stdout + done.stderr
         assert r.status()["wake_word"] == {"enabled": True, "listening": False}
         r.alive()
+        # the model put in place: a reload of the same file tries again, and listens
+        from edged.wakeword.models import manifest_path
+
+        shipped = manifest_path("okay_nabu")
+        doc = json.loads(shipped.read_text())
+        shutil.copy(shipped.parent / doc["model"], tmp_path / doc["model"])
+        shutil.copy(shipped, tmp_path / "gone.json")
+        done = r.ctl("reload")
+        assert done.returncode == 0, done.stdout + done.stderr
+        wait(lambda: r.status()["wake_word"]["listening"], "the wake word after the fix")
 
 
 def test_run_refuses_to_start_when_the_wake_word_cannot_load(
