@@ -57,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -150,6 +150,24 @@ def summary(values: Sequence[float], digits: int = 2) -> dict[str, Any]:
             "spread": round(max(values) - min(values), digits), "n": len(values)}
 
 
+def each_side(samples: Sequence[dict[str, Any]], side: str, keys: Iterable[str],
+              digits: int = 2) -> dict[str, dict[str, Any]]:
+    """``on`` and ``off`` (the value of each sample's ``side`` key): a summary per figure."""
+    return {value: {key: summary([s[key] for s in samples if s[side] == value and key in s],
+                                 digits) for key in keys}
+            for value in ("on", "off")}
+
+
+def on_off_pairs(samples: Sequence[dict[str, Any]], side: str,
+                 key: str) -> list[dict[str, float]]:
+    """Each pair's ``on`` and ``off`` figure for ``key``; a pair missing a side is left out."""
+    by_pair: dict[int, dict[str, float]] = {}
+    for s in samples:
+        if key in s:
+            by_pair.setdefault(s["pair"], {})[s[side]] = s[key]
+    return [p for p in by_pair.values() if len(p) == 2]
+
+
 TOOLS_FIGURES = ("rss_mb", "pss_mb")
 
 
@@ -159,17 +177,10 @@ def tools_cost(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     (their medians), and the noise: the spread among the tools-off daemons, which differ
     in nothing but being separate processes."""
     out: dict[str, Any] = {"pairs": len({s["pair"] for s in samples}),
-                           "order": [s["tools"] for s in samples]}
-    for side in ("on", "off"):
-        mine = [s for s in samples if s["tools"] == side]
-        out[side] = {key: summary([s[key] for s in mine if key in s])
-                     for key in (*TOOLS_FIGURES, "rss_at_idle_mb")}
+                           "order": [s["tools"] for s in samples],
+                           **each_side(samples, "tools", (*TOOLS_FIGURES, "rss_at_idle_mb"))}
     for key in TOOLS_FIGURES:
-        by_pair: dict[int, dict[str, float]] = {}
-        for s in samples:
-            if key in s:
-                by_pair.setdefault(s["pair"], {})[s["tools"]] = s[key]
-        pairs = [p for p in by_pair.values() if len(p) == 2]
+        pairs = on_off_pairs(samples, "tools", key)
         name = key.removesuffix("_mb")
         out[f"{name}_delta_mb"] = summary([p["on"] - p["off"] for p in pairs])
         out[f"{name}_ratio"] = summary([p["on"] / p["off"] for p in pairs if p["off"]],
@@ -217,17 +228,10 @@ def wake_cost(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     median, smallest, largest), and the noise: the spread among the wake-word-off
     daemons, which differ in nothing but being separate processes."""
     out: dict[str, Any] = {"pairs": len({s["pair"] for s in samples}),
-                           "order": [s["wake"] for s in samples]}
-    for side in ("on", "off"):
-        mine = [s for s in samples if s["wake"] == side]
-        out[side] = {key: summary([s[key] for s in mine if key in s], 3)
-                     for key in WAKE_FIGURES}
+                           "order": [s["wake"] for s in samples],
+                           **each_side(samples, "wake", WAKE_FIGURES, 3)}
     for key, name in WAKE_FIGURES.items():
-        by_pair: dict[int, dict[str, float]] = {}
-        for s in samples:
-            if key in s:
-                by_pair.setdefault(s["pair"], {})[s["wake"]] = s[key]
-        out[name] = summary([p["on"] - p["off"] for p in by_pair.values() if len(p) == 2], 3)
+        out[name] = summary([p["on"] - p["off"] for p in on_off_pairs(samples, "wake", key)], 3)
         out[name.replace("_delta_", "_noise_")] = out["off"][key]["spread"]
     return out
 
