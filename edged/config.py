@@ -58,6 +58,7 @@ class AudioConfig:
     input_channels: int | Literal["auto"] = _f("auto", 1, 32)
     output_channels: int | Literal["auto"] = _f("auto", 1, 32)
     frame_ms: int = _f(20, 10, 100)
+    output_period_ms: int = _f(20, 10, 100)
     preroll_ms: int = _f(300, 0, 2000)
     uplink_batch_ms: int = _f(100, 10, 500)
     playback_prebuffer_ms: int = _f(60, 0, 1000)

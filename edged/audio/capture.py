@@ -91,6 +91,7 @@ class Capture:
         self.latency = 0.0
         self._clock_end = 0.0  # capture time just after the newest sample
         self._tap: RawTap | None = None
+        self._after: list[Callable[[], None]] = []  # for the loop, after the next buffer
 
     @property
     def tap(self) -> RawTap | None:
@@ -231,11 +232,18 @@ class Capture:
 
     def stop(self) -> None:
         with self._lock:
+            self._after.clear()  # the engine's timers call them
             self._uplink = False
             self._raw.clear()
             self._raw_frames = 0
             self._conv = None
         self._out = np.zeros(0, np.int16)
+
+    def after_next_buffer(self, fn: Callable[[], None]) -> None:
+        """Have ``fn`` run on the loop once the buffer being captured now has arrived
+        (a push-to-talk release: the period in flight holds the last syllable)."""
+        with self._lock:
+            self._after.append(fn)
 
     def drain(self) -> None:
         """Convert the queued batch and give its whole frames to ``on_frames`` (loop)."""
@@ -297,6 +305,7 @@ class Capture:
         heard = self._mic_enabled and self._gate(now)
         wake = False
         with self._lock:
+            after, self._after = self._after, []
             self._raw.append((data if heard else None, frame_count, end_t))
             self._raw_frames += frame_count
             if self._uplink:
@@ -313,6 +322,8 @@ class Capture:
             tap.feed(data if heard else None, frame_count, end_t)
         if wake:
             self._wake(self.drain)
+        for fn in after:
+            self._wake(fn)
         return None, CONTINUE
 
     def _capture_time(self, now: float, frames: int, time_info: dict[str, float],

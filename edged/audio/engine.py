@@ -8,6 +8,10 @@ Threads and who owns what:
   at most once per uplink batch.
 - One worker thread makes every blocking PortAudio call (initialise, open,
   start, stop, close, terminate), in order, so the loop never waits on a device.
+- A barge-in aborts the output stream from a short-lived thread of its own:
+  ``Pa_AbortStream`` joins PortAudio's callback thread, so it may not run on the
+  loop, and it must not queue behind the worker. A lock keeps it and the
+  worker's calls one at a time.
 - The loop owns the rest: the public methods, and the supervisor that notices
   a vanished or stalled device and reopens it with backoff after re-creating
   PortAudio (which has no hotplug), reporting each step through ``on_status``.
@@ -28,6 +32,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +41,7 @@ from typing import Any, TypeVar
 from edged.audio.capture import Capture, FramesHandler, RawTap
 from edged.audio.devices import MODEL_RATE, AudioError, Direction, StreamFormat
 from edged.audio.playback import Playback
-from edged.audio.portaudio import Callback, PortAudio
+from edged.audio.portaudio import Callback, PortAudio, abort_stream
 from edged.audio.sounds import SoundName
 from edged.audio.status import (
     AudioStats,
@@ -63,7 +68,7 @@ IN_PLACE_KEYS = frozenset({
     "stall_timeout_s", "reopen_backoff_cap_s",
 })
 """Audio keys a running engine takes as they are; any other change means reopening the
-devices (device, rate, channels, frame size, pre-roll and buffer sizes, processing)."""
+devices (device, rate, channels, periods, pre-roll and buffer sizes, processing)."""
 
 
 def needs_reopen(old: AudioConfig, new: AudioConfig) -> bool:
@@ -113,7 +118,9 @@ class AudioEngine:
         self._loop = loop
         self._clock = clock
         self._playback = Playback(cfg, self._drained_from_thread, clock,
+                                  abort=self._abort_output,
                                   on_aborted=self._aborted_from_thread)
+        self._ops = threading.Lock()  # one PortAudio call at a time: the worker's or an abort
         self._capture = Capture(cfg, on_frames, self._call_soon_threadsafe, self._mic_gate,
                                 clock)
         self._state: EngineState = "stopped"
@@ -266,6 +273,29 @@ class AudioEngine:
         """Deliver the rest now and stop delivering (push-to-talk release)."""
         self._capture.flush_uplink(close=True)
 
+    def after_next_buffer(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop once the microphone buffer being captured now has
+        arrived, so the audio up to this moment is in; at once if the microphone is
+        not running, and at the latest after one and a half periods (a late device).
+        """
+        op = self._open
+        mic_runs = self._state in ("running", "degraded") or (
+            self._state == "standby" and not self._mic_sleeps)
+        if op is None or op.inp is None or not mic_runs:
+            self._loop.call_soon(fn)
+            return
+        done = False
+
+        def once() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                timer.cancel()
+                fn()
+
+        timer = self._loop.call_later(self.cfg.frame_ms * 1.5 / _MS + 0.01, once)
+        self._capture.after_next_buffer(once)
+
     @property
     def uplink_open(self) -> bool:
         return self._capture.uplink_open
@@ -307,12 +337,12 @@ class AudioEngine:
             self._loop.call_soon(self._idle)
 
     def flush(self) -> dict[str, int]:
-        """Barge-in: the speaker goes silent within one output buffer.
+        """Barge-in: the speaker goes silent at once, whatever the output period.
 
-        The next output callback aborts the stream, so PortAudio discards the
-        audio the device still holds, and the stream is restarted at once.
-        Returns, per item touched, the milliseconds heard by then: the
-        ``audio_end_ms`` for a truncate.
+        The output stream is aborted from another thread, so PortAudio discards
+        the audio the device still holds (about a millisecond), and the stream
+        is restarted. Returns, per item touched, the milliseconds heard by then:
+        the ``audio_end_ms`` for a truncate.
         """
         return self._playback.flush()
 
@@ -353,6 +383,28 @@ class AudioEngine:
 
     def _drained_from_thread(self) -> None:
         self._call_soon_threadsafe(self._idle)
+
+    def _abort_output(self) -> None:
+        """Drop what the speaker's device holds, now (from :meth:`flush`)."""
+        op = self._open
+        if op is None or op.out is None:
+            self._playback.abort_failed()
+            return
+        threading.Thread(target=self._abort_blocking, args=(op, op.out),
+                         name="edged-audio-abort", daemon=True).start()
+
+    def _abort_blocking(self, op: _Open, stream: Any) -> None:
+        with self._ops:
+            if self._open is not op or op.out is not stream:  # closed meanwhile
+                self._playback.abort_failed()
+                return
+            try:
+                abort_stream(stream)
+            except OSError as exc:  # stopped meanwhile (standby): nothing to drop
+                log.debug("speaker: no abort: %s", exc)
+                self._playback.abort_failed()
+                return
+        self._playback.aborted(self._clock())
 
     def _aborted_from_thread(self) -> None:
         self._call_soon_threadsafe(self._restart_output)
@@ -487,8 +539,12 @@ class AudioEngine:
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._executor is None:
             raise AudioError("the audio engine is not running")
-        return await asyncio.wait_for(self._loop.run_in_executor(self._executor, fn),
-                                      OP_TIMEOUT_S)
+        return await asyncio.wait_for(
+            self._loop.run_in_executor(self._executor, self._locked, fn), OP_TIMEOUT_S)
+
+    def _locked(self, fn: Callable[[], T]) -> T:
+        with self._ops:
+            return fn()
 
     async def _open_streams(self, strict: bool = False) -> None:
         """One open cycle: a fresh PortAudio, both devices resolved by name, streams started.
@@ -570,12 +626,12 @@ class AudioEngine:
                        failures: list[str], strict: bool) -> _Open:
         """Open the streams, not yet started (worker thread; the caller terminates on error)."""
         op = _Open(pa)
-        ms = self.cfg.frame_ms
         for direction, fmt in formats.items():
             if fmt is None:
                 continue
             callback: Callback = (self._capture.callback if direction == "input"
                                   else self._playback.callback)
+            ms = self.cfg.frame_ms if direction == "input" else self.cfg.output_period_ms
             try:
                 stream = pa.open(fmt, direction, fmt.rate * ms // _MS, callback)
             except OSError as exc:
@@ -614,9 +670,9 @@ class AudioEngine:
             log.info("microphone: %s -> %d Hz mono, %d ms frames%s", op.in_fmt.describe(),
                      MODEL_RATE, cfg.frame_ms, extra)
         if op.out is not None and op.out_fmt is not None:
-            log.info("speaker: %s <- %d Hz mono, volume %.2f, output latency %.0f ms",
-                     op.out_fmt.describe(), MODEL_RATE, self._playback.volume,
-                     self._playback.latency * _MS)
+            log.info("speaker: %s <- %d Hz mono, volume %.2f, %d ms periods, output latency "
+                     "%.0f ms", op.out_fmt.describe(), MODEL_RATE, self._playback.volume,
+                     cfg.output_period_ms, self._playback.latency * _MS)
 
     async def _close_streams(self) -> None:
         op, self._open = self._open, None
@@ -750,7 +806,8 @@ def _active(stream: Any) -> bool:
 
 
 def _restart_stream(stream: Any) -> None:
-    """Stop (already aborted: returns at once) and start again (worker thread)."""
+    """Start again after an abort (worker thread); the stop is a no-op unless PyAudio
+    still counts the stream as running."""
     stream.stop_stream()
     stream.start_stream()
 

@@ -7,13 +7,14 @@ chunk edges are seamless. The output callback then only slices bytes off the
 feedback sound is being mixed in, and when nothing plays it returns a prebuilt
 silent buffer without taking a lock.
 
-Barge-in must silence the speaker at once, but the device already holds two or
-three output buffers (40–60 ms) that PortAudio cannot take back while the
-stream runs. So when the engine gives an ``on_aborted`` handler, :meth:`flush`
-asks the next output callback to return ``paAbort``: PortAudio then discards the
-device's buffer (``snd_pcm_drop``), the speaker is silent within one buffer,
-and the engine restarts the stream. Without a handler (tests driving the
-callback by hand) the device's buffer plays out.
+Barge-in must silence the speaker at once, but the device already holds two
+output buffers that PortAudio cannot take back while the stream runs. So when
+the engine gives an ``abort`` function, :meth:`flush` calls it: the engine
+aborts the stream from a thread of its own (``Pa_AbortStream``), PortAudio
+discards the device's buffer (``snd_pcm_drop``) within about a millisecond,
+whatever the buffer size, reports back through :meth:`aborted`, and restarts the
+stream. Without one (tests driving the callback by hand) the device's buffer
+plays out.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from edged.audio.buffers import Int16, PlayQueue
 from edged.audio.convert import PlaybackConverter
 from edged.audio.devices import MODEL_RATE, StreamFormat
-from edged.audio.portaudio import ABORT, CONTINUE, OUTPUT_UNDERFLOW
+from edged.audio.portaudio import CONTINUE, OUTPUT_UNDERFLOW
 from edged.audio.sounds import SOUND_NAMES, SoundMixer, SoundName, render, sound_level
 from edged.config import AudioConfig
 
@@ -48,10 +49,13 @@ class Playback:
 
     def __init__(self, cfg: AudioConfig, on_drained: Callable[[], None],
                  clock: Callable[[], float] = time.monotonic, *,
+                 abort: Callable[[], None] | None = None,
                  on_aborted: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self._on_drained = on_drained
-        #: Called from PortAudio's thread right after a callback returned paAbort.
+        #: Asked by :meth:`flush` to drop the device's buffer now (returns at once).
+        self._request_abort = abort
+        #: Called from the aborting thread once the device's buffer was dropped.
         self.on_aborted = on_aborted
         self._clock = clock
         self._lock = threading.Lock()  # the callback holds it only to slice and mix
@@ -69,7 +73,7 @@ class Playback:
         self.last_callback = 0.0
         self.echo_until = 0.0  # the last answer audio is out of the room by then
         self._errors = 0
-        self._abort = False  # the next callback returns paAbort
+        self._dropping = False  # an abort was asked for and has not happened yet
         self._frames = 0  # frames per output buffer, as the device last asked
         self.aborts = 0
         self.aborted_at = 0.0  # when the device's buffer was last discarded
@@ -102,7 +106,7 @@ class Playback:
             self.latency = latency
             self._silence.clear()
             self.last_callback = 0.0
-            self._abort = False
+            self._dropping = False
         self.starting()
 
     def starting(self) -> None:
@@ -160,21 +164,23 @@ class Playback:
     def flush(self) -> dict[str, int]:
         """Drop queued answer audio; ms heard per item touched.
 
-        With an abort handler, audio still on its way to the speaker is
-        discarded by the next output callback, so what is heard is what
-        reaches it by then (the callbacks are regular, one buffer apart);
-        otherwise it all plays out.
+        With an abort function, audio still on its way to the speaker is
+        discarded now, so what is heard is what reached it by now; otherwise it
+        all plays out.
         """
         now = self._clock()
+        request = self._request_abort
+        drop = False
         with self._lock:
             q = self.queue
             heard = q.flush()
-            if self.on_aborted is not None and q.sounding_until() > now and self._frames:
-                self._abort = True
-                drop_at = max(now, self.last_callback + self._frames / self.rate)
-                heard = {item: min(n, q.heard(item, drop_at)) for item, n in heard.items()}
+            if request is not None and q.sounding_until() > now and self._frames:
+                drop = self._dropping = True
+                heard = {item: min(n, q.heard(item, now)) for item, n in heard.items()}
         self._conv.reset()
         self._item = None
+        if drop and request is not None:
+            request()
         return {item: n * _MS // self.rate for item, n in heard.items()}
 
     def played_ms(self, item_id: str) -> int:
@@ -192,13 +198,13 @@ class Playback:
 
     def busy(self, now: float) -> bool:
         """Is anything playing or about to (answer, sound, audio still in the device)?"""
-        return (self.queue.state != "idle" or self._mixer.active or self._abort
+        return (self.queue.state != "idle" or self._mixer.active or self._dropping
                 or self.queue.sounding_until() > now)
 
     def forget(self) -> None:
         """The stream was stopped (standby): nothing is in flight any more."""
         with self._lock:
-            self._abort = False
+            self._dropping = False
             self.queue.drop_in_flight(self._clock())
 
     def reconfigure(self, cfg: AudioConfig) -> None:
@@ -253,8 +259,6 @@ class Playback:
         self._frames = frame_count
         if status & OUTPUT_UNDERFLOW:
             self.underflows += 1
-        if self._abort:
-            return self._discard(now, frame_count)
         if self._warming:
             prev, self._prev_callback = self._prev_callback, now
             self._fill += 1
@@ -287,10 +291,12 @@ class Playback:
                 log.exception("output callback failed (playback continues)")
             return self._silent(frame_count), CONTINUE
 
-    def _discard(self, now: float, frame_count: int) -> tuple[bytes, int]:
-        """Barge-in: end the stream so PortAudio drops what the device holds."""
+    # -- the engine's aborting thread
+
+    def aborted(self, now: float) -> None:
+        """The stream was aborted (:meth:`flush`): nothing is in the device any more."""
         with self._lock:
-            self._abort = False
+            self._dropping = False
             self.queue.drop_in_flight(now)
         self.aborts += 1
         self.aborted_at = now
@@ -298,7 +304,10 @@ class Playback:
         handler = self.on_aborted
         if handler is not None:
             handler()
-        return self._silent(frame_count), ABORT
+
+    def abort_failed(self) -> None:
+        """No abort happened (the stream was stopped or closed meanwhile)."""
+        self._dropping = False
 
     def _silent(self, frame_count: int) -> bytes:
         silence = self._silence.get(frame_count)

@@ -82,6 +82,9 @@ class EnginePort:
         if self.engine.uplink_open:
             self.engine.flush_uplink()
 
+    def after_capture(self, fn: Callable[[], None]) -> None:
+        self.engine.after_next_buffer(fn)
+
     def play(self, item_id: str, pcm: bytes) -> float:
         return self.engine.play(item_id, pcm)
 

@@ -171,6 +171,21 @@ class PortAudio:
         )
 
 
+def abort_stream(stream: Any) -> None:
+    """Stop a running stream at once from outside its callback (``Pa_AbortStream``):
+    PortAudio drops what the device still holds, whatever the buffer size.
+
+    PyAudio wraps the call but offers no method for it, and its own "running" flag
+    would stay set, so a later ``start_stream()`` would silently do nothing: the flag
+    is cleared as ``stop_stream()`` clears it. The call joins PortAudio's callback
+    thread: never make it on the event loop.
+    """
+    import pyaudio
+
+    pyaudio.pa.abort_stream(stream._stream)  # raises OSError (e.g. not running)
+    stream._is_running = False
+
+
 def resolve_config(pa: PortAudio, cfg: AudioConfig) -> tuple[StreamFormat, StreamFormat]:
     """The input and output formats the config picks (raises DeviceNotFound & co)."""
     return (

@@ -149,6 +149,7 @@ class Daemon:
         self._reload_asked = 0
         self._last_reload: ReloadResult | None = None
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
+        self._held: list[Event] | None = None  # button events behind a release (button())
         self._audio_reopen: asyncio.Task[None] | None = None  # waiting for an idle moment
 
     # ------------------------------------------------------------------ lifecycle
@@ -538,14 +539,34 @@ class Daemon:
     # ------------------------------------------------------------------ inputs
 
     def button(self, event: Event) -> None:
-        """A button or local-control event, on the loop thread."""
-        # The pre-roll reaches the machine as the first MicAudio once it streams the mic.
-        if (isinstance(event, PttUp) and self.conversation.state.mic in STREAMING
-                and self.audio is not None):
-            self.audio.flush_capture()  # the utterance's tail goes out before the commit
+        """A button or local-control event, on the loop thread.
+
+        A push-to-talk release while the microphone streams waits for the
+        microphone's period in flight (it holds the last syllable; at most one
+        capture period), then the utterance's tail goes out before the commit.
+        Events that come meanwhile wait behind it, in order.
+        """
+        if self._held is not None:
+            self._held.append(event)
+            return
         self.timeline.add(self._now(), "press" if isinstance(event, PttDown) else
                           type(event).__name__)
+        if (isinstance(event, PttUp) and self.conversation.state.mic in STREAMING
+                and self.audio is not None):
+            self._held = [event]
+            self.audio.after_capture(self._release)
+            return
         self.handle(event)
+
+    def _release(self) -> None:
+        held, self._held = self._held or [], None
+        if held and self.audio is not None and self.conversation.state.mic in STREAMING:
+            self.audio.flush_capture()
+        for i, event in enumerate(held):
+            if i == 0:
+                self.handle(event)
+            else:
+                self.button(event)
 
     def on_frames(self, pcm: bytes, capture_end: float) -> None:
         """Microphone audio from the engine (24 kHz mono PCM16), on the loop thread;

@@ -32,6 +32,10 @@ class AudioPort(Protocol):
     def flush_capture(self) -> None:
         """Hand over every captured sample now (before a push-to-talk commit)."""
 
+    def after_capture(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop once the audio up to now has been captured (the
+        microphone's period in flight has arrived); at once if nothing is in flight."""
+
     def play(self, item_id: str, pcm: bytes) -> float:
         """Queue answer audio; returns the scheduled output time of its first sample."""
 

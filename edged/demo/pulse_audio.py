@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 LABEL = "PortAudio over a private PulseAudio server (null sinks)"
 WARM_TIMEOUT_S = 15.0  # the null sink's first block is 2 s; a loaded machine takes longer
 STEADY_S = 0.2  # both streams' callbacks running this long: warm
-_ABORT = 2  # paAbort: a barge-in; PortAudio drops what the device holds
 ANCHOR = 8  # |sample| above the rig's silence (≤ 3): the first sound's onset
 _POLL_S = 0.005
 
@@ -78,9 +77,7 @@ class TimedPort(EnginePort):
                   status: int) -> tuple[bytes, int]:
             handed = time.monotonic()
             out, flag = inner(data, frames, info, status)
-            if flag == _ABORT:
-                speaker.aborted(handed)
-            elif out.count(0) != len(out):
+            if out.count(0) != len(out):
                 lag = info.get("output_buffer_dac_time", 0.0) - info.get("current_time", 0.0)
                 if not 0.0 <= lag < 2.0:
                     lag = playback.latency
@@ -89,6 +86,14 @@ class TimedPort(EnginePort):
             return out, flag
 
         playback.callback = timed
+        aborted = playback.on_aborted
+
+        def timed_abort() -> None:  # a barge-in: PortAudio dropped what the device held
+            speaker.aborted(time.monotonic())
+            if aborted is not None:
+                aborted()
+
+        playback.on_aborted = timed_abort
 
     async def start(self) -> None:
         await super().start()

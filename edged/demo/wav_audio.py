@@ -150,6 +150,9 @@ class WavAudio:
         if self._pending:
             self._hand_over()
 
+    def after_capture(self, fn: Callable[[], None]) -> None:
+        self._loop.call_soon(fn)  # the file's audio is handed over whole: nothing in flight
+
     def play(self, item_id: str, pcm: bytes) -> float:
         now = self._loop.time()
         queued = sum(len(p) for _, p in self._queue) - self._head

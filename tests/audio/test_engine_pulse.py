@@ -186,7 +186,7 @@ async def test_barge_in_stops_the_speaker_and_counts_what_was_heard(pulse: Pulse
     recorded_ms = (last - first) / 48
     # the device's buffer was discarded, not played out: the speaker played less than
     # had been handed to it (with the buffer drained it would be all of it, ~60 ms more
-    # than had been heard; the abort comes with the next 20 ms buffer)
+    # than had been heard; the abort comes at once, from the engine's own thread)
     assert recorded_ms < handed_ms - 15
     assert latency_ms > 20  # so there was a buffer to discard
     # what flush() reports is what the speaker played, as exactly as the device's latency
@@ -194,6 +194,81 @@ async def test_barge_in_stops_the_speaker_and_counts_what_was_heard(pulse: Pulse
     assert abs(played["item_1"] - recorded_ms) < 25
     # the stream came back for the next answer
     assert h.engine._playback.aborts == 1
+
+
+@aio
+async def test_with_long_output_periods_a_barge_in_is_still_silent_at_once(
+        pulse: PulseRig) -> None:
+    # 100 ms periods: the device holds ~200 ms. Had the abort waited for the next
+    # callback, up to 100 ms more would play than had been heard at the press.
+    h = Harness(dataclasses.replace(CFG, output_period_ms=100))
+    await h.running()
+    recorder = pulse.record_speaker()
+    try:
+        h.engine.play("item_1", pcm(sine(4.0, 440, 24000, AMP)))
+        await until(lambda: h.engine.played_ms("item_1") >= 700)
+        handed_ms = h.engine._playback.queue.handed("item_1") * 1000 / 48000
+        pressed = time.monotonic()
+        played = h.engine.flush()
+        await until(lambda: h.engine._playback.aborts == 1, 5)
+        took = h.engine._playback.aborted_at - pressed
+        await asyncio.sleep(0.5)
+        rec = samples(recorder.stop()).reshape(-1, 2)[:, 0]
+        # PyAudio was told the stream stopped: starting it again works, and the next
+        # answer plays in full
+        recorder = pulse.record_speaker()
+        await asyncio.sleep(0.5)
+        h.idle.clear()
+        h.engine.play("item_2", pcm(sine(0.5, 440, 24000, AMP)))
+        h.engine.end_of_answer("item_2")
+        await asyncio.wait_for(h.idle.wait(), 30)
+        await asyncio.sleep(0.5)
+        rec2 = samples(recorder.stop()).reshape(-1, 2)[:, 0]
+        takes = [took]
+        for i in range(3):  # more barge-ins: an abort waiting for the next callback would
+            h.engine.play(f"more_{i}", pcm(sine(2.0, 440, 24000, AMP)))  # take 0-100 ms
+            await until(lambda i=i: h.engine.played_ms(f"more_{i}") >= 300)
+            pressed = time.monotonic()
+            h.engine.flush()
+            await until(lambda i=i: h.engine._playback.aborts == 2 + i, 5)
+            takes.append(h.engine._playback.aborted_at - pressed)
+            await until(lambda: not h.engine._playback.busy(time.monotonic()), 5)
+    finally:
+        recorder.stop()
+        await h.engine.stop()
+    assert h.engine._playback.latency >= 0.15  # the device really held that much
+    first, last = tone_span(rec, 48000)
+    recorded_ms = (last - first) / 48
+    assert recorded_ms < handed_ms - 100  # most of the device's 200 ms was dropped
+    assert abs(played["item_1"] - recorded_ms) < 40  # and what was reported is what played
+    # the engine's own figure, press → the device's buffer dropped: a few ms, never
+    # the wait for a 100 ms period
+    assert max(takes) < 0.03, takes
+    first, last = tone_span(rec2, 48000)
+    assert abs((last - first) / 48 - 500) < 5
+
+
+@aio
+async def test_a_release_waits_for_the_microphone_period_in_flight(pulse: PulseRig) -> None:
+    h = Harness(dataclasses.replace(CFG, frame_ms=100))
+    await h.running()
+    called: list[tuple[float, float]] = []  # (when, the newest capture callback by then)
+    try:
+        for _ in range(5):
+            asked = time.monotonic()
+            h.engine.after_next_buffer(
+                lambda: called.append((time.monotonic(), h.engine.stats.last_input_callback)))
+            await until(lambda: len(called) == 1, 5)
+            when, last = called.pop()
+            # it waited for the next buffer (a timer alone would come 160 ms later)
+            assert asked <= last <= when and when - asked < 0.16
+        await h.engine.stop()
+        # nothing in flight: at once
+        h.engine.after_next_buffer(lambda: called.append((time.monotonic(), 0.0)))
+        await asyncio.sleep(0)
+        assert len(called) == 1
+    finally:
+        await h.engine.stop()
 
 
 @aio

@@ -12,7 +12,7 @@ import pytest
 
 from edged.audio.devices import DeviceInfo, StreamFormat
 from edged.audio.playback import Playback
-from edged.audio.portaudio import ABORT, CONTINUE, OUTPUT_UNDERFLOW
+from edged.audio.portaudio import OUTPUT_UNDERFLOW
 from edged.config import AudioConfig
 from tests.audio.helpers import db, pcm, peak_frequency, rms, sine
 
@@ -189,32 +189,46 @@ def test_half_duplex_signal_covers_the_echo_tail() -> None:
     assert not rig.pb.speaking(rig.now + 1.0)
 
 
-def test_barge_in_with_an_abort_handler_makes_the_device_drop_its_buffer() -> None:
+def test_barge_in_with_an_abort_function_has_the_device_drop_its_buffer_now() -> None:
     rig = Rig(playback_prebuffer_ms=0)
+    asked: list[float] = []
     aborted: list[float] = []
+    rig.pb._request_abort = lambda: asked.append(rig.now)
     rig.pb.on_aborted = lambda: aborted.append(rig.now)
     rig.pb.play("a", pcm(sine(2.0, 440, 24000)))
-    rig.ticks(10)  # 200 ms handed; the next buffer is due now, the last 30 ms still in flight
+    rig.ticks(10)  # 200 ms handed; the next buffer is due now, the last 30 ms in flight
+    rig.now -= 0.01  # a press 10 ms before the next buffer
     heard = rig.pb.flush()
-    # what will have reached the speaker when the next buffer comes (and aborts)
-    assert heard == {"a": 200 - 30}
-    n = rig.rate // 50
-    data, flag = rig.pb.callback(None, n, {"current_time": rig.now,
-                                          "output_buffer_dac_time": rig.now + LATENCY}, 0)
-    assert flag == ABORT and not np.frombuffer(data, np.int16).any()
-    assert aborted == [rig.now] and rig.pb.aborts == 1
-    assert rig.pb.played_ms("a") == 200 - 30  # the rest was discarded by the device
+    # the abort comes now (from the engine's thread), not with the next buffer (which
+    # would make it 170)
+    assert asked == [rig.now] and heard == {"a": 200 - 40}
+    assert rig.pb.busy(rig.now + 1.0)  # until the abort is done, it still counts
+    rig.pb.aborted(rig.now)
+    assert aborted == [rig.now] and rig.pb.aborts == 1 and rig.pb.aborted_at == rig.now
+    assert rig.pb.played_ms("a") == 200 - 40  # the rest was discarded by the device
+    assert not rig.pb.busy(rig.now)
     # the restarted stream plays on as usual
-    _, flag = rig.pb.callback(None, n, {"current_time": rig.now,
-                                       "output_buffer_dac_time": rig.now + LATENCY}, 0)
-    assert flag == CONTINUE
+    assert not rig.ticks(2).any()
+
+
+def test_an_abort_that_did_not_happen_leaves_nothing_pending() -> None:
+    rig = Rig(playback_prebuffer_ms=0)
+    rig.pb._request_abort = lambda: None
+    rig.pb.play("a", pcm(sine(1.0, 440, 24000)))
+    rig.ticks(5)
+    rig.pb.flush()
+    assert rig.pb.busy(rig.now + 1.0)
+    rig.pb.abort_failed()  # e.g. the stream went to standby meanwhile
+    assert not rig.pb.busy(rig.now + 1.0) and rig.pb.aborts == 0
 
 
 def test_nothing_in_flight_means_no_abort() -> None:
     rig = Rig(playback_prebuffer_ms=0)
-    rig.pb.on_aborted = lambda: None
+    asked: list[float] = []
+    rig.pb._request_abort = lambda: asked.append(rig.now)
     rig.ticks(3)
     assert rig.pb.flush() == {}
+    assert asked == []
     assert len(rig.ticks(2))  # tick() asserts the flag is paContinue
 
 
