@@ -57,8 +57,9 @@ class AudioConfig:
     output_rate: int | Literal["auto"] = _f("auto", 8000, 192000)
     input_channels: int | Literal["auto"] = _f("auto", 1, 32)
     output_channels: int | Literal["auto"] = _f("auto", 1, 32)
-    frame_ms: int = _f(20, 10, 100)
+    frame_ms: int = _f(50, 10, 100)  # the capture period
     output_period_ms: int = _f(20, 10, 100)
+    alsa_config: str | None = None
     preroll_ms: int = _f(300, 0, 2000)
     uplink_batch_ms: int = _f(100, 10, 500)
     playback_prebuffer_ms: int = _f(60, 0, 1000)
@@ -662,6 +663,17 @@ def _check_link(obj: LinkConfig, add: _Add) -> None:
         add("backoff_base_s", f"must not be above backoff_cap_s ({obj.backoff_cap_s:g})")
 
 
+def _check_audio(obj: AudioConfig, add: _Add) -> None:
+    path = obj.alsa_config
+    if path is None:
+        return
+    if not path.startswith("/"):
+        add("alsa_config", "must be an absolute path (e.g. /etc/edged/asound.conf)")
+    elif any(c == ":" or c.isspace() for c in path):
+        add("alsa_config", "must not contain ':' or spaces (ALSA splits ALSA_CONFIG_PATH "
+            "into several files at them)")
+
+
 def _check_control(obj: ControlConfig, add: _Add) -> None:
     if not obj.socket.startswith("/"):
         add("socket", "must be an absolute path (e.g. /run/edged/control.sock)")
@@ -937,6 +949,7 @@ def _check_wake_word(obj: WakeWordConfig, add: _Add) -> None:
 
 
 _CHECKS: dict[type[Any], Callable[[Any, _Add], None]] = {
+    AudioConfig: _check_audio,
     RealtimeConfig: _check_realtime,
     HealthConfig: _check_health,
     LinkConfig: _check_link,

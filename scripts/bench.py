@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -64,15 +65,25 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "scripts"))  # bench_memory
 
 import yaml  # noqa: E402
 
+from edged.config import AudioConfig  # noqa: E402
 from edged.health.proc import parse_cpu_ticks, parse_status  # noqa: E402
 from edged.rig.process import start_edged, stop_edged  # noqa: E402
 from edged.simulator import Fault, ScriptedResponse  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key-0000000000"
-FRAME_MS = 20  # audio.frame_ms: the default, unless --frame-ms says otherwise
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The PortAudio periods the daemon runs with: the defaults, unless told otherwise."""
+
+    capture_ms: int = AudioConfig().frame_ms  # audio.frame_ms
+    output_ms: int = AudioConfig().output_period_ms  # audio.output_period_ms
+
 
 # --------------------------------------------------------------------------- pure core
 
@@ -80,9 +91,10 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     # figure: (comparison, limit, unit)
     "cpu_idle_pct": ("<=", 0.1, "%"),
     "cpu_idle_own_pct": ("<=", 0.1, "%"),
-    "cpu_full_duplex_pct": ("<=", 0.7, "%"),
-    "cpu_full_duplex_own_pct": ("<=", 0.7, "%"),
-    "rss_steady_mb": ("<=", 40.0, "MB"),
+    "cpu_full_duplex_pct": ("<=", 1.2, "%"),
+    "cpu_full_duplex_own_pct": ("<=", 0.6, "%"),
+    "rss_steady_mb": ("<=", 50.0, "MB"),
+    "rss_steady_pi_like_mb": ("<=", 40.0, "MB"),
     "rss_growth_mb": ("<", 2.0, "MB"),
     "uplink_added_p95_ms": ("<", 10.0, "ms"),
     "downlink_added_p95_ms": ("<", 10.0, "ms"),
@@ -257,6 +269,7 @@ def headline(run: dict[str, Any]) -> dict[str, float | None]:
         "cpu_full_duplex_pct": run.get("cpu_full_duplex", {}).get("pct"),
         "cpu_full_duplex_own_pct": run.get("cpu_full_duplex", {}).get("own_pct"),
         "rss_steady_mb": run.get("memory", {}).get("rss_steady_mb"),
+        "rss_steady_pi_like_mb": run.get("pi_like", {}).get("memory", {}).get("rss_steady_mb"),
         "rss_growth_mb": run.get("growth", {}).get("rss_mb"),
         "uplink_added_p95_ms": lat.get("uplink_added", {}).get("p95"),
         "downlink_added_p95_ms": lat.get("downlink_added", {}).get("p95"),
@@ -302,15 +315,34 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("CPU idle before standby (streams awake)", lambda r: r["cpu_idle_awake"]["pct"], "%"),
     ("  PortAudio floor, same seconds", lambda r: r["cpu_idle_awake"]["floor_pct"], "%"),
     ("  edged's share (− PortAudio floor)", lambda r: r["cpu_idle_awake"]["own_pct"], "%"),
+    ("  Pi-like floor, same seconds", lambda r: r["cpu_idle_awake"]["floors"]["pi_like"], "%"),
+    ("  peer pair (arecord + aplay), same seconds",
+     lambda r: r["cpu_idle_awake"]["floors"]["peer_pair"], "%"),
     ("CPU full duplex (hands-free, answers)", lambda r: r["cpu_full_duplex"]["pct"], "%"),
     ("  PortAudio floor, same seconds ", lambda r: r["cpu_full_duplex"]["floor_pct"], "%"),
     ("  edged's share (− PortAudio floor) ", lambda r: r["cpu_full_duplex"]["own_pct"], "%"),
     ("  of which the event loop ",
      lambda r: r["cpu_full_duplex"]["by_thread"]["main (event loop)"], "%"),
+    ("  Pi-like floor, same seconds ",
+     lambda r: r["cpu_full_duplex"]["floors"]["pi_like"], "%"),
+    ("  peer pair (arecord + aplay), same seconds ",
+     lambda r: r["cpu_full_duplex"]["floors"]["peer_pair"], "%"),
     ("RSS steady", lambda r: r["memory"]["rss_steady_mb"], "MB"),
     ("PSS steady", lambda r: r["memory"]["pss_steady_mb"], "MB"),
     ("RSS peak", lambda r: r["memory"]["rss_peak_mb"], "MB"),
     ("  PortAudio floor RSS", lambda r: r["portaudio_floor"]["memory"]["rss_mb"], "MB"),
+    ("  peer pair RSS (both processes)", lambda r: r["peer_pair"]["memory"]["rss_mb"], "MB"),
+    ("  peer pair PSS (both processes)", lambda r: r["peer_pair"]["memory"]["pss_mb"], "MB"),
+    ("Pi-like (minimal ALSA configuration): RSS steady",
+     lambda r: r["pi_like"]["memory"]["rss_steady_mb"], "MB"),
+    ("  PSS steady", lambda r: r["pi_like"]["memory"]["pss_steady_mb"], "MB"),
+    ("  Pi-like floor RSS", lambda r: r["pi_like"]["floor_memory"]["rss_mb"], "MB"),
+    ("  CPU idle, streams awake", lambda r: r["pi_like"]["cpu_idle_awake"]["pct"], "%"),
+    ("  CPU full duplex", lambda r: r["pi_like"]["cpu_full_duplex"]["pct"], "%"),
+    ("  Pi-like floor, same seconds  ",
+     lambda r: r["pi_like"]["cpu_full_duplex"]["floors"]["pi_like"], "%"),
+    ("  edged's share (− Pi-like floor)",
+     lambda r: r["pi_like"]["cpu_full_duplex"]["own_pct_pi_like"], "%"),
     ("PSS peak", lambda r: r["memory"]["pss_peak_mb"], "MB"),
     ("RSS growth over the soak", lambda r: r["growth"]["rss_mb"], "MB"),
     ("PSS growth over the soak", lambda r: r["growth"]["pss_mb"], "MB"),
@@ -327,10 +359,20 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
      lambda r: r["latency_ms"]["downlink_to_device"]["p50"], "ms"),
     ("downlink delta → device p95",
      lambda r: r["latency_ms"]["downlink_to_device"]["p95"], "ms"),
-    ("downlink added beyond the frame p95",
+    ("downlink added beyond the output period p95",
      lambda r: r["latency_ms"]["downlink_added"]["p95"], "ms"),
     ("downlink → scheduled output p95",
      lambda r: r["latency_ms"]["downlink_scheduled"]["p95"], "ms"),
+    ("downlink delta → audible (DAC) p50",
+     lambda r: r["latency_ms"]["downlink_audible"]["p50"], "ms"),
+    ("downlink delta → audible (DAC) p95",
+     lambda r: r["latency_ms"]["downlink_audible"]["p95"], "ms"),
+    ("press (idle) → earcon audible p50", lambda r: r["latency_ms"]["earcon"]["p50"], "ms"),
+    ("press (idle) → earcon audible p95", lambda r: r["latency_ms"]["earcon"]["p95"], "ms"),
+    ("release → commit on the socket p50",
+     lambda r: r["latency_ms"]["release_commit"]["p50"], "ms"),
+    ("release → commit on the socket p95",
+     lambda r: r["latency_ms"]["release_commit"]["p95"], "ms"),
     ("barge-in press → answer silent p50", lambda r: r["latency_ms"]["barge_in"]["p50"],
      "ms"),
     ("barge-in p95", lambda r: r["latency_ms"]["barge_in"]["p95"], "ms"),
@@ -364,7 +406,7 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
      lambda r: r["wake_word"]["off"]["cpu_pct"]["median"], "%"),
     ("  edged's share (− PortAudio floor), median",
      lambda r: r["wake_word"]["off"]["own_pct"]["median"], "%"),
-    ("wake word on, nobody talking: CPU, median",
+    ("wake word on, idle (nobody talking; the mic stays awake): CPU, median",
      lambda r: r["wake_word"]["on"]["cpu_pct"]["median"], "%"),
     ("  edged's share (− PortAudio floor), median ",
      lambda r: r["wake_word"]["on"]["own_pct"]["median"], "%"),
@@ -398,7 +440,8 @@ _TARGET_OF = {
     "RSS steady": "rss_steady_mb",
     "RSS growth over the soak": "rss_growth_mb",
     "uplink added by edged p95": "uplink_added_p95_ms",
-    "downlink added beyond the frame p95": "downlink_added_p95_ms",
+    "downlink added beyond the output period p95": "downlink_added_p95_ms",
+    "Pi-like (minimal ALSA configuration): RSS steady": "rss_steady_pi_like_mb",
     "barge-in p95": "barge_in_p95_ms",
     "reconnect p95": "reconnect_p95_s",
     "tools subsystem RSS (on − off, median of pairs)": "tools_rss_mb",
@@ -573,17 +616,43 @@ class ProcWatch:
         })
 
 
+class GroupWatch:
+    """CPU and memory of a few processes together (the peer pair: a recorder and a
+    player), as one figure."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.watches = [ProcWatch(pid) for pid in pids]
+
+    def memory(self) -> dict[str, float]:
+        each = [w.memory() for w in self.watches]
+        return {k: round(sum(m[k] for m in each), 2) for k in each[0]}
+
+    @contextlib.contextmanager
+    def cpu(self, into: dict[str, Any]) -> Iterator[None]:
+        parts: list[dict[str, Any]] = [{} for _ in self.watches]
+        with contextlib.ExitStack() as stack:
+            for watch, part in zip(self.watches, parts, strict=True):
+                stack.enter_context(watch.cpu(part))
+            yield
+        into.update({"pct": round(sum(p["pct"] for p in parts), 3),
+                     "seconds": parts[0]["seconds"],
+                     "by_process": [p["pct"] for p in parts]})
+
+
 # --------------------------------------------------------------------------- the processes
 
 
-def daemon_config(path: Path, url: str, socket_dir: Path, frame_ms: int = FRAME_MS,
+def daemon_config(path: Path, url: str, socket_dir: Path, periods: Periods = Periods(),
                   standby_after_s: float = 30.0, *, tools: bool = True,
-                  state_dir: Path | None = None, wake_word: bool = False) -> None:
+                  state_dir: Path | None = None, wake_word: bool = False,
+                  alsa_config: Path | None = None) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
-                  "input_channels": 2, "output_channels": 2, "frame_ms": frame_ms,
-                  "standby_after_s": standby_after_s},
+                  "input_channels": 2, "output_channels": 2,
+                  "frame_ms": periods.capture_ms, "output_period_ms": periods.output_ms,
+                  "standby_after_s": standby_after_s,
+                  **({"alsa_config": str(alsa_config)} if alsa_config else {})},
         "controls": {"enabled": False},  # no GPIO here; the bench presses through the API
         "realtime": {"provider": "custom", "url": url,
                      "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}},
@@ -605,10 +674,10 @@ class Host:
     """``scripts/bench_host.py``: the daemon plus a JSON-lines command channel."""
 
     def __init__(self, config: Path | None, env: dict[str, str], log: IO[bytes],
-                 floor_ms: int = 0) -> None:
+                 floor: Periods | None = None) -> None:
         args = [sys.executable, str(ROOT / "scripts" / "bench_host.py"),
-                *(["--floor", "edged_mic", "edged_spk", "48000", str(floor_ms)] if floor_ms
-                  else ["--config", str(config)])]
+                *(["--floor", "edged_mic", "edged_spk", "48000", str(floor.capture_ms),
+                   str(floor.output_ms)] if floor else ["--config", str(config)])]
         self.proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=log, text=True)
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -678,17 +747,29 @@ class Bench:
     d: Durations
     say: Callable[[str], None]
     floor: ProcWatch  # a bare PyAudio process with the same streams, running alongside
-    frame_ms: int = FRAME_MS
+    periods: Periods = Periods()
+    # the other floors, measured over the same seconds: "pi_like" (the bare PyAudio
+    # process with only the rig's PCMs in its ALSA configuration) and "peer_pair"
+    # (arecord and aplay at their default periods on the same devices)
+    floors: dict[str, ProcWatch | GroupWatch] = dataclasses.field(default_factory=dict)
+    alsa_minimal: Path | None = None  # the minimal ALSA configuration (pi_like)
 
     @contextlib.contextmanager
     def cpu(self, watch: ProcWatch, into: dict[str, Any]) -> Iterator[None]:
         """CPU of the daemon and, over the same seconds (so under the same load), of the
-        PortAudio floor process; ``own_pct`` is the difference: edged's share."""
+        PortAudio floor process; ``own_pct`` is the difference: edged's share. The
+        other floors are measured alongside (``floors``)."""
         floor: dict[str, Any] = {}
-        with watch.cpu(into), self.floor.cpu(floor):
+        others: dict[str, dict[str, Any]] = {name: {} for name in self.floors}
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(watch.cpu(into))
+            stack.enter_context(self.floor.cpu(floor))
+            for name, other in self.floors.items():
+                stack.enter_context(other.cpu(others[name]))
             yield
         into["floor_pct"] = floor["pct"]
         into["own_pct"] = round(max(0.0, into["pct"] - floor["pct"]), 3)
+        into["floors"] = {name: part["pct"] for name, part in others.items()}
 
     def edged_run(self) -> dict[str, Any]:
         """``edged run`` itself, driven over its control socket (as ``edged ctl`` does):
@@ -785,6 +866,42 @@ class Bench:
                            log or self.log)
         return proc, started
 
+    def pi_like(self) -> dict[str, Any]:
+        """``edged run`` with ``audio.alsa_config`` naming only the rig's PCMs, the
+        closest this rig gets to a Pi with a plain USB device: CPU idle with the streams
+        awake and in a hands-free conversation, and memory once settled; each CPU window
+        beside the Pi-like floor (the bare PyAudio process with the same configuration)
+        over the same seconds."""
+        from edged.control.client import ControlClient
+        from edged.rig.notify import NotifyListener
+
+        base = self.config.parent
+        config = base / f"{self.config.stem}-pi-like.yaml"
+        daemon_config(config, self.sim.url, base, self.periods, standby_after_s=600,
+                      alsa_config=self.alsa_minimal)
+        listener = NotifyListener()
+        proc, _ = self._start(listener, config)
+        try:
+            listener.wait_for("READY=1", timeout=60)
+            _link_up(listener)
+            time.sleep(self.d.settle_s)
+            watch = ProcWatch(proc.pid)
+            with ControlClient(str(base / "control.sock"), timeout=15) as ctl:
+                awake: dict[str, Any] = {}
+                with self.cpu(watch, awake):
+                    time.sleep(self.d.idle_s)
+                memory = watch.memory()
+                duplex, answers = self.handsfree(ctl, watch)
+        finally:
+            stop_edged(proc, timeout=15)
+            listener.close()
+        for window in (awake, duplex):
+            window["own_pct_pi_like"] = round(
+                max(0.0, window["pct"] - window["floors"].get("pi_like", 0.0)), 3)
+        return {"cpu_idle_awake": awake, "cpu_full_duplex": duplex,
+                "full_duplex_answers": answers,
+                "memory": {"rss_steady_mb": memory["rss_mb"], "pss_steady_mb": memory["pss_mb"]}}
+
     def tools_memory(self) -> dict[str, Any]:
         """What the tools subsystem costs in memory: ``edged run`` daemons alike but for
         ``tools.enabled`` (off: no tool shell, no timers, no tools offered), in pairs, the
@@ -836,7 +953,7 @@ class Bench:
         base = self.config.parent
         config = base / f"{self.config.stem}-tools-{'on' if on else 'off'}.yaml"
         # the streams stay awake throughout, as for "RSS steady"
-        daemon_config(config, self.sim.url, base, self.frame_ms, standby_after_s=600,
+        daemon_config(config, self.sim.url, base, self.periods, standby_after_s=600,
                       tools=on, state_dir=base / f"{self.config.stem}-state-{n}")
         listener = NotifyListener()
         log_path = base / f"{self.config.stem}-imports-{n}.log"
@@ -914,7 +1031,7 @@ class Bench:
 
         base = self.config.parent
         config = base / f"{self.config.stem}-wake-{'on' if on else 'off'}.yaml"
-        daemon_config(config, self.sim.url, base, self.frame_ms, standby_after_s=600,
+        daemon_config(config, self.sim.url, base, self.periods, standby_after_s=600,
                       state_dir=base / f"{self.config.stem}-wake-state-{n}", wake_word=on)
         listener = NotifyListener()
         proc, _ = self._start(listener, config)
@@ -1093,7 +1210,7 @@ class Bench:
                 host.ask("press")  # barge-in
                 time.sleep(0.25)
                 host.wait(host.ask("release"), "transition", to="idle")
-            return {"latency_ms": latency(streamed, host.ask("stats"), self.frame_ms)}
+            return {"latency_ms": latency(streamed, host.ask("stats"), self.periods)}
         finally:
             host.stop()
 
@@ -1186,7 +1303,7 @@ async def _drop(sim: Any) -> float:
     return at
 
 
-def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> dict[str, Any]:
+def latency(duplex: dict[str, Any], turns: dict[str, Any], periods: Periods) -> dict[str, Any]:
     """The latency figures from the daemon's own timestamps, in ms.
 
     ``uplink``: PortAudio's ADC time of a batch's last sample → its bytes on the socket
@@ -1197,36 +1314,90 @@ def latency(duplex: dict[str, Any], turns: dict[str, Any], frame_ms: float) -> d
     ``uplink_beyond_device_median`` subtracts only the median device lag, so it also
     holds the device's delivery jitter.
     ``downlink_to_device``: answer delta handled → its first sample handed to
-    PortAudio; waiting for the next output callback takes up to one frame, so
-    ``downlink_added`` is what lies beyond the frame.
+    PortAudio; waiting for the next output callback takes up to one output period, so
+    ``downlink_added`` is what lies beyond the period.
     ``downlink_scheduled`` adds the device's output latency (the daemon's other health
-    metric). ``barge_in``: press → the speaker silent (PortAudio discarded the
-    device's buffer, or the last answer sample handed to it played out);
-    ``barge_in_flush``: press → playback queue flushed.
+    metric); ``downlink_audible`` is the delta → its first sample at the speaker by
+    PortAudio's DAC time. ``earcon``: a press while idle → the listening sound's first
+    sample at the speaker. ``release_commit``: a push-to-talk release → the commit on
+    the socket (it waits for the microphone's period in flight). ``barge_in``: press →
+    the speaker silent (PortAudio discarded the device's buffer, or the last answer
+    sample handed to it played out); ``barge_in_flush``: press → playback queue flushed.
     """
+    frame_ms, output_ms = periods.capture_ms, periods.output_ms
     uplink = duplex["uplink_ms"] + turns["uplink_ms"]
     lags = duplex["input_lag_ms"] + turns["input_lag_ms"]
     device_ms = max(0.0, (percentile(lags, 50) or 0.0) - frame_ms)  # ADC end → callback
     own = duplex.get("uplink_own_ms", []) + turns.get("uplink_own_ms", [])
     down = duplex["downlink"] + turns["downlink"]
-    to_device = [(h - r) * 1000 for r, h, _ in down]
+    to_device = [(d[1] - d[0]) * 1000 for d in down]
     return {
         "uplink": spread(uplink),
         "input_lag": spread(lags),
         "uplink_beyond_device_median": spread([max(0.0, u - device_ms) for u in uplink]),
         "uplink_added": spread(own),
         "downlink_to_device": spread(to_device),
-        "downlink_added": spread([max(0.0, t - frame_ms) for t in to_device]),
-        "downlink_scheduled": spread([(s - r) * 1000 for r, _, s in down]),
+        "downlink_added": spread([max(0.0, t - output_ms) for t in to_device]),
+        "downlink_scheduled": spread([(d[2] - d[0]) * 1000 for d in down]),
+        "downlink_audible": spread([(d[3] - d[0]) * 1000 for d in down if len(d) > 3]),
+        "earcon": spread(duplex.get("earcon_ms", []) + turns.get("earcon_ms", [])),
+        "release_commit": spread(turns.get("release_commit_ms", [])),
         "barge_in": spread([(s - p) * 1000 for p, _, s in turns["barge_in"]]),
         "barge_in_flush": spread([(f - p) * 1000 for p, f, _ in turns["barge_in"]], 3),
         "output_latency": turns["output_latency_ms"],
     }
 
 
+class PeerPair:
+    """The leanest pair of processes on the same devices: ``arecord`` and ``aplay`` at
+    ALSA's default periods, the one recording the microphone to nowhere, the other
+    playing speech fed to it without end (a thread of the benchmark writes it)."""
+
+    def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
+        import numpy as np
+
+        from edged.demo.scenario import utterance
+
+        mono = np.frombuffer(utterance("weather"), np.int16)
+        self.audio = np.repeat(mono, 4).tobytes()  # 48 kHz stereo (each sample twice, twice)
+        fmt = ["-q", "-f", "S16_LE", "-r", "48000", "-c", "2", "-t", "raw"]
+        self.recorder = subprocess.Popen(["arecord", "-D", "edged_mic", *fmt, "/dev/null"],
+                                         env=env, stdout=log, stderr=log)
+        self.player = subprocess.Popen(["aplay", "-D", "edged_spk", *fmt, "-"], env=env,
+                                       stdin=subprocess.PIPE, stdout=log, stderr=log)
+        self._feeding = True
+        self._thread = threading.Thread(target=self._feed, name="bench-aplay", daemon=True)
+        self._thread.start()
+        self.watch = GroupWatch([self.recorder.pid, self.player.pid])
+
+    def _feed(self) -> None:
+        assert self.player.stdin is not None
+        with contextlib.suppress(OSError, ValueError):
+            while self._feeding:
+                self.player.stdin.write(self.audio)  # blocks: aplay reads at the device's pace
+
+    def stop(self) -> None:
+        self._feeding = False
+        for proc in (self.recorder, self.player):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in (self.recorder, self.player):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(OSError, ValueError):
+            assert self.player.stdin is not None
+            self.player.stdin.close()
+        self._thread.join(5)
+
+
 def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO[bytes],
-                  say: Callable[[str], None], frame_ms: int,
+                  say: Callable[[str], None], periods: Periods,
                   only: str | None = None) -> dict[str, Any]:
+    from bench_memory import minimal_rig_config
+
     from edged.simulator import SimulatorThread
 
     env = {**rig.env, "EDGED_BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
@@ -1239,35 +1410,51 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
         env["SSL_CERT_FILE"] = str(tls.cert)
     else:
         env.pop("SSL_CERT_FILE", None)
-    floor = Host(None, rig.env, log, floor_ms=frame_ms)
-    try:
+    minimal = base / "alsa-minimal.conf"
+    minimal.write_text(minimal_rig_config())
+    with contextlib.ExitStack() as stack:
+        floor = Host(None, rig.env, log, floor=periods)
+        stack.callback(floor.stop)
         floor.read(60)
         floor_watch = ProcWatch(floor.proc.pid)
-        with SimulatorThread(answer="echo", pace=1.0, ssl_context=ssl_context,
-                             record=False) as sim:
-            config = base / f"edged-{transport}.yaml"
-            # the streams stay awake through the first idle window, then sleep
-            daemon_config(config, sim.url, base, frame_ms,
-                          standby_after_s=d.settle_s + d.idle_s + 2)
-            bench = Bench(rig, sim, config, env, log, d, say, floor_watch, frame_ms)
-            say(f"{transport}: {sim.url}")
-            result: dict[str, Any] = {}
-            if only is None:
-                result.update(bench.edged_run())
-                result.update(bench.host())
-                result["memory"].update(result.pop("memory_peak"))
-            if only in (None, "tools"):
-                say(f"  tools: {d.tools_pairs} pairs of daemons, tools on / off, each a "
-                    f"typed turn, then {d.tools_settle_s:g} s idle")
-                result["tools"] = bench.tools_memory()
-            if only in (None, "wake_word"):
-                say(f"  wake word: {d.wake_pairs} pairs of daemons, wake word on / off, "
-                    f"streams awake, {d.idle_s:g} s idle each")
-                result["wake_word"] = bench.wake_word_cost()
-            result["portaudio_floor"] = {"memory": floor_watch.memory()}
-            return result
-    finally:
-        floor.stop()
+        floors: dict[str, ProcWatch | GroupWatch] = {}
+        if only is None:  # the Pi-like floor and the peer pair run beside the whole run
+            pi_floor = Host(None, {**rig.env, "ALSA_CONFIG_PATH": str(minimal)}, log,
+                            floor=periods)
+            stack.callback(pi_floor.stop)
+            pi_floor.read(60)
+            floors["pi_like"] = ProcWatch(pi_floor.proc.pid)
+            pair = PeerPair(rig.env, log)
+            stack.callback(pair.stop)
+            floors["peer_pair"] = pair.watch
+        sim = stack.enter_context(SimulatorThread(answer="echo", pace=1.0,
+                                                  ssl_context=ssl_context, record=False))
+        config = base / f"edged-{transport}.yaml"
+        # the streams stay awake through the first idle window, then sleep
+        daemon_config(config, sim.url, base, periods, standby_after_s=d.settle_s + d.idle_s + 2)
+        bench = Bench(rig, sim, config, env, log, d, say, floor_watch, periods, floors, minimal)
+        say(f"{transport}: {sim.url}")
+        result: dict[str, Any] = {}
+        if only is None:
+            result.update(bench.edged_run())
+            result.update(bench.host())
+            result["memory"].update(result.pop("memory_peak"))
+            say(f"  Pi-like: edged run with only the rig's PCMs in its ALSA configuration, "
+                f"{d.idle_s:g} s idle, {d.full_duplex_s:g} s hands-free")
+            result["pi_like"] = bench.pi_like()
+            result["pi_like"]["floor_memory"] = floors["pi_like"].memory()
+            result["peer_pair"] = {"memory": floors["peer_pair"].memory()}
+        if only in (None, "tools"):
+            say(f"  tools: {d.tools_pairs} pairs of daemons, tools on / off, each a "
+                f"typed turn, then {d.tools_settle_s:g} s idle")
+            result["tools"] = bench.tools_memory()
+        if only in (None, "wake_word"):
+            say(f"  wake word: {d.wake_pairs} pairs of daemons, wake word on / off, "
+                f"streams awake, {d.idle_s:g} s idle each")
+            result["wake_word"] = bench.wake_word_cost()
+        result["portaudio_floor"] = {"memory": floor_watch.memory()}
+        return result
+    raise AssertionError("unreachable")  # the with-block returns
 
 
 def machine() -> dict[str, Any]:
@@ -1293,9 +1480,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds instead of minutes: checks that it works, not the figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--transport", choices=("ws", "wss", "both"), default="both")
-    parser.add_argument("--frame-ms", type=int, default=FRAME_MS, choices=range(10, 101),
-                        metavar="10-100", help="audio.frame_ms to run the daemon with (default "
-                        f"{FRAME_MS}): the PortAudio buffer size, the main CPU lever")
+    parser.add_argument("--frame-ms", type=int, default=Periods.capture_ms,
+                        choices=range(10, 101), metavar="10-100",
+                        help="audio.frame_ms, the capture period, to run the daemon with "
+                        f"(default {Periods.capture_ms})")
+    parser.add_argument("--output-period-ms", type=int, default=Periods.output_ms,
+                        choices=range(10, 101), metavar="10-100",
+                        help="audio.output_period_ms to run the daemon with (default "
+                        f"{Periods.output_ms})")
     parser.add_argument("--only", choices=("tools", "wake_word"),
                         help="run one measurement alone (tools: the tools subsystem's memory; "
                         "wake_word: what listening for the wake word costs)")
@@ -1310,6 +1502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     d = QUICK if args.quick else FULL
+    periods = Periods(args.frame_ms, args.output_period_ms)
 
     def say(text: str) -> None:
         print(f"bench: {text}", file=sys.stderr, flush=True)
@@ -1323,14 +1516,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             result: dict[str, Any] = {"quick": args.quick, "only": args.only,
                                       "machine": machine(), "setup": {
                 "devices": "PulseAudio null sinks, 48 kHz stereo, opened at 48 kHz stereo",
-                "frame_ms": args.frame_ms, "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
+                "frame_ms": args.frame_ms, "output_period_ms": args.output_period_ms,
+                "uplink_batch_ms": 100, "playback_prebuffer_ms": 60,
                 "simulator": "answer=echo, pace=1.0 (real time), 100 ms deltas",
                 "durations": d.__dict__}, "runs": {}}
             try:
                 for transport in transports:
                     result["runs"][transport] = run_transport(transport, rig, base, d=d,
                                                                 log=log, say=say,
-                                                                frame_ms=args.frame_ms,
+                                                                periods=periods,
                                                                 only=args.only)
             except (RuntimeError, OSError) as exc:
                 log.flush()

@@ -7,11 +7,14 @@ exactly as ``edged run`` does (the same config loading, logging, PyAudio engine 
 - a command channel on stdin/stdout (one JSON object per line): ``press``,
   ``release`` and ``wake`` call ``Daemon.button`` with the events a GPIO button or
   the control socket produces; ``stats`` returns the daemon's own timestamps;
-- the barge-in figure: press → the speaker silent. The flush makes the next output
-  callback abort the stream, and PortAudio discards what the device holds: silent
-  then (the moment is recorded), or, had nothing been discarded, when the last answer
-  sample already handed to PortAudio reaches the speaker (the playback queue's DAC
-  times).
+- the barge-in figure: press → the speaker silent. The flush has the engine abort the
+  output stream from a thread of its own, and PortAudio discards what the device
+  holds: silent then (the moment is recorded), or, had nothing been discarded, when
+  the last answer sample already handed to PortAudio reaches the speaker (the
+  playback queue's DAC times);
+- what a person hears when: press (while idle) → the earcon's first sample at the
+  speaker, answer delta → its first sample at the speaker (PortAudio's DAC times), and
+  release → the commit on the socket.
 
 A thread blocked on stdin and one idle reader callback are all it adds while
 nothing is asked, so its idle CPU matches ``edged run``'s (the bench reports both).
@@ -33,6 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 if "--floor" not in sys.argv:  # the floor process must not pay for edged's imports
+    import numpy as np
+
     from edged import config as config_mod
     from edged.audio.port import AudioCallbacks, EnginePort, pyaudio_engine
     from edged.config import Config
@@ -49,7 +54,8 @@ class Probe:
         self.port: EnginePort | None = None
         self.presses: list[float] = []
         self.barge_ins: list[tuple[float, float, float]] = []  # (press, flushed, silent)
-        self.downlink: list[tuple[float, float, float]] = []  # (received, handed, scheduled)
+        # (received, handed, scheduled, heard: its first sample at the speaker)
+        self.downlink: list[tuple[float, float, float, float]] = []
         self.link_ups: list[float] = []
         self._pending: dict[str, tuple[float, float]] = {}  # item → (handled, scheduled)
         self.waiters: list[Waiter] = []
@@ -60,6 +66,11 @@ class Probe:
         self.arrivals: deque[tuple[float, float]] = deque(maxlen=8192)
         self.sent: deque[tuple[float, float]] = deque(maxlen=8192)  # (capture end, on socket)
         self.buttons: list[float] = []  # every press, release and wake (monotonic s)
+        self.idle_presses: list[float] = []  # presses that found the daemon idle
+        self.releases: list[float] = []  # releases while it listened
+        self.commits: list[float] = []  # input_audio_buffer.commit on the socket
+        # (handed, DAC time of the first sample that is not silence), per such buffer
+        self.sounding: deque[tuple[float, float]] = deque(maxlen=8192)
         self.profiler: Any = None
 
     def on_event(self, kind: str, fields: dict[str, Any]) -> None:
@@ -98,6 +109,24 @@ class Probe:
             aborted()
 
         playback.on_aborted = timed_abort
+        played = playback.callback
+        sounding = self.sounding
+
+        def timed_output(data: bytes | None, frames: int, info: dict[str, float],
+                         status: int) -> tuple[bytes, int]:
+            handed = time.monotonic()
+            result: tuple[bytes, int] = played(data, frames, info, status)
+            out = result[0]
+            if out.count(0) != len(out):  # something to hear: where does it start?
+                first = int(np.flatnonzero(np.frombuffer(out, np.int16))[0])
+                lag = info.get("output_buffer_dac_time", 0.0) - info.get("current_time", 0.0)
+                if not 0.0 <= lag < 2.0:
+                    lag = playback.latency
+                sounding.append((handed, handed + lag
+                                 + first // playback.channels / playback.rate))
+            return result
+
+        playback.callback = timed_output
 
         def timed_play(item_id: str, pcm: bytes) -> float:
             received = time.monotonic()
@@ -134,9 +163,30 @@ class Probe:
             end = daemon.observer.capture_end(event)
             if end is not None:
                 self.sent.append((end, at))
+            elif type(event).__name__ == "InputAudioCommit":
+                self.commits.append(at)
             inner(event, at)
 
         daemon._on_sent = timed  # type: ignore[method-assign]  # read when the link is built
+
+    def earcons(self) -> list[float]:
+        """Per press that found the daemon idle: ms to the first sound at the speaker."""
+        out = []
+        for press in self.idle_presses:
+            heard = next((dac for handed, dac in self.sounding if handed >= press), None)
+            if heard is not None and heard - press < 1.0:
+                out.append(round((heard - press) * 1000, 2))
+        return out
+
+    def release_commits(self) -> list[float]:
+        """Per release while listening: ms to the commit on the socket."""
+        commits = sorted(self.commits)
+        out = []
+        for release in self.releases:
+            i = bisect.bisect_left(commits, release)
+            if i < len(commits) and commits[i] - release < 1.0:
+                out.append(round((commits[i] - release) * 1000, 2))
+        return out
 
     def uplink_own(self) -> list[float]:
         """Per batch, ms from the moment edged could send it to its bytes on the socket:
@@ -177,7 +227,7 @@ class Probe:
         for item, (received, at) in list(self._pending.items()):
             started = self.port.engine.output_started(item)
             if started is not None:
-                self.downlink.append((received, started[0], at))
+                self.downlink.append((received, started[0], at, started[1]))
             elif now - received < 30:
                 continue  # not played yet
             del self._pending[item]  # played, or flushed before its first sample
@@ -211,13 +261,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config")
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--floor", nargs=4, metavar=("MIC", "SPEAKER", "RATE", "FRAME_MS"),
+    parser.add_argument("--floor", nargs=5,
+                        metavar=("MIC", "SPEAKER", "RATE", "CAPTURE_MS", "OUTPUT_MS"),
                         help="only open these devices (2 channels) with do-nothing callbacks: "
                         "what any PortAudio client pays; until stdin closes")
     args = parser.parse_args()
     if args.floor:
-        mic, speaker, rate, frame_ms = args.floor
-        return floor(mic, speaker, int(rate), int(frame_ms))
+        mic, speaker, rate, capture_ms, output_ms = args.floor
+        return floor(mic, speaker, int(rate), int(capture_ms), int(output_ms))
     setup_logging(args.log_level)
     cfg = config_mod.load(args.config)
     probe = Probe()
@@ -235,17 +286,22 @@ async def serve(daemon: Daemon, probe: Probe) -> int:  # noqa: PLR0915 - the com
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    def handle(line: str) -> None:  # noqa: PLR0912 - one branch per command
+    def handle(line: str) -> None:  # noqa: PLR0912, PLR0915 - one branch per command
         try:
             request = json.loads(line)
             cmd = request["cmd"]
             now = loop.time()
             if cmd in ("press", "release", "wake"):
                 probe.buttons.append(time.monotonic())
+            phase = daemon.conversation.phase.value
             if cmd == "press":
                 probe.presses.append(now)
+                if phase == "idle":
+                    probe.idle_presses.append(time.monotonic())
                 daemon.button(PttDown())
             elif cmd == "release":
+                if phase == "listening":
+                    probe.releases.append(time.monotonic())
                 daemon.button(PttUp())
             elif cmd == "wake":
                 held = daemon.conversation.settings.min_press_ms
@@ -261,6 +317,10 @@ async def serve(daemon: Daemon, probe: Probe) -> int:  # noqa: PLR0915 - the com
                 probe.arrivals.clear()
                 probe.sent.clear()
                 probe.buttons.clear()
+                probe.idle_presses.clear()
+                probe.releases.clear()
+                probe.commits.clear()
+                probe.sounding.clear()
             elif cmd == "wait":
                 Waiter(probe, request["kind"], match=request.get("match", {}),
                        after=float(request.get("after", now)),
@@ -298,15 +358,16 @@ async def serve(daemon: Daemon, probe: Probe) -> int:  # noqa: PLR0915 - the com
     return await daemon.run()
 
 
-def floor(mic: str, speaker: str, rate: int, frame_ms: int) -> int:
-    """The engine's streams (devices, rate, 2 channels, frame), doing nothing, with only
+def floor(mic: str, speaker: str, rate: int, capture_ms: int, output_ms: int) -> int:
+    """The engine's streams (devices, rate, 2 channels, periods), doing nothing, with only
     PyAudio imported: the CPU and memory any PortAudio client pays on these devices."""
     import pyaudio
 
     pa = pyaudio.PyAudio()
     names = {pa.get_device_info_by_index(i)["name"]: i for i in range(pa.get_device_count())}
-    frames = rate * frame_ms // 1000
-    silence = bytes(frames * 2 * 2)
+    frames = rate * capture_ms // 1000
+    out_frames = rate * output_ms // 1000
+    silence = bytes(out_frames * 2 * 2)
 
     def capture(*_: Any) -> tuple[None, int]:
         return None, 0
@@ -319,7 +380,7 @@ def floor(mic: str, speaker: str, rate: int, frame_ms: int) -> int:
                 input_device_index=names[mic], frames_per_buffer=frames,
                 stream_callback=capture),
         pa.open(rate=rate, channels=2, format=pyaudio.paInt16, output=True,
-                output_device_index=names[speaker], frames_per_buffer=frames,
+                output_device_index=names[speaker], frames_per_buffer=out_frames,
                 stream_callback=playback),
     ]
     print(json.dumps({"ok": True, "t": time.monotonic()}), flush=True)
@@ -343,7 +404,9 @@ def stats(daemon: Daemon, probe: Probe) -> dict[str, Any]:
         "barge_ins": m.barge_ins,
         "uplink_ms": _samples(m.uplink),
         "downlink_scheduled_ms": _samples(m.downlink),
-        "downlink": [[r, h, s] for r, h, s in probe.downlink],
+        "downlink": [list(d) for d in probe.downlink],
+        "earcon_ms": probe.earcons(),
+        "release_commit_ms": probe.release_commits(),
         "barge_in": [[p, f, s] for p, f, s in probe.barge_ins],
         "link_ups": list(probe.link_ups),
         "output_latency_ms": round(playback.latency * 1000, 2) if playback is not None else None,

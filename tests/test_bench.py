@@ -24,7 +24,7 @@ from tests.rigs.pulse import have_pulseaudio
 ROOT = Path(__file__).resolve().parent.parent
 
 TARGETED = ["cpu_idle_pct", "cpu_idle_own_pct", "cpu_full_duplex_pct",
-            "cpu_full_duplex_own_pct", "rss_steady_mb", "rss_growth_mb",
+            "cpu_full_duplex_own_pct", "rss_steady_mb", "rss_steady_pi_like_mb", "rss_growth_mb",
             "uplink_added_p95_ms", "downlink_added_p95_ms", "barge_in_p95_ms",
             "reconnect_p95_s", "cold_start_p50_s", "stop_max_s", "tools_rss_mb",
             "tools_all_in_rss_mb", "wake_word_cpu_pct", "wake_word_rss_mb"]
@@ -88,6 +88,25 @@ def test_the_modules_a_daemon_imported_come_from_its_importtime_lines() -> None:
         [True, False, True, False]
 
 
+def check_floors(run: dict[str, Any], where: str) -> None:
+    """The Pi-like floor and the peer pair, beside every CPU window, and the Pi-like run."""
+    for phase in ("cpu_idle", "cpu_idle_awake", "cpu_full_duplex"):
+        cpu = run[phase]
+        for floor in ("pi_like", "peer_pair"):
+            assert number(cpu["floors"][floor]) and cpu["floors"][floor] > 0, \
+                where + f"{phase} {floor}"
+    pi_like = run["pi_like"]
+    for key in ("rss_steady_mb", "pss_steady_mb"):
+        assert number(pi_like["memory"][key]) and pi_like["memory"][key] > 0, where + key
+    assert number(pi_like["floor_memory"]["rss_mb"]), where + "Pi-like floor RSS"
+    assert number(pi_like["cpu_full_duplex"]["own_pct_pi_like"]), where + "Pi-like share"
+    assert pi_like["full_duplex_answers"] > 0, where + "the Pi-like daemon was answered"
+    # the minimal ALSA configuration is what keeps the probe small: the Pi-like
+    # floor maps less than the floor with the system's configuration
+    assert pi_like["floor_memory"]["rss_mb"] < run["portaudio_floor"]["memory"]["rss_mb"]
+    assert number(run["peer_pair"]["memory"]["rss_mb"]), where + "peer pair RSS"
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.pulse
 @pytest.mark.skipif(not have_pulseaudio(), reason="the benchmark runs on a private "
@@ -114,6 +133,8 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
             for key in ("pct", "pct_from_ticks", "floor_pct", "own_pct"):
                 assert number(cpu[key]), where + f"{phase}.{key}"
             assert "main (event loop)" in cpu["by_thread"], where + phase
+        check_floors(run, where)
+
         memory = run["memory"]
         for key in ("rss_steady_mb", "pss_steady_mb", "rss_peak_mb", "pss_peak_mb"):
             assert number(memory[key]) and memory[key] > 0, where + key
@@ -125,7 +146,7 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         assert run["full_duplex_answers"] > 0, where + "the hands-free talk was answered"
         latency = run["latency_ms"]
         for key in ("uplink", "input_lag", "uplink_added", "uplink_beyond_device_median",
-                    "downlink_to_device",
+                    "downlink_to_device", "downlink_audible", "earcon", "release_commit",
                     "downlink_added", "downlink_scheduled", "barge_in", "barge_in_flush"):
             assert latency[key]["n"] > 0, where + f"no {key} samples"
             assert number(latency[key]["p50"]) and number(latency[key]["p95"]), where + key

@@ -56,7 +56,7 @@ def test_shipped_file_documents_every_key() -> None:
 def test_minimal_file_is_valid() -> None:
     cfg = parse("realtime:\n  provider: openai\n  model: gpt-realtime-mini\n")
     assert cfg.realtime.model == "gpt-realtime-mini"
-    assert cfg.audio.frame_ms == 20
+    assert cfg.audio.frame_ms == 50 and cfg.audio.output_period_ms == 20
     assert cfg.conversation.min_utterance_ms == 100
 
 

@@ -554,7 +554,7 @@ class AudioEngine:
         """
         was_failing = self._state in ("recovering", "degraded")
         try:
-            pa = await self._call(PortAudio)
+            pa = await self._call(functools.partial(PortAudio, alsa_config=self.cfg.alsa_config))
         except OSError as exc:
             raise AudioError(f"cannot initialise PortAudio: {_pa_error(exc)}") from None
         failures: list[str] = []

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edged.audio import alsa_conf
 from edged.audio.devices import (
     DeviceInfo,
     Direction,
@@ -82,15 +83,23 @@ def quiet_native_noise() -> None:
 class PortAudio:
     """One initialised PortAudio (a ``pyaudio.PyAudio``): devices and streams."""
 
-    def __init__(self, lease_timeout_s: float = LEASE_TIMEOUT_S) -> None:
+    def __init__(self, lease_timeout_s: float = LEASE_TIMEOUT_S, *,
+                 alsa_config: str | None = None) -> None:
+        """``alsa_config``: the ALSA configuration file to read instead of the system's
+        (``audio.alsa_config``); checked first, as a bad one would abort the process."""
         quiet_native_noise()
         import pyaudio
 
+        if alsa_config is not None:
+            problem = alsa_conf.file_problem(alsa_config)
+            if problem is not None:
+                raise alsa_conf.AlsaConfigError(f"audio.alsa_config: {problem}")
         self._pyaudio = pyaudio
         if not _lease.acquire(timeout=lease_timeout_s):
             raise OSError(-1, "PortAudio is still held by another audio engine in this "
                           f"process after {lease_timeout_s:g} s")
         try:
+            alsa_conf.apply(alsa_config)
             self.pa = pyaudio.PyAudio()
         except BaseException:
             _lease.release()
@@ -194,9 +203,9 @@ def resolve_config(pa: PortAudio, cfg: AudioConfig) -> tuple[StreamFormat, Strea
     )
 
 
-def list_devices() -> list[DeviceInfo]:
-    """The devices PortAudio sees right now."""
-    pa = PortAudio()
+def list_devices(alsa_config: str | None = None) -> list[DeviceInfo]:
+    """The devices PortAudio sees right now (with ``audio.alsa_config``'s file, if any)."""
+    pa = PortAudio(alsa_config=alsa_config)
     try:
         return pa.devices()
     finally:

@@ -30,13 +30,40 @@ def run(args: argparse.Namespace) -> int:
         n = len(exc.problems)
         print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return 2
-    unusable = _wake_word_problem(cfg)
-    if unusable is not None:
-        print(unusable, file=sys.stderr)
-        print("1 problem found", file=sys.stderr)
+    unusable = [p for p in (_wake_word_problem(cfg), alsa_config_problem(cfg)) if p is not None]
+    if unusable:
+        for problem in unusable:
+            print(problem, file=sys.stderr)
+        n = len(unusable)
+        print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return 2
     print(cfg.summary())
     return 0
+
+
+def _line(cfg: config.Config, *keys: str) -> int:
+    """The line of the first of ``keys`` the loaded file sets (0 if none)."""
+    try:
+        text = Path(cfg.source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return next((line for key in keys if (line := config.line_of(text, key))), 0)
+
+
+def alsa_config_problem(cfg: config.Config) -> config.Problem | None:
+    """The file ``audio.alsa_config`` names must be readable and define a default PCM:
+    the daemon reads it at every device (re)open, and PortAudio aborts the process on
+    a file without a default (``edged devices`` checks this too)."""
+    path = cfg.audio.alsa_config
+    if path is None:
+        return None
+    from edged.audio.alsa_conf import file_problem
+
+    why = file_problem(path)
+    if why is None:
+        return None
+    return config.Problem(cfg.source, _line(cfg, "audio.alsa_config"), "audio.alsa_config",
+                          why)
 
 
 def _wake_word_problem(cfg: config.Config) -> config.Problem | None:
@@ -50,10 +77,6 @@ def _wake_word_problem(cfg: config.Config) -> config.Problem | None:
     try:
         load(cfg.wake_word.model).close()
     except ModelError as exc:
-        try:
-            text = Path(cfg.source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        line = config.line_of(text, "wake_word.model") or config.line_of(text, "wake_word")
-        return config.Problem(cfg.source, line, "wake_word.model", str(exc))
+        return config.Problem(cfg.source, _line(cfg, "wake_word.model", "wake_word"),
+                              "wake_word.model", str(exc))
     return None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edged.audio import DeviceInfo, PortAudio, StreamFormat
-    from edged.config import AudioConfig
+    from edged.config import AudioConfig, Config
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,15 +31,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from edged import config
     from edged.audio import PortAudio
+    from edged.commands.check_config import alsa_config_problem
 
     try:
-        audio, note = _audio_config(args.config)
+        cfg, note = _config(args.config)
+        unusable = alsa_config_problem(cfg)
+        if unusable is not None:  # PortAudio would abort on a file without a default
+            raise config.ConfigError([unusable])
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
+    audio = cfg.audio
     try:
-        pa = PortAudio()
+        pa = PortAudio(alsa_config=audio.alsa_config)
     except OSError as exc:
         print(f"cannot initialise PortAudio: {exc}", file=sys.stderr)
         return 1
@@ -55,15 +60,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _audio_config(path_arg: str | None) -> tuple[AudioConfig, str]:
-    """The audio section to pick from, and a note when it is the built-in defaults
-    (no config named and none at the default path)."""
+def _config(path_arg: str | None) -> tuple[Config, str]:
+    """The config to pick by, and a note when it is the built-in defaults (no config
+    named and none at the default path)."""
     from edged import config
 
     path = path_arg or config.default_path()
     if path_arg is None and not os.path.exists(path):
-        return config.AudioConfig(), f"{path} not found: showing what the built-in defaults pick"
-    return config.load(path).audio, ""
+        return config.Config(), f"{path} not found: showing what the built-in defaults pick"
+    return config.load(path), ""
 
 
 def _picks(pa: PortAudio, audio: AudioConfig) -> tuple[dict[str, StreamFormat | None],

@@ -77,6 +77,7 @@ IDLE_POLL_S = 0.1
 SHUTDOWN_LINK_WAIT_S = 1.0
 """How long the server gets to answer our close before the socket is simply cut: with
 the control server's own half second, a stop stays under 2 s."""
+HEAP_TRIM_AFTER_S = 2.0  # after the link first came up: the session is set up by then
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,7 @@ class Daemon:
         self._last_reload: ReloadResult | None = None
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
         self._held: list[Event] | None = None  # button events behind a release (button())
+        self.heap_trimmed = False  # start-up's freed heap given back (_trim_heap)
         self._audio_reopen: asyncio.Task[None] | None = None  # waiting for an idle moment
 
     # ------------------------------------------------------------------ lifecycle
@@ -704,7 +706,16 @@ class Daemon:
         if changed:
             self.observer.link_changed(up, now)
             self.handle(LinkUp() if up else LinkDown(status.last_error or ""))
+            if up and not self.heap_trimmed and self._loop is not None:
+                self._loop.call_later(HEAP_TRIM_AFTER_S, self._trim_heap)
         self.observer.link_report(status)
+
+    def _trim_heap(self) -> None:
+        """Start-up is over (devices open, link up): give its freed heap back, once."""
+        from edged.health import heap
+
+        if not self.heap_trimmed:
+            self.heap_trimmed = heap.trim()
 
     def _on_server_event(self, event: rt.ServerEvent) -> None:
         self.observer.server_event(event, self._now())

@@ -50,7 +50,7 @@ def check_device(ctx: Context, direction: str) -> CheckResult:
         pa = ctx.portaudio()
     except OSError as exc:
         return fail(check_id, title, f"cannot initialise PortAudio: {_pa_error(exc)[0]}",
-                    "check that the system sees a sound card: aplay -l and arecord -l")
+                    _init_fix(audio.alsa_config))
     try:
         fmt = pa.resolve(wanted, direction, rate, channels)  # type: ignore[arg-type]
     except DeviceNotFound as exc:
@@ -80,6 +80,14 @@ def check_device(ctx: Context, direction: str) -> CheckResult:
     return ok(check_id, title, f"{fmt.describe()} (edged converts to and from 24 kHz mono)",
               device=fmt.device.name, index=fmt.device.index, rate=fmt.rate,
               channels=fmt.channels)
+
+
+def _init_fix(alsa_config: str | None) -> str:
+    if alsa_config is None:
+        return "check that the system sees a sound card: aplay -l and arecord -l"
+    return (f"fix {alsa_config} (audio.alsa_config): `edged check-config` checks that it "
+            f"is there and defines a default PCM; `ALSA_CONFIG_PATH={alsa_config} aplay -L` "
+            "shows a syntax error with its line")
 
 
 def check_input_device(ctx: Context) -> CheckResult:

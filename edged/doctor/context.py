@@ -64,7 +64,8 @@ class Context:
         if self._pa is None:
             from edged.audio.portaudio import PortAudio
 
-            self._pa = PortAudio()
+            self._pa = PortAudio(alsa_config=self.config.audio.alsa_config
+                                 if self.config is not None else None)
         return self._pa
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from edged.doctor.context import Context
 from edged.doctor.result import CheckResult, fail, ok, skip, warn
+from edged.realtime.trust import system_context
 
 _NETWORK = "the network: is this machine online? (ip route; ping -c 1 1.1.1.1)"
 
@@ -171,7 +172,7 @@ def check_tls(ctx: Context) -> CheckResult:
         return skip(check_id, title, f"skipped: ws:// to {target.host} is not encrypted "
                     "(allowed only to this machine)")
     timeout = _timeout(ctx)
-    context = ssl.create_default_context()  # what the daemon uses: the system store
+    context = system_context()  # what the daemon uses: the system store
     started = time.monotonic()
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout) as sock, \
@@ -256,7 +257,7 @@ def check_handshake(ctx: Context) -> CheckResult:
     endpoint = handshake_endpoint(ctx)  # with credentials.token_url: a client secret
     target = target_of(endpoint.url)
     timeout = _timeout(ctx)
-    context = ssl.create_default_context() if target.secure else None
+    context = system_context() if target.secure else None
     started = time.monotonic()
     facts: dict[str, Any] = {"url": endpoint.url, "dialect": endpoint.dialect,
                              "auth": endpoint.auth}

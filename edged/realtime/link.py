@@ -190,6 +190,7 @@ class Link:
         self._on_status = on_status
         self._is_idle = is_idle
         self._ssl = ssl_context
+        self._trust: ssl.SSLContext | None = None  # the system's, when no context is given
         self._on_sent = on_sent
         self._policy = policy or Policy(config.link)
         self._session = session or session_from_config(config.realtime, handsfree=False)
@@ -443,7 +444,7 @@ class Link:
                 ping_timeout=lc.ping_timeout_s,
                 close_timeout=CLOSE_TIMEOUT_S,
                 logger=_wire_log,
-                ssl=(self._ssl or True) if secure else None,  # True: the system's CA store
+                ssl=(self._ssl or self._system_trust()) if secure else None,
             )
         except Exception as exc:
             failure = self._handshake_failure(exc)
@@ -510,6 +511,14 @@ class Link:
                         REDACTOR.clean(exc.failure.detail, MESSAGE_CHARS))
             return False
         return True
+
+    def _system_trust(self) -> ssl.SSLContext:
+        """The system's CA store, made once per link and only for wss://."""
+        if self._trust is None:
+            from edged.realtime.trust import system_context
+
+            self._trust = system_context()
+        return self._trust
 
     def _handshake_failure(self, exc: Exception) -> Failure:
         """Why a connection could not be opened; re-raises what is not a network matter."""

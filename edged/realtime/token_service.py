@@ -40,6 +40,7 @@ from edged.realtime.client_secret import (
 )
 from edged.realtime.credentials import CredentialsError, Secret, load_device_token
 from edged.realtime.policy import Cause, Failure, classify_token_status, parse_retry_after
+from edged.realtime.trust import system_context
 from edged.redact import register_secret
 from edged.tools.clock import synced
 
@@ -172,7 +173,7 @@ class TokenService:
                 "Content-Type: application/json\r\nAccept: application/json\r\n"
                 f"User-Agent: edged/{__version__}\r\nContent-Length: {len(body)}\r\n"
                 "Connection: close\r\n\r\n")
-        context = (self._ssl or ssl.create_default_context()) if secure else None
+        context = (self._ssl or system_context()) if secure else None
         reader, writer = await asyncio.open_connection(
             host, port, ssl=context, server_hostname=host if secure else None,
             limit=_HEAD_BYTES)

@@ -79,3 +79,41 @@ def test_the_wake_word_off_needs_no_package(tmp_path: Path) -> None:
     path = tmp_path / "edged.yaml"
     path.write_text("realtime:\n  model: gpt-realtime\nwake_word:\n  enabled: false\n")
     assert check(path, hide_package=True).returncode == 0
+
+
+# ---------------------------------------------------------------- audio.alsa_config
+
+def write_alsa(tmp_path: Path, value: str) -> Path:
+    path = tmp_path / "edged.yaml"
+    path.write_text(f"realtime:\n  model: gpt-realtime\n\naudio:\n  alsa_config: {value}\n")
+    return path
+
+
+def test_an_alsa_config_with_a_default_pcm_passes(tmp_path: Path) -> None:
+    conf = tmp_path / "asound.conf"
+    conf.write_text('pcm.usb { type hw card Device }\npcm.!default { type plug slave.pcm '
+                    '"usb" }\n')
+    done = check(write_alsa(tmp_path, str(conf)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(": ok — openai gpt-realtime, voice alloy, turn detection "
+                                "semantic_vad, gpio on\n")
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("asound.conf", "must be an absolute path (e.g. /etc/edged/asound.conf)"),
+    ("/etc/edged/my asound.conf", "must not contain ':' or spaces (ALSA splits "
+     "ALSA_CONFIG_PATH into several files at them)"),
+    ("{tmp}/missing.conf", "{tmp}/missing.conf: no such file"),
+    ("{tmp}", "{tmp}: is a directory, not a file"),
+    ("{tmp}/no-default.conf", "{tmp}/no-default.conf: defines no default PCM (add "
+     "pcm.!default { ... }): without a default PCM PortAudio aborts the process"),
+])
+def test_an_unusable_alsa_config_is_a_file_line_error(tmp_path: Path, value: str,
+                                                      reason: str) -> None:
+    (tmp_path / "no-default.conf").write_text(
+        "# pcm.!default { type pulse }\npcm.usb { type hw card Device }\n")
+    path = write_alsa(tmp_path, value.replace("{tmp}", str(tmp_path)))
+    done = check(path)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr == (f"{path}:5: audio.alsa_config: "
+                           f"{reason.replace('{tmp}', str(tmp_path))}\n1 problem found\n")

@@ -1,4 +1,5 @@
-"""A push-to-talk release waits for the microphone's period in flight, in the REAL daemon.
+"""A push-to-talk release waits for the microphone's period in flight, and start-up's
+freed heap is given back once, in the REAL daemon.
 
 Real: the ``Daemon``, its machine and link, the simulator over loopback WebSocket.
 Stand-ins: the audio devices (the demo's ``WavAudio``, whose ``after_capture`` is
@@ -90,3 +91,21 @@ async def release_waits(tmp_path: Path) -> None:
 def test_a_release_waits_for_the_period_in_flight_and_what_came_meanwhile_follows(
         tmp_path: Path) -> None:
     asyncio.run(release_waits(tmp_path))
+
+
+async def heap_given_back(tmp_path: Path) -> None:
+    async with Simulator(host="127.0.0.1", port=0) as sim:
+        config: Config = demo_config(sim.url, AudioConfig(), tmp_path / "state")
+        daemon = Daemon(config, audio_factory=WavAudio, key_source=lambda: "not-a-key")
+        runner = asyncio.create_task(daemon.run(install_signals=False))
+        try:
+            await until(lambda: daemon.metrics.link == "up", "the link")
+            assert not daemon.heap_trimmed  # not while the session is being set up
+            await until(lambda: daemon.heap_trimmed, "start-up's heap given back", 10)
+        finally:
+            daemon.stop()
+            await asyncio.wait_for(runner, 30)
+
+
+def test_start_up_heap_is_given_back_once_the_link_is_up(tmp_path: Path) -> None:
+    asyncio.run(heap_given_back(tmp_path))
