@@ -479,6 +479,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"{label:<{width}}" + "".join(cells) + note)
     lines.extend(tools_note(runs))
     lines.extend(wake_note(runs))
+    lines.extend(budget_lines(result))
     return "\n".join(lines)
 
 
@@ -1457,6 +1458,41 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
     raise AssertionError("unreachable")  # the with-block returns
 
 
+def memory_budget(env: dict[str, str], base: Path, d: Durations) -> dict[str, Any]:
+    """``bench_memory``'s steps with the system's ALSA configuration and the minimal one,
+    each beside its budget."""
+    from bench_memory import budget, held, minimal_rig_config
+
+    minimal = base / "alsa-budget.conf"
+    minimal.write_text(minimal_rig_config())
+    repeats = 1 if d is QUICK else 3
+    out: dict[str, Any] = {}
+    for name, path in (("system", None), ("minimal", str(minimal))):
+        measured = budget(env, path, repeats)
+        out[name] = {**measured, "held": held(measured["steps"], system=path is None)}
+    return out
+
+
+def budget_lines(result: dict[str, Any]) -> list[str]:
+    """The memory budget per component, both ALSA configurations, as table lines."""
+    budgets = result.get("memory_budget")
+    if not budgets:
+        return []
+    lines = ["", "memory per component (RSS MB, fresh interpreters; steps in this order)",
+             f"{'component':<28}{'system':>10}{'budget':>8}{'minimal':>10}{'budget':>8}"]
+    for sys_row, min_row in zip(budgets["system"]["held"], budgets["minimal"]["held"],
+                                strict=True):
+        cells = []
+        for row in (sys_row, min_row):
+            mark = "" if row["met"] is None else " ✓" if row["met"] else " ✗"
+            limit = "—" if row["budget_mb"] is None else f"{row['budget_mb']:g}"
+            cells.append(f"{row['rss_mb']:>10.2f}{limit:>6}{mark:2}")
+        lines.append(f"{sys_row['step']:<28}" + "".join(cells))
+    lines.append(f"{'total':<28}{budgets['system']['total_rss_mb']:>10.2f}{'':8}"
+                 f"{budgets['minimal']['total_rss_mb']:>10.2f}")
+    return lines
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -1514,6 +1550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_path = base / "daemon.log"
         with pulse_rig(base / "pulse") as rig, log_path.open("wb") as log:
             result: dict[str, Any] = {"quick": args.quick, "only": args.only,
+                                      "memory_budget": {},
                                       "machine": machine(), "setup": {
                 "devices": "PulseAudio null sinks, 48 kHz stereo, opened at 48 kHz stereo",
                 "frame_ms": args.frame_ms, "output_period_ms": args.output_period_ms,
@@ -1521,6 +1558,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "simulator": "answer=echo, pace=1.0 (real time), 100 ms deltas",
                 "durations": d.__dict__}, "runs": {}}
             try:
+                if args.only is None:
+                    say("memory budget per component (fresh interpreters, both ALSA "
+                        "configurations)")
+                    result["memory_budget"] = memory_budget(rig.env, base, d)
                 for transport in transports:
                     result["runs"][transport] = run_transport(transport, rig, base, d=d,
                                                                 log=log, say=say,

@@ -53,12 +53,37 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("numpy + soxr", "import numpy, soxr"),
     ("import pyaudio", "import pyaudio"),
     ("PyAudio() device probe", "pa = pyaudio.PyAudio()"),
-    ("ssl + TLS context", "import ssl\ntls = ssl.create_default_context()"),
+    # the daemon's own trust store: read lazily from the hashed system directory
+    ("ssl + TLS context", "import ssl\nfrom edged.realtime.trust import system_context\n"
+                          "tls = system_context()"),
     ("asyncio", "import asyncio"),
     ("websockets", "import websockets.asyncio.client"),
     ("yaml", "import yaml"),
     ("edged's modules", "\n".join(f"import {m}" for m in EDGED_IMPORTS)),
 )
+
+#: The budget per component, RSS MB, held by ``scripts/bench`` (each step's median
+#: against it): what was measured 2026-12-08 with the rig's PCMs only, plus about 10 %.
+#: The device probe with the system's ALSA configuration has a budget of its own.
+BUDGET_MB: dict[str, float] = {
+    "interpreter": 12.0, "numpy + soxr": 17.0, "import pyaudio": 2.0,
+    "PyAudio() device probe": 6.5, "ssl + TLS context": 6.5, "asyncio": 3.0,
+    "websockets": 4.5, "yaml": 1.0, "edged's modules": 9.0,
+}
+PROBE_SYSTEM_BUDGET_MB = 21.5
+
+
+def held(steps: Sequence[dict[str, Any]], system: bool) -> list[dict[str, Any]]:
+    """Each step beside its budget: ``[{"step", "rss_mb", "budget_mb", "met"}]``."""
+    out = []
+    for step in steps:
+        limit = BUDGET_MB.get(step["step"])
+        if system and step["step"] == "PyAudio() device probe":
+            limit = PROBE_SYSTEM_BUDGET_MB
+        out.append({"step": step["step"], "rss_mb": step["rss_mb"], "budget_mb": limit,
+                    "met": None if limit is None else step["rss_mb"] <= limit})
+    return out
+
 
 #: Run after the steps, not a component: what glibc hands back, when asked, of the heap
 #: freed during the imports (most of it after creating edged.config's dataclasses).
@@ -203,8 +228,10 @@ def _python() -> str:
 
 
 def _child_env(env: dict[str, str], alsa_config: str | None) -> dict[str, str]:
+    # SSL_CERT_FILE/DIR too: a speaker's environment names no trust store of its own
     out = {k: v for k, v in env.items()
-           if k not in ("ALSA_CONFIG_PATH", "PYTHONPROFILEIMPORTTIME", "PYTHONSTARTUP")}
+           if k not in ("ALSA_CONFIG_PATH", "PYTHONPROFILEIMPORTTIME", "PYTHONSTARTUP",
+                        "SSL_CERT_FILE", "SSL_CERT_DIR")}
     if alsa_config is not None:
         out["ALSA_CONFIG_PATH"] = alsa_config
     return out

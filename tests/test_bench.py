@@ -11,7 +11,6 @@ import importlib.util
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from edged.rig.tls import HAVE_OPENSSL
 from tests.rigs.pulse import have_pulseaudio
+from tests.rigs.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,15 +37,7 @@ def number(value: object) -> bool:
 
 def bench_module() -> ModuleType:
     """``scripts/bench.py``, imported (its dataclasses need it in sys.modules)."""
-    name = "edged_scripts_bench"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench.py")
 
 
 def test_tools_figures_are_on_minus_off_per_pair_beside_the_tools_off_spread() -> None:
@@ -86,6 +78,14 @@ def test_the_modules_a_daemon_imported_come_from_its_importtime_lines() -> None:
     assert [bench.is_tools_module(n) for n in ("edged.tools", "edged.toolsy",
                                                "edged.daemon.tools", "edged.daemon")] == \
         [True, False, True, False]
+
+
+def check_budget(result: dict[str, Any]) -> None:
+    """The memory budget: every component measured and held to its budget, both ways."""
+    for side in ("system", "minimal"):
+        held = result["memory_budget"][side]["held"]
+        assert [r["step"] for r in held][:2] == ["interpreter", "numpy + soxr"], side
+        assert all(number(r["rss_mb"]) and isinstance(r["met"], bool) for r in held), side
 
 
 def check_floors(run: dict[str, Any], where: str) -> None:
@@ -174,6 +174,7 @@ def test_quick_json_run_reports_every_figure_for_both_transports() -> None:
         assert number(tools["code"]["rss_mb"]["median"]), where + "tools code"
         if importlib.util.find_spec("pymicro_wakeword") is not None:  # a 64-bit system
             assert run["wake_word"]["pairs"] == quick["wake_pairs"], where + "wake word pairs"
+    check_budget(result)
     for name in TARGETED:
         row = result["targets"][name]
         assert row["target"], name

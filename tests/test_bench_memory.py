@@ -9,8 +9,6 @@ the device probe cheaper, which is what the comparison exists to show.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,21 +17,14 @@ from typing import Any
 import pytest
 
 from edged.rig.pulse import PulseRig, have_pulseaudio, pulse_rig
+from tests.rigs.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def bench_memory() -> ModuleType:
     """``scripts/bench_memory.py``, imported as a module."""
-    name = "edged_scripts_bench_memory"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "bench_memory.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_memory.py")
 
 
 SMAPS = """\
@@ -58,6 +49,20 @@ Rss:                   8 kB
 55d0c1000000-55d0c1100000 rw-p 00000000 00:00 0     [heap]
 Rss:                 512 kB
 """
+
+
+def test_each_component_is_held_to_its_budget() -> None:
+    bm = bench_memory()
+    steps = [{"step": "interpreter", "rss_mb": 11.0}, {"step": "numpy + soxr", "rss_mb": 18.0},
+             {"step": "PyAudio() device probe", "rss_mb": 19.0},
+             {"step": "something new", "rss_mb": 1.0}]
+    minimal = bm.held(steps, system=False)
+    assert [(r["budget_mb"], r["met"]) for r in minimal] == \
+        [(12.0, True), (17.0, False), (6.5, False), (None, None)]
+    # with the system's ALSA configuration the probe has a larger budget of its own
+    assert bm.held(steps, system=True)[2] == {"step": "PyAudio() device probe",
+                                              "rss_mb": 19.0, "budget_mb": 21.5, "met": True}
+    assert set(bm.BUDGET_MB) == {name for name, _ in bm.STEPS}  # every step has one
 
 
 def test_smaps_text_becomes_resident_kb_per_mapped_file() -> None:

@@ -155,6 +155,11 @@ class DaemonPort(Protocol):
 
     def button(self, event: Event) -> None: ...
 
+    async def settled(self) -> None:
+        """Until the button events fed so far are handled (a release waits for the
+        microphone's period in flight, and what came meanwhile waits behind it)."""
+        ...
+
     async def reload(self) -> ReloadOutcome: ...
 
     def wake_word_status(self) -> dict[str, Any]:
@@ -342,7 +347,7 @@ class ControlServer:
             elif request.cmd == "reload":
                 reply = await self._reload(request)
             else:
-                reply = self.execute(client, request)
+                reply = await self.execute(client, request)
             if not await self._send(client, reply):
                 return
             if client.outbox is not None:
@@ -423,8 +428,9 @@ class ControlServer:
         except Exception:
             log.exception("control: the daemon failed to handle %s", type(event).__name__)
 
-    def execute(self, client: Client, request: p.Request) -> dict[str, Any]:
-        """Carry out one command on the loop thread; return its reply."""
+    async def execute(self, client: Client, request: p.Request) -> dict[str, Any]:
+        """Carry out one command on the loop thread; return its reply once the daemon
+        has handled it (a release waits for the microphone's period in flight)."""
         before = self._phase()
         if request.cmd == "status":
             return p.ok(request, phase=before, **self._status())
@@ -442,6 +448,8 @@ class ControlServer:
         try:
             for ev in steps.events:
                 self._daemon.button(ev)
+            if steps.events:
+                await self._daemon.settled()
         except Exception:
             log.exception("control: the daemon failed to handle %s", request.cmd)
             return p.error(p.INTERNAL, "the daemon could not handle it; see journalctl -u "

@@ -151,6 +151,7 @@ class Daemon:
         self._last_reload: ReloadResult | None = None
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
         self._held: list[Event] | None = None  # button events behind a release (button())
+        self._settled: asyncio.Future[None] | None = None  # resolved as a hold ends
         self.heap_trimmed = False  # start-up's freed heap given back (_trim_heap)
         self._audio_reopen: asyncio.Task[None] | None = None  # waiting for an idle moment
 
@@ -560,8 +561,18 @@ class Daemon:
             return
         self.handle(event)
 
+    async def settled(self) -> None:
+        """Until the button events fed so far are handled (see :meth:`button`)."""
+        while self._held is not None:
+            if self._settled is None:
+                self._settled = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._settled)
+
     def _release(self) -> None:
         held, self._held = self._held or [], None
+        done, self._settled = self._settled, None
+        if done is not None and not done.done():
+            done.set_result(None)
         if held and self.audio is not None and self.conversation.state.mic in STREAMING:
             self.audio.flush_capture()
         for i, event in enumerate(held):

@@ -192,7 +192,7 @@ def test_the_log_says_which_devices_opened_at_what_rates(
     with caplog.at_level(logging.INFO, logger="edged.audio"):
         asyncio.run(run())
     lines = [r.getMessage() for r in caplog.records if r.name == "edged.audio"]
-    assert f"microphone: '{MIC}' (#0) at 48000 Hz, 2 ch -> 24000 Hz mono, 20 ms frames" \
+    assert f"microphone: '{MIC}' (#0) at 48000 Hz, 2 ch -> 24000 Hz mono, 50 ms frames" \
         in lines
     assert any(line.startswith(f"speaker: '{SPEAKER}' (#1) at 44100 Hz, 1 ch <- 24000 Hz mono")
                for line in lines)
@@ -207,9 +207,9 @@ async def test_reconfigure_takes_volume_and_sounds_in_place_and_refuses_a_new_ra
     try:
         opened = [s for s in got.statuses if s.kind == "opened"]
         assert engine.reconfigure(config(volume=0.25, sounds_volume=0.1, half_duplex=True,
-                                         uplink_batch_ms=40))
+                                         uplink_batch_ms=150))
         assert engine.volume == 0.25
-        assert engine.batch_ms == 40
+        assert engine.batch_ms == 150  # three 50 ms frames
         assert engine.cfg.half_duplex
         assert [s for s in got.statuses if s.kind == "opened"] == opened  # not reopened
         assert not engine.reconfigure(config(volume=0.25, output_rate=48000))

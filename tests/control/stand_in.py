@@ -119,6 +119,9 @@ class StandInDaemon:
         self.fed.append(event)
         self.handle(event)
 
+    async def settled(self) -> None:
+        return None  # it handles every event as it is fed
+
     def handle(self, event: Event) -> None:
         self._run(event)
 
