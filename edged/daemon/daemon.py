@@ -152,7 +152,7 @@ class Daemon:
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
         self._held: list[Event] | None = None  # button events behind a release (button())
         self._settled: asyncio.Future[None] | None = None  # resolved as a hold ends
-        self.heap_trimmed = False  # start-up's freed heap given back (_trim_heap)
+        self.heap_trimmed = False  # start-up's freed heap handed back, once (_trim_heap)
         self._audio_reopen: asyncio.Task[None] | None = None  # waiting for an idle moment
 
     # ------------------------------------------------------------------ lifecycle
@@ -726,7 +726,8 @@ class Daemon:
         from edged.health import heap
 
         if not self.heap_trimmed:
-            self.heap_trimmed = heap.trim()
+            heap.trim()  # once, given back or not (no glibc): never tried again
+            self.heap_trimmed = True
 
     def _on_server_event(self, event: rt.ServerEvent) -> None:
         self.observer.server_event(event, self._now())

@@ -10,18 +10,12 @@ it; the steady state never needs it again.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import logging
-
-log = logging.getLogger("edged.health")
 
 
 def trim() -> bool:
     """Ask glibc to return freed heap to the system; False where there is no glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        fn = libc.malloc_trim
+    try:  # the process's own symbols: no library search (no ldconfig run in the sandbox)
+        fn = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # musl and others: nothing to give back this way
         return False
     fn.argtypes = [ctypes.c_size_t]
