@@ -77,9 +77,11 @@ async def capture(cfg: AudioConfig, want: int) -> Collector:
 async def test_known_pcm_in_gives_exactly_these_frames_out(alsa_files: AlsaFileRig) -> None:
     x = (np.arange(48000) % 20000 + 1).astype(np.int16)  # 2 s, never silent
     alsa_files.write_mic(pcm(x))
-    got = await capture(config(), len(x))
+    cfg = config()
+    got = await capture(cfg, len(x))
     assert np.array_equal(got.audio()[: len(x)], x)
-    assert all(len(p) % 960 == 0 for p, _ in got.frames)  # whole 20 ms frames of 480 samples
+    frame_bytes = cfg.frame_ms * 24 * 2  # whole frames (50 ms: 1,200 samples)
+    assert all(len(p) % frame_bytes == 0 for p, _ in got.frames)
     assert [s.kind for s in got.statuses] == ["opened", "stopped"]
     opened = got.statuses[0]
     assert opened.input is not None and opened.input.device.name == MIC

@@ -64,6 +64,13 @@ async def until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def long_answer_playing(h: Harness) -> float:
+    """A 4 s answer ("item_1"), 700 ms of it heard: the ms handed to PortAudio so far."""
+    h.engine.play("item_1", pcm(sine(4.0, 440, 24000, AMP)))
+    await until(lambda: h.engine.played_ms("item_1") >= 700)
+    return float(h.engine._playback.queue.handed("item_1") * 1000 / 48000)
+
+
 async def next_answer_ms(h: Harness, pulse: PulseRig, tail_s: float = 0.3) -> float:
     """Play a 500 ms answer; how long the speaker played it (after a barge-in's abort:
     the stream must have been started again)."""
@@ -128,7 +135,8 @@ async def test_microphone_audio_arrives_as_24k_mono_frames(pulse: PulseRig) -> N
         await h.engine.stop()
     pre = h.frames[0][0]
     assert len(pre) == 2 * 7200  # 300 ms of pre-roll, in whole frames
-    assert all(len(p) % 960 == 0 for p, _, _ in h.frames[:-1])  # whole 20 ms frames
+    frame_bytes = CFG.frame_ms * 24 * 2
+    assert all(len(p) % frame_bytes == 0 for p, _, _ in h.frames[:-1])  # whole frames
     # consecutive deliveries continue each other in capture time, at 24 kHz
     for (_, t0, _), (p1, t1, _) in zip(h.frames, h.frames[1:], strict=False):
         assert abs((t1 - len(p1) / 2 / 24000) - t0) < 0.005
@@ -175,9 +183,7 @@ async def test_barge_in_stops_the_speaker_and_counts_what_was_heard(pulse: Pulse
     await h.running()
     recorder = pulse.record_speaker()
     try:
-        h.engine.play("item_1", pcm(sine(4.0, 440, 24000, AMP)))
-        await until(lambda: h.engine.played_ms("item_1") >= 700)
-        handed_ms = h.engine._playback.queue.handed("item_1") * 1000 / 48000
+        handed_ms = await long_answer_playing(h)
         played = h.engine.flush()
         started = h.engine.output_started("item_1")
         assert started is not None
@@ -214,9 +220,7 @@ async def test_with_long_output_periods_a_barge_in_is_still_silent_at_once(
     await h.running()
     recorder = pulse.record_speaker()
     try:
-        h.engine.play("item_1", pcm(sine(4.0, 440, 24000, AMP)))
-        await until(lambda: h.engine.played_ms("item_1") >= 700)
-        handed_ms = h.engine._playback.queue.handed("item_1") * 1000 / 48000
+        handed_ms = await long_answer_playing(h)
         pressed = time.monotonic()
         played = h.engine.flush()
         await until(lambda: h.engine._playback.aborts == 1, 5)
