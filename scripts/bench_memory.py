@@ -87,7 +87,7 @@ def held(steps: Sequence[dict[str, Any]], system: bool) -> list[dict[str, Any]]:
 
 #: Run after the steps, not a component: what glibc hands back, when asked, of the heap
 #: freed during the imports (most of it after creating edged.config's dataclasses).
-TRIM = ("malloc_trim(0)", "import ctypes\nctypes.CDLL(None).malloc_trim(0)")
+TRIM = ("malloc_trim(0)", "from edged.health.heap import trim\ntrim()")  # as the daemon does
 
 ORDER_NOTE = ("steps run in this order in one interpreter; a module or library that "
               "several steps need is charged to the first that loads it (libstdc++ to "

@@ -419,7 +419,7 @@ class AudioEngine:
     async def _restart(self, op: _Open) -> None:
         self._playback.starting()
         try:
-            await self._call(functools.partial(_restart_stream, op.out))
+            await self._call(op.out.start_stream)  # the abort told PyAudio it stopped
         except (AudioError, OSError) as exc:  # the device went away meanwhile
             log.warning("speaker: restarting after a barge-in failed: %s", exc)
         except TimeoutError:
@@ -803,13 +803,6 @@ def _active(stream: Any) -> bool:
         return bool(stream.is_active())
     except OSError:
         return False
-
-
-def _restart_stream(stream: Any) -> None:
-    """Start again after an abort (worker thread); the stop is a no-op unless PyAudio
-    still counts the stream as running."""
-    stream.stop_stream()
-    stream.start_stream()
 
 
 def _close_all(op: _Open) -> None:

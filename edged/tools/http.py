@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit
 from edged import __version__
 from edged.config import PLACEHOLDER_RE, HttpToolConfig
 from edged.realtime.credentials import CredentialsError, Secret, load_secret
+from edged.realtime.trust import system_context
 from edged.redact import REDACTOR, printable, register_secret
 from edged.tools.registry import ToolError
 
@@ -365,6 +366,8 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=8)
 def _context(ca_file: str | None, stamp: int) -> ssl.SSLContext:
+    if ca_file is None:  # the same system store the realtime link trusts
+        return system_context()
     return ssl.create_default_context(cafile=ca_file)
 
 
