@@ -296,6 +296,8 @@ class WakeWordConfig:
     model: str = "okay_nabu"  # a shipped model, or the path of a microWakeWord .json manifest
     threshold: float | None = _f(None, 0.01, 0.99)  # None: the model's own cutoff
     refractory_s: float = _f(2.0, 0.0, 60.0)
+    # the model rests while the microphone's peaks stay below this; None: it never rests
+    rest_below_dbfs: float | None = _f(-55.0, -90.0, -20.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ class Durations:
     warm_up_turns: int = 10  # before the soak's baseline: first-use allocations
     tools_pairs: int = 3  # tools on / off daemon pairs (the order alternates)
     tools_settle_s: float = 10.0  # idle after the typed turn, before memory is read
-    wake_pairs: int = 3  # wake word on / off daemon pairs (the order alternates)
+    wake_pairs: int = 3  # sets of wake word daemons: off, on, always running (the order alternates)
 
 
 FULL = Durations(settle_s=2, idle_s=30, full_duplex_s=30, cold_starts=5, latency_turns=20,
@@ -170,14 +170,16 @@ def each_side(samples: Sequence[dict[str, Any]], side: str, keys: Iterable[str],
             for value in ("on", "off")}
 
 
-def on_off_pairs(samples: Sequence[dict[str, Any]], side: str,
-                 key: str) -> list[dict[str, float]]:
-    """Each pair's ``on`` and ``off`` figure for ``key``; a pair missing a side is left out."""
+def on_off_pairs(samples: Sequence[dict[str, Any]], side: str, key: str,
+                 on: str = "on") -> list[dict[str, float]]:
+    """Each pair's ``on`` (or the side named ``on``) and ``off`` figure for ``key``, as
+    ``{"on": …, "off": …}``; a pair missing either is left out."""
     by_pair: dict[int, dict[str, float]] = {}
     for s in samples:
         if key in s:
             by_pair.setdefault(s["pair"], {})[s[side]] = s[key]
-    return [p for p in by_pair.values() if len(p) == 2]
+    return [{"on": p[on], "off": p["off"]} for p in by_pair.values()
+            if on in p and "off" in p]
 
 
 TOOLS_FIGURES = ("rss_mb", "pss_mb")
@@ -245,6 +247,13 @@ def wake_cost(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for key, name in WAKE_FIGURES.items():
         out[name] = summary([p["on"] - p["off"] for p in on_off_pairs(samples, "wake", key)], 3)
         out[name.replace("_delta_", "_noise_")] = out["off"][key]["spread"]
+    running = [s for s in samples if s["wake"] == "running"]
+    if running:  # the model kept running: a room never quiet enough for it to rest
+        out["running"] = {key: summary([s[key] for s in running if key in s], 3)
+                          for key in WAKE_FIGURES}
+        for key, name in WAKE_FIGURES.items():
+            out["running_" + name] = summary(
+                [p["on"] - p["off"] for p in on_off_pairs(samples, "wake", key, "running")], 3)
     return out
 
 
@@ -410,14 +419,20 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
      lambda r: r["wake_word"]["on"]["cpu_pct"]["median"], "%"),
     ("  edged's share (− PortAudio floor), median ",
      lambda r: r["wake_word"]["on"]["own_pct"]["median"], "%"),
-    ("wake word listening: edged's share on − off (median of pairs)",
+    ("wake word listening, quiet room: edged's share on − off (median of sets)",
      lambda r: r["wake_word"]["own_delta_pct"]["median"], "%"),
-    ("  on − off, smallest pair ", lambda r: r["wake_word"]["own_delta_pct"]["min"], "%"),
-    ("  on − off, largest pair ", lambda r: r["wake_word"]["own_delta_pct"]["max"], "%"),
+    ("  on − off, smallest set ", lambda r: r["wake_word"]["own_delta_pct"]["min"], "%"),
+    ("  on − off, largest set ", lambda r: r["wake_word"]["own_delta_pct"]["max"], "%"),
     ("  noise: spread of the wake-word-off daemons' share",
      lambda r: r["wake_word"]["own_noise_pct"], "%"),
     ("  whole process on − off (floor not subtracted)",
      lambda r: r["wake_word"]["cpu_delta_pct"]["median"], "%"),
+    ("wake word, model always running (a room never quiet): share − off",
+     lambda r: r["wake_word"]["running_own_delta_pct"]["median"], "%"),
+    ("  smallest set ", lambda r: r["wake_word"]["running_own_delta_pct"]["min"], "%"),
+    ("  largest set ", lambda r: r["wake_word"]["running_own_delta_pct"]["max"], "%"),
+    ("  whole process − off (floor not subtracted) ",
+     lambda r: r["wake_word"]["running_cpu_delta_pct"]["median"], "%"),
     ("  noise: CPU spread of the wake-word-off daemons",
      lambda r: r["wake_word"]["cpu_noise_pct"], "%"),
     ("wake word off: RSS, median", lambda r: r["wake_word"]["off"]["rss_mb"]["median"], "MB"),
@@ -446,7 +461,8 @@ _TARGET_OF = {
     "reconnect p95": "reconnect_p95_s",
     "tools subsystem RSS (on − off, median of pairs)": "tools_rss_mb",
     "tools all in: on − off + that code": "tools_all_in_rss_mb",
-    "wake word listening: edged's share on − off (median of pairs)": "wake_word_cpu_pct",
+    "wake word listening, quiet room: edged's share on − off (median of sets)":
+        "wake_word_cpu_pct",
     "wake word listening: RSS on − off (median of pairs)": "wake_word_rss_mb",
 }
 
@@ -646,7 +662,7 @@ class GroupWatch:
 def daemon_config(path: Path, url: str, socket_dir: Path, periods: Periods = Periods(),
                   standby_after_s: float = 30.0, *, tools: bool = True,
                   state_dir: Path | None = None, wake_word: bool = False,
-                  alsa_config: Path | None = None) -> None:
+                  wake_rests: bool = True, alsa_config: Path | None = None) -> None:
     doc = {
         "audio": {"input_device": "edged_mic", "output_device": "edged_spk",
                   "input_rate": 48000, "output_rate": 48000,
@@ -666,7 +682,9 @@ def daemon_config(path: Path, url: str, socket_dir: Path, periods: Periods = Per
         # not the system's timers; tools on is the default, as in config/edged.yaml
         "tools": {"enabled": tools, "state_dir": str(state_dir or socket_dir / "state")},
         # off, as in config/edged.yaml, but where the wake word phase turns it on
-        "wake_word": {"enabled": wake_word, "model": WAKE_MODEL},
+        "wake_word": {"enabled": wake_word, "model": WAKE_MODEL,
+                      # null: the model never rests, as in a room that is never quiet
+                      **({} if wake_rests else {"rest_below_dbfs": None})},
     }
     path.write_text(yaml.safe_dump(doc))
 
@@ -1011,29 +1029,34 @@ class Bench:
             return {"skipped": why}
         phrase = spoken(self.config.parent, WAKE_PHRASE)
         samples: list[dict[str, Any]] = []
+        sides = ("off", "on", "running")
         for pair in range(self.d.wake_pairs):
-            for on in ((False, True) if pair % 2 == 0 else (True, False)):
-                sample = self._wake_daemon(on, len(samples), phrase)
-                samples.append({"wake": "on" if on else "off", "pair": pair, **sample})
-                self.say(f"  wake word {'on' if on else 'off'} (pair {pair + 1}/"
+            for side in (sides if pair % 2 == 0 else sides[::-1]):
+                sample = self._wake_daemon(side, len(samples), phrase)
+                samples.append({"wake": side, "pair": pair, **sample})
+                self.say(f"  wake word {side} (set {pair + 1}/"
                          f"{self.d.wake_pairs}): CPU {sample['cpu_pct']:.3f} % (floor "
                          f"{sample['floor_pct']:.3f} %), RSS {sample['rss_mb']:.2f} MB"
-                         + (f", phrase heard: {sample['heard']}" if on else ""))
+                         + (f", phrase heard: {sample['heard']}" if side != "off" else ""))
         return {**wake_cost(samples), "samples": samples, "model": WAKE_MODEL,
                 "window_s": self.d.idle_s,
                 "phrase_check": None if phrase is None else "espeak-ng: " + WAKE_PHRASE}
 
-    def _wake_daemon(self, on: bool, n: int,
+    def _wake_daemon(self, side: str, n: int,
                      phrase: tuple[bytes, int] | None) -> dict[str, Any]:
         """One daemon: up, its streams awake (standby far off), one idle window measured,
-        then memory; with the wake word on, then the phrase played to the microphone."""
+        then memory; with the wake word on, then the phrase played to the microphone.
+        ``side``: off; on (the rig's microphone is silent: the model rests, as in a
+        quiet room); running (``rest_below_dbfs: null``: as in a room never quiet)."""
         from edged.control.client import ControlClient
         from edged.rig.notify import NotifyListener
 
+        on = side != "off"
         base = self.config.parent
-        config = base / f"{self.config.stem}-wake-{'on' if on else 'off'}.yaml"
+        config = base / f"{self.config.stem}-wake-{side}.yaml"
         daemon_config(config, self.sim.url, base, self.periods, standby_after_s=600,
-                      state_dir=base / f"{self.config.stem}-wake-state-{n}", wake_word=on)
+                      state_dir=base / f"{self.config.stem}-wake-state-{n}", wake_word=on,
+                      wake_rests=side != "running")
         listener = NotifyListener()
         proc, _ = self._start(listener, config)
         try:
@@ -1450,8 +1473,8 @@ def run_transport(transport: str, rig: Any, base: Path, *, d: Durations, log: IO
                 f"typed turn, then {d.tools_settle_s:g} s idle")
             result["tools"] = bench.tools_memory()
         if only in (None, "wake_word"):
-            say(f"  wake word: {d.wake_pairs} pairs of daemons, wake word on / off, "
-                f"streams awake, {d.idle_s:g} s idle each")
+            say(f"  wake word: {d.wake_pairs} sets of daemons, wake word off / on (resting "
+                f"in the silence) / running, streams awake, {d.idle_s:g} s idle each")
             result["wake_word"] = bench.wake_word_cost()
         result["portaudio_floor"] = {"memory": floor_watch.memory()}
         return result

@@ -240,7 +240,7 @@ install_venv() {
         # The wake word's package ships TensorFlow Lite for 64-bit systems only (a 32-bit
         # userland on a 64-bit kernel still reports aarch64, so ask the Python itself).
         if "$VENV/bin/python" -c 'import sys; sys.exit(sys.maxsize <= 2**32)'; then
-            "${pip[@]}" install "pymicro-wakeword>=2.5" \
+            "${pip[@]}" install "pymicro-wakeword>=2.5,<3" "pymicro-features>=2" \
                 || say "the wake word's package did not install; wake_word stays unavailable"
         fi
     fi

@@ -36,6 +36,7 @@ FramesHandler = Callable[[bytes, float], None]
 """``(pcm, capture_end)``: 24 kHz mono PCM16 and the capture time of its last sample."""
 _MS = 1000
 _RESAMPLER_SLACK_MS = 60
+TAPPED_KEEP_MS = 600  # with a wake word: a detection's audio lands this late at most
 _MAX_BACKLOG_S = 10  # raw audio kept for a loop that does not drain it
 _NUDGE_S = 0.0005  # most the capture clock moves towards the ADC time per buffer
 
@@ -102,6 +103,15 @@ class Capture:
         if tap is not None and self.format is not None:
             tap.configure(self.format.rate, self.format.channels)
         self._tap = tap
+        with self._lock:
+            self._keep = self._keep_frames(self._rate)
+
+    def _keep_frames(self, rate: int) -> int:
+        """Raw audio kept while the uplink is closed: the pre-roll, or with a wake word
+        listening enough to start at its detection (see :meth:`open_uplink`)."""
+        ms = self.cfg.preroll_ms if self._tap is None else \
+            max(self.cfg.preroll_ms, TAPPED_KEEP_MS)
+        return rate * (ms + _RESAMPLER_SLACK_MS) // _MS
 
     def configure(self, fmt: StreamFormat, latency: float = 0.0) -> None:
         """Get ready for a freshly opened device (before its stream starts).
@@ -118,7 +128,7 @@ class Capture:
             self.format = fmt
             self._rate = fmt.rate
             # a little extra: soxr (rates that are not 24 kHz × k) holds back up to ~40 ms
-            self._keep = fmt.rate * (cfg.preroll_ms + _RESAMPLER_SLACK_MS) // _MS
+            self._keep = self._keep_frames(fmt.rate)
             self._batch_dev = fmt.rate * self.batch_ms // _MS
             self._raw.clear()
             self._raw_frames = 0
@@ -174,7 +184,10 @@ class Capture:
         return audio[-(self.cfg.preroll_ms * MODEL_RATE // _MS):].tobytes() \
             if self.cfg.preroll_ms else b""
 
-    def open_uplink(self, preroll: bool = True) -> None:
+    def open_uplink(self, preroll: bool = True, since: float | None = None) -> None:
+        """Start delivering: the pre-roll first (``preroll``), or the audio captured
+        from ``since`` on (a wake word's detection time: what was said right after the
+        phrase must not wait for the detector), or nothing before now."""
         with self._lock:
             if self._uplink:
                 return
@@ -187,10 +200,15 @@ class Capture:
         if conv is None:
             return
         conv.finish()  # start from a clean resampler: the last uplink was a while ago
-        if not (preroll and chunks and self.cfg.preroll_ms):
+        if since is not None and chunks:
+            audio, t = self._convert(conv, chunks)
+            n = len(audio) - min(len(audio), max(0, round((since - t) * MODEL_RATE)))
+        elif preroll and chunks and self.cfg.preroll_ms:
+            audio, t = self._convert(conv, chunks)
+            n = min(len(audio), self.cfg.preroll_ms * MODEL_RATE // _MS) // self.frame \
+                * self.frame
+        else:
             return
-        audio, t = self._convert(conv, chunks)
-        n = min(len(audio), self.cfg.preroll_ms * MODEL_RATE // _MS) // self.frame * self.frame
         if n:
             self._out = audio[len(audio) - n:]
             self._out_t = t + (len(audio) - n) / MODEL_RATE

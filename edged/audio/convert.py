@@ -92,7 +92,8 @@ class CaptureConverter:
 
     def __init__(self, rate: int, channels: int, *, max_frames: int = 0,
                  noise_suppression: int = 0, auto_gain_dbfs: int = 0,
-                 quality: str = QUALITY, out_rate: int = MODEL_RATE) -> None:
+                 quality: str = QUALITY, out_rate: int = MODEL_RATE,
+                 low_delay: bool = True) -> None:
         self.rate = rate
         self.out_rate = out_rate
         self.channels = channels
@@ -108,7 +109,7 @@ class CaptureConverter:
             self._from_16k = _resampler(NS_RATE, out_rate, quality, fir=False)
             self._ns_carry = bytearray()
         else:
-            self._resample = _resampler(rate, out_rate, quality)
+            self._resample = _resampler(rate, out_rate, quality, fir=low_delay)
 
     @property
     def processing(self) -> bool:

@@ -255,15 +255,16 @@ class AudioEngine:
         """The newest ``preroll_ms`` of 24 kHz mono audio (what a press would include)."""
         return self._capture.preroll()
 
-    def open_uplink(self, preroll: bool = True) -> None:
-        """Start delivering captured audio, beginning with the pre-roll.
+    def open_uplink(self, preroll: bool = True, since: float | None = None) -> None:
+        """Start delivering captured audio, beginning with the pre-roll (or with what
+        was captured from ``since`` on, a monotonic time: a wake word's detection).
 
         The pre-roll (whole frames of the audio just before this call) joins
         seamlessly with the frames that follow. In standby there is none: the
         microphone starts now.
         """
         self._touch()
-        self._capture.open_uplink(preroll)
+        self._capture.open_uplink(preroll, since)
 
     def flush_uplink(self) -> None:
         """Deliver everything captured so far now (the last partial frame too)."""

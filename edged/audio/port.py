@@ -44,6 +44,7 @@ class EnginePort:
         from edged.audio import AudioEngine
 
         self._callbacks = callbacks
+        self._live_since: float | None = None  # a wake word's capture time, for "live"
         self.engine: AudioEngine = AudioEngine(config.audio, loop, callbacks.on_frames,
                                                self._on_status, on_idle=callbacks.on_idle)
 
@@ -69,12 +70,17 @@ class EnginePort:
             else:
                 self._callbacks.on_status(device, status.kind, status.message)
 
+    def live_from(self, t: float) -> None:
+        self._live_since = t
+
     def set_mic(self, mode: str) -> None:
         e = self.engine
+        since, self._live_since = self._live_since, None
         e.mic_enabled = mode != "closed"
         if mode in ("stream", "live"):
             if not e.uplink_open:
-                e.open_uplink(preroll=mode == "stream")
+                e.open_uplink(preroll=mode == "stream",
+                              since=since if mode == "live" else None)
         elif e.uplink_open:
             e.close_uplink()
 

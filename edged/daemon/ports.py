@@ -27,7 +27,11 @@ class AudioPort(Protocol):
 
     def set_mic(self, mode: str) -> None:
         """closed (muted) · preroll (keep the ring only) · stream (pre-roll, then live) ·
-        live (from now on, no pre-roll)."""
+        live (no pre-roll: from now on, or from the time :meth:`live_from` gave)."""
+
+    def live_from(self, t: float) -> None:
+        """The next ``set_mic("live")`` starts with the audio captured from ``t`` (a
+        wake word's detection, monotonic s): the detector's delay loses no words."""
 
     def flush_capture(self) -> None:
         """Hand over every captured sample now (before a push-to-talk commit)."""

@@ -43,7 +43,8 @@ class WakeWordShell:
         detector: Detector = await asyncio.to_thread(load, self.config.model)
         self.listener = WakeListener(detector, self._detected,
                                      threshold=self.config.threshold,
-                                     refractory_s=self.config.refractory_s, echo=self.echo)
+                                     refractory_s=self.config.refractory_s, echo=self.echo,
+                                     rest_below_dbfs=self.config.rest_below_dbfs)
         self.listener.start()
         spec = detector.spec
         log.info("wake word: listening for %r (model %s, threshold %.2f)", spec.phrase,
@@ -98,4 +99,6 @@ class WakeWordShell:
                 "model": detection.model, "probability": detection.probability,
                 "echo": detection.echo, "outcome": "ignored: edged's own answer said it"}))
             return
+        if self._audio is not None:
+            self._audio.live_from(detection.at)
         self._feed(WakeWord(detection.model, detection.probability))

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edged import pcm
+from edged.audio.capture import TAPPED_KEEP_MS
 from edged.audio.sounds import SOUND_NAMES, render, sound_level
 from edged.demo.speaker import Recording, SpeakerLog
 
@@ -60,6 +61,7 @@ class WavAudio:
         self._sounds_volume = cfg.sounds_volume
         self._mode = "preroll"
         self._tap: RawTap | None = None  # the wake word hears every virtual buffer
+        self._live_since: float | None = None
         self._speech = bytearray()  # what the person will say next, consumed in real time
         self._ring = bytearray()  # the last preroll_ms of microphone audio
         self._pending = bytearray()  # captured while streaming, not yet handed over
@@ -132,13 +134,24 @@ class WavAudio:
     def stop_sounds(self) -> None:
         self._sound.clear()
 
+    def live_from(self, t: float) -> None:
+        self._live_since = t
+
     def set_mic(self, mode: str) -> None:
+        since, self._live_since = self._live_since, None
         if mode == "closed":
             self._ring.clear()
         streaming = ("stream", "live")
         if mode in streaming and self._mode not in streaming:
-            # the pre-roll ("stream"), joined seamlessly by what follows
-            self._pending[:] = self._ring if mode == "stream" else b""
+            # the pre-roll ("stream"), joined seamlessly by what follows; "live" after a
+            # wake word: what the ring holds from its detection on
+            if mode == "stream":
+                back = self._preroll_bytes
+            elif since is not None and self._last is not None:
+                back = max(0, round((self._last - since) * RATE)) * 2
+            else:
+                back = 0
+            self._pending[:] = self._ring[len(self._ring) - min(back, len(self._ring)):]
             self._mode = mode
             self._hand_over()
             return
@@ -225,8 +238,10 @@ class WavAudio:
         if self._tap is not None:
             self._tap.feed(heard, nbytes // 2, self._loop.time())
         self._ring += heard
-        if len(self._ring) > self._preroll_bytes:
-            del self._ring[: len(self._ring) - self._preroll_bytes]
+        keep = self._preroll_bytes if self._tap is None else \
+            max(self._preroll_bytes, BYTES_PER_S * TAPPED_KEEP_MS // 1000)
+        if len(self._ring) > keep:
+            del self._ring[: len(self._ring) - keep]
         if self._mode in ("stream", "live"):
             self._pending += heard
             if len(self._pending) >= self._batch:

@@ -114,7 +114,8 @@ class MeterWake:
         self._detections: list[float] = []  # appended on the listener's worker thread
         self._top = 0.0
         self.listener = WakeListener(detector, self._detected, threshold=cfg.threshold,
-                                     refractory_s=cfg.refractory_s)
+                                     refractory_s=cfg.refractory_s,
+                                     rest_below_dbfs=cfg.rest_below_dbfs)
         self.listener.configure(rate, channels)
         self.listener.start()
 

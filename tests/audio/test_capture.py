@@ -195,3 +195,43 @@ def test_preroll_can_be_inspected_without_disturbing_capture() -> None:
     assert len(pre) == 7200
     assert abs(peak_frequency(pre, 24000) - 440) < 2
     assert rig.delivered == [] and rig.wakes == []
+
+
+class Tap:
+    """The wake word's tap, as far as capture sees it: it takes every buffer."""
+
+    def configure(self, rate: int, channels: int) -> None:
+        self.format = (rate, channels)
+
+    def feed(self, data: bytes | None, frames: int, end_t: float) -> None:
+        pass
+
+
+def test_a_wake_words_uplink_starts_at_its_detection_not_at_the_call() -> None:
+    rig = Rig()
+    rig.cap.tap = Tap()
+    x = ramp(24000)
+    rig.feed(x)
+    detected = rig.now - 0.005 - 0.25  # a capture time 250 ms back (5 ms in the device)
+    rig.cap.open_uplink(preroll=False, since=detected)
+    y = ramp(4800, start=24000)
+    rig.feed(y)
+    rig.run_loop()
+    rig.cap.flush_uplink()
+    assert np.array_equal(rig.audio(), np.concatenate((x[-6000:], y)))
+
+
+def test_with_a_tap_the_ring_holds_a_detections_delay_even_without_a_preroll() -> None:
+    rig = Rig(cfg=AudioConfig(frame_ms=20, preroll_ms=0, uplink_batch_ms=100))
+    x = ramp(24000)
+    rig.feed(x)
+    rig.cap.open_uplink(preroll=False, since=rig.now - 0.005 - 0.4)
+    # no tap, no pre-roll: only the resampler's 60 ms of slack was kept
+    assert rig.audio().size <= 24000 * 60 // 1000
+    rig.cap.close_uplink()
+    rig.delivered.clear()
+    rig.cap.tap = Tap()
+    rig.feed(x)
+    rig.cap.open_uplink(preroll=False, since=rig.now - 0.005 - 0.4)
+    rig.cap.flush_uplink()
+    assert np.array_equal(rig.audio(), x[-9600:])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from edged.wakeword.detector import load
 from edged.wakeword.echo import EchoReference
 from edged.wakeword.listener import Detection, WakeListener
@@ -26,7 +28,7 @@ def run(listener: WakeListener, mono48k: bytes, t0: float = 100.0) -> None:
             if i % (step * 10) == 0:
                 time.sleep(0.002)  # let the worker keep up, as real time would
         deadline = time.monotonic() + 10
-        while listener.steps * listener.detector.step_s < len(mono48k) / 2 / RATE - 0.2:
+        while listener.heard_s() < len(mono48k) / 2 / RATE - 0.2:
             assert time.monotonic() < deadline, "the worker did not finish"
             time.sleep(0.01)
     finally:
@@ -79,8 +81,6 @@ def test_a_threshold_above_every_score_detects_nothing() -> None:
 
 def echo_of(audio48k: bytes, t0: float) -> EchoReference:
     """The speaker played ``audio48k`` (as 24 kHz answer audio) from ``t0``."""
-    import numpy as np
-
     ref = EchoReference()
     x = np.frombuffer(audio48k, np.int16)[::2].copy()  # 48k → 24k is enough for a reference
     ref.add(t0, x.tobytes())
@@ -104,3 +104,36 @@ def test_a_person_saying_it_over_other_answer_audio_still_wakes() -> None:
     run(listener, phrase48k("okay nabu"), t0=100.0)
     assert len(heard) == 1 and not heard[0].own_voice
     assert heard[0].echo is not None and heard[0].echo < listener.threshold / 2
+
+
+def test_in_a_quiet_room_the_model_rests_then_hears_the_phrase_as_if_it_had_run() -> None:
+    audio = silence(6.0, RATE) + speech("okay nabu", RATE) + silence(3.0, RATE)
+    always: list[Detection] = []
+    resting: list[Detection] = []
+    run(WakeListener(load("okay_nabu"), always.append), audio)
+    quiet = WakeListener(load("okay_nabu"), resting.append, rest_below_dbfs=-55)
+    run(quiet, audio)
+    assert len(always) == 1 and len(resting) == 1
+    assert abs(resting[0].probability - always[0].probability) < 0.02
+    assert abs(resting[0].at - always[0].at) < 0.05
+    # the model ran on the phrase, the second before it and the two after it: not on
+    # the rest of the silence
+    ran = quiet.steps * quiet.detector.step_s
+    assert quiet.rested_s > 4.0 and ran < len(audio) / 2 / RATE - 4.0
+
+
+def noise48k(seconds: float, dbfs: float) -> bytes:
+    """White noise peaking at ``dbfs``."""
+    x = np.random.default_rng(7).uniform(-1, 1, round(seconds * RATE))
+    return (x * 32767 * 10 ** (dbfs / 20)).astype(np.int16).tobytes()
+
+
+def test_sound_below_the_level_never_reaches_the_model() -> None:
+    hiss = noise48k(4.0, -70)
+    resting = WakeListener(load("okay_nabu"), lambda _d: None, rest_below_dbfs=-55)
+    run(resting, hiss)
+    assert resting.steps == 0 and resting.rested_s > 2.5
+    # the same hiss above the level: the model runs on all of it
+    running = WakeListener(load("okay_nabu"), lambda _d: None, rest_below_dbfs=-80)
+    run(running, hiss)
+    assert running.rested_s == 0 and running.steps * running.detector.step_s > 3.5
