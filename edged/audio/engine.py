@@ -371,7 +371,13 @@ class AudioEngine:
 
     def sound(self, name: SoundName) -> None:
         """Mix a feedback sound ("listening", "done", "error", "confirm", "alarm") into
-        the output."""
+        the output. Not while the speaker is lost: it would sound when the speaker is
+        back, stale by then (a ringing alarm rings again by itself)."""
+        op = self._open
+        if self._state == "recovering" or (self._state == "degraded"
+                                           and (op is None or op.out is None)):
+            log.debug("sound %r dropped: the speaker is being reopened", name)
+            return
         self._touch()
         self._playback.sound(name)
 

@@ -128,7 +128,15 @@ def wake_word_lines(wake: Any) -> list[str]:
         return []
     if not wake.get("listening"):
         return ["wake word: enabled but not listening (see journalctl -u edged)"]
-    return [f"wake word: listening for {_printable(wake.get('phrase'))!r} "
-            f"({_printable(wake.get('model'))}, threshold {wake.get('threshold')}), "
-            f"heard {wake.get('detections')} times; the microphone stays on "
-            "(standby stops only the speaker)"]
+    lines = [f"wake word: listening for {_printable(wake.get('phrase'))!r} "
+             f"({_printable(wake.get('model'))}, threshold {wake.get('threshold')}), "
+             f"heard {wake.get('detections')} times; the microphone stays on "
+             "(standby stops only the speaker)"]
+    level, share = wake.get("rest_below_dbfs"), wake.get("rested_share")
+    if isinstance(level, (int, float)) and isinstance(share, (int, float)):
+        lines.append(f"  the model rests while the microphone stays below {level:g} dBFS: "
+                     f"{'resting now' if wake.get('resting') else 'running now'}, rested "
+                     f"{share:.0%} of the time so far")
+    elif "rest_below_dbfs" in wake:
+        lines.append("  the model never rests (wake_word.rest_below_dbfs: null)")
+    return lines

@@ -68,14 +68,19 @@ class WakeWordShell:
             await asyncio.to_thread(listener.stop)
 
     def status(self) -> dict[str, Any]:
-        """For ``edged status``: what it listens for and how often it was heard."""
+        """For ``edged status``: what it listens for, how often it was heard, and how
+        much of the time the model rested (to tune ``rest_below_dbfs`` by)."""
         listener = self.listener
         if listener is None:
             return {"enabled": True, "listening": False}
         spec = listener.detector.spec
+        heard = listener.heard_s()
         return {"enabled": True, "listening": True, "model": spec.name, "phrase": spec.phrase,
                 "threshold": listener.threshold, "detections": listener.detections,
-                "own_voice_ignored": self.own_voice}
+                "own_voice_ignored": self.own_voice,
+                "rest_below_dbfs": self.config.rest_below_dbfs,
+                "resting": listener.resting(),
+                "rested_share": round(listener.rested_s / heard, 3) if heard else 0.0}
 
     def played(self, at: float, pcm24k: bytes) -> None:
         """Answer audio the speaker plays from ``at``: the echo check's reference."""

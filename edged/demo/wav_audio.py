@@ -63,7 +63,8 @@ class WavAudio:
         self._tap: RawTap | None = None  # the wake word hears every virtual buffer
         self._live_since: float | None = None
         self._speech = bytearray()  # what the person will say next, consumed in real time
-        self._ring = bytearray()  # the last preroll_ms of microphone audio
+        self._ring = bytearray()  # the last preroll_ms of microphone audio (with the
+        # wake word listening, at least TAPPED_KEEP_MS: "live" starts at its detection)
         self._pending = bytearray()  # captured while streaming, not yet handed over
         self._queue: deque[tuple[str, bytes]] = deque()
         self._head = 0  # bytes of queue[0] already played

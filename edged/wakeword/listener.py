@@ -215,6 +215,11 @@ class WakeListener:
                 self._on_detect(Detection(spec.name, spec.phrase, round(p, 3), t,
                                           None if echo is None else round(echo, 3), own))
 
+    def resting(self) -> bool:
+        """Is the model resting now (the room quiet since the newest buffer's level)?"""
+        with self._lock:
+            return bool(self._chunks) and self._chunks[-1][2] > self._awake_until
+
     def heard_s(self) -> float:
         """Audio the listener has dealt with: run through the model, rested over, or
         kept as the history of a resting model."""

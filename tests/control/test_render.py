@@ -10,6 +10,7 @@ from edged.control.render import (
     format_timers,
     timer_phrase,
     tools_lines,
+    wake_word_lines,
 )
 
 
@@ -103,3 +104,22 @@ def test_tools_lines_of_a_status_reply() -> None:
     # tools not running, or a daemon from before they existed: nothing to say
     assert tools_lines({"volume": None, "next_timer": None}) == []
     assert tools_lines({}) == []
+
+
+def test_wake_word_lines_say_how_much_the_model_rested() -> None:
+    wake = {"enabled": True, "listening": True, "phrase": "Okay Nabu", "model": "okay_nabu",
+            "threshold": 0.85, "detections": 2, "rest_below_dbfs": -55.0, "resting": True,
+            "rested_share": 0.934}
+    first, rest = wake_word_lines(wake)
+    assert "'Okay Nabu'" in first and "heard 2 times" in first
+    assert rest == ("  the model rests while the microphone stays below -55 dBFS: resting "
+                    "now, rested 93% of the time so far")
+    assert wake_word_lines({**wake, "resting": False})[1].endswith(
+        "running now, rested 93% of the time so far")
+    assert wake_word_lines({**wake, "rest_below_dbfs": None})[1] == \
+        "  the model never rests (wake_word.rest_below_dbfs: null)"
+    # a daemon from before resting existed: only the first line
+    old = {k: v for k, v in wake.items() if k not in ("rest_below_dbfs", "resting",
+                                                       "rested_share")}
+    assert wake_word_lines(old) == [first]
+    assert wake_word_lines({"enabled": False}) == []

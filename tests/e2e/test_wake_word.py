@@ -59,6 +59,8 @@ def test_okay_nabu_into_the_microphone_starts_a_hands_free_conversation(
         watcher = watch(r)
         try:
             assert r.status()["wake_word"]["listening"] is True
+            # the rig's microphone is silent: the model rests (the default level)
+            wait(lambda: r.status()["wake_word"]["resting"] is True, "the model resting")
             updates_before = len(session_updates(r))
             assert appended_bytes(r) == 0
             pulse.feed_mic(spoken(tmp_path, "okay nabu"))
@@ -74,6 +76,8 @@ def test_okay_nabu_into_the_microphone_starts_a_hands_free_conversation(
             wait(lambda: appended_bytes(r) > 0, "microphone audio at the server")
             status = r.status()["wake_word"]
             assert status["detections"] == 1 and status["phrase"] == "Okay Nabu"
+            # ...and the phrase woke it from its rest
+            assert status["rest_below_dbfs"] == -55 and 0 < status["rested_share"] < 1
         finally:
             watcher.stop()
         pulse.wait_fed(timeout=WAIT_S)
