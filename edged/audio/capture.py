@@ -200,15 +200,14 @@ class Capture:
         if conv is None:
             return
         conv.finish()  # start from a clean resampler: the last uplink was a while ago
-        if since is not None and chunks:
-            audio, t = self._convert(conv, chunks)
+        if not chunks or (since is None and not (preroll and self.cfg.preroll_ms)):
+            return
+        audio, t = self._convert(conv, chunks)
+        if since is not None:  # from the detection on
             n = len(audio) - min(len(audio), max(0, round((since - t) * MODEL_RATE)))
-        elif preroll and chunks and self.cfg.preroll_ms:
-            audio, t = self._convert(conv, chunks)
+        else:  # the pre-roll, whole frames
             n = min(len(audio), self.cfg.preroll_ms * MODEL_RATE // _MS) // self.frame \
                 * self.frame
-        else:
-            return
         if n:
             self._out = audio[len(audio) - n:]
             self._out_t = t + (len(audio) - n) / MODEL_RATE

@@ -172,7 +172,7 @@ class WakeListener:
             self._wakeup.wait(1.0)
             self._wakeup.clear()
             with self._lock:
-                if self._chunks and self._chunks[-1][2] > self._awake_until:
+                if self._resting():
                     continue  # the room went quiet: what is left waits as history
                 chunks = list(self._chunks)
                 self._chunks.clear()
@@ -215,17 +215,21 @@ class WakeListener:
                 self._on_detect(Detection(spec.name, spec.phrase, round(p, 3), t,
                                           None if echo is None else round(echo, 3), own))
 
+    def _resting(self) -> bool:
+        """The newest buffer came after the model's time to run (hold the lock)."""
+        return bool(self._chunks) and self._chunks[-1][2] > self._awake_until
+
     def resting(self) -> bool:
         """Is the model resting now (the room quiet since the newest buffer's level)?"""
         with self._lock:
-            return bool(self._chunks) and self._chunks[-1][2] > self._awake_until
+            return self._resting()
 
     def heard_s(self) -> float:
         """Audio the listener has dealt with: run through the model, rested over, or
         kept as the history of a resting model."""
         with self._lock:
-            resting = bool(self._chunks) and self._chunks[-1][2] > self._awake_until
-            kept = self._frames / self._format[0] if resting and self._format else 0.0
+            fmt = self._format
+            kept = self._frames / fmt[0] if fmt is not None and self._resting() else 0.0
         return self.steps * self.detector.step_s + self.rested_s + kept
 
     def _echo_score(self, t: float) -> float | None:
