@@ -372,7 +372,8 @@ class AudioEngine:
     def sound(self, name: SoundName) -> None:
         """Mix a feedback sound ("listening", "done", "error", "confirm", "alarm") into
         the output. Not while the speaker is lost: it would sound when the speaker is
-        back, stale by then (a ringing alarm rings again by itself)."""
+        back, stale by then, like one sounding when it went (:meth:`_lose`); a ringing
+        alarm rings again by itself."""
         op = self._open
         if self._state == "recovering" or (self._state == "degraded"
                                            and (op is None or op.out is None)):
@@ -758,6 +759,7 @@ class AudioEngine:
         if any(d == "output" for d, _ in lost):
             had_audio = self._playback.is_playing
             self._playback.flush()  # stale by the time the speaker is back
+            self._playback.stop_sounds()  # so is the rest of a sound that was sounding
             if had_audio:
                 self._loop.call_soon(self._idle)
         await self._close_streams()
